@@ -1,0 +1,404 @@
+/* dates.c — civil-day arithmetic (days from civil, H. Hinnant's public-domain algorithm,
+ * re-derived here), timezone conversion through TZ, presets and chunking. */
+#include "dates.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const kmdate_preset_names[] = {
+    "today",        "yesterday",     "last_7_days", "last_30_days", "last_90_days",
+    "last_365_days", "this_month", "last_month",  "year_to_date", NULL
+};
+
+static const char *const interval_names[KMI_COUNT] = { "hourly", "daily", "weekly", "monthly" };
+
+kmday
+kmdate_from_ymd(int y, int m, int d)
+{
+    /* shift the year to start in March so the leap day is the year's last day */
+    int      yy = m <= 2 ? y - 1 : y;
+    int      era = (yy >= 0 ? yy : yy - 399) / 400;
+    unsigned yoe = (unsigned)(yy - era * 400);
+    unsigned doy = (153u * (unsigned)(m + (m > 2 ? -3 : 9)) + 2u) / 5u + (unsigned)d - 1u;
+    unsigned doe = yoe * 365u + yoe / 4u - yoe / 100u + doy;
+
+    return (kmday)(era * 146097 + (int)doe - 719468);
+}
+
+void
+kmdate_to_ymd(kmday day, int *y, int *m, int *d)
+{
+    int      z = day + 719468;
+    int      era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460u + doe / 36524u - doe / 146096u) / 365u;
+    unsigned doy = doe - (365u * yoe + yoe / 4u - yoe / 100u);
+    unsigned mp = (5u * doy + 2u) / 153u;
+    int      mm = (int)(mp < 10 ? mp + 3 : mp - 9);
+
+    *d = (int)(doy - (153u * mp + 2u) / 5u + 1u);
+    *m = mm;
+    *y = (int)yoe + era * 400 + (mm <= 2);
+}
+
+static int
+is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+int
+kmdate_days_in_month(int y, int m)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+    if (m == 2 && is_leap(y))
+        return 29;
+    return days[m - 1];
+}
+
+int
+kmdate_weekday(kmday day)
+{
+    /* 1970-01-01 was a Thursday (3 when Monday is 0) */
+    int w = (day + 3) % 7;
+
+    return w < 0 ? w + 7 : w;
+}
+
+int
+kmdate_parse(const char *s, kmday *out)
+{
+    int y, m, d;
+
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    for (int i = 0; i < 10; i++) {
+        if (i == 4 || i == 7)
+            continue;
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+    }
+    y = atoi(s);
+    m = atoi(s + 5);
+    d = atoi(s + 8);
+    if (y < 1900 || m < 1 || m > 12 || d < 1 || d > kmdate_days_in_month(y, m))
+        return -1;
+    *out = kmdate_from_ymd(y, m, d);
+    return 0;
+}
+
+void
+kmdate_format(kmday day, char out[11])
+{
+    int y, m, d;
+
+    char tmp[32];
+
+    kmdate_to_ymd(day, &y, &m, &d);
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y % 10000, m, d);
+    memcpy(out, tmp, 10);
+    out[10] = '\0';
+}
+
+int
+kmdate_range_days(kmrange r)
+{
+    return r.end - r.start + 1;
+}
+
+/* --- timezones --------------------------------------------------------------------- */
+
+/* glibc reads the zone from TZ; switching it is process-wide, so conversions take this lock.
+ * TZ is set once at first use so later setenv calls replace a slot in environ in place and
+ * never reallocate it under a concurrent getenv (libcurl reads proxy variables). */
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int
+kmdate_tz_valid(const char *tz)
+{
+    const char *dir = getenv("TZDIR");
+    char        path[512];
+    struct stat st;
+
+    if (!tz || !*tz || strlen(tz) > 64 || tz[0] == '/' || strstr(tz, ".."))
+        return 0;
+    for (const char *p = tz; *p; p++) {
+        char c = *p;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '/' || c == '_' || c == '-' || c == '+'))
+            return 0;
+    }
+    if (strcmp(tz, "UTC") == 0)
+        return 1;
+    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void
+tz_enter(const char *tz)
+{
+    char spec[80];
+
+    pthread_mutex_lock(&tz_lock);
+    snprintf(spec, sizeof(spec), ":%s", tz);
+    setenv("TZ", spec, 1);
+    tzset();
+}
+
+static void
+tz_leave(void)
+{
+    pthread_mutex_unlock(&tz_lock);
+}
+
+static kmcode
+check_tz(const char *tz, kmerr *err)
+{
+    if (!kmdate_tz_valid(tz))
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "unknown timezone '%.64s'", tz ? tz : "");
+    return KM_OK;
+}
+
+kmcode
+kmdate_today(const char *tz, time_t now, kmday *out, kmerr *err)
+{
+    kmday day;
+    int   sec;
+    kmcode rc = kmdate_utc_to_local(tz, now, &day, &sec, err);
+
+    if (rc == KM_OK)
+        *out = day;
+    return rc;
+}
+
+kmcode
+kmdate_local_to_utc(const char *tz, kmday day, int sec_of_day, time_t *out, kmerr *err)
+{
+    struct tm tm;
+    int       y, m, d;
+
+    if (check_tz(tz, err) != KM_OK)
+        return err ? err->code : KM_INVALID_ARGUMENT;
+    kmdate_to_ymd(day, &y, &m, &d);
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+    tm.tm_sec = sec_of_day;  /* mktime normalises seconds past the minute */
+    tm.tm_isdst = -1;
+    tz_enter(tz);
+    *out = mktime(&tm);
+    tz_leave();
+    return KM_OK;
+}
+
+kmcode
+kmdate_utc_to_local(const char *tz, time_t t, kmday *day, int *sec_of_day, kmerr *err)
+{
+    struct tm tm;
+
+    if (check_tz(tz, err) != KM_OK)
+        return err ? err->code : KM_INVALID_ARGUMENT;
+    tz_enter(tz);
+    localtime_r(&t, &tm);
+    tz_leave();
+    *day = kmdate_from_ymd(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    *sec_of_day = tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    return KM_OK;
+}
+
+/* --- presets and windows ------------------------------------------------------------ */
+
+kmcode
+kmdate_preset(const char *name, kmday today, kmrange *out, kmerr *err)
+{
+    int y, m, d;
+
+    kmdate_to_ymd(today, &y, &m, &d);
+    if (!name)
+        goto bad;
+    if (strcmp(name, "today") == 0) {
+        out->start = out->end = today;
+    } else if (strcmp(name, "yesterday") == 0) {
+        out->start = out->end = today - 1;
+    } else if (strncmp(name, "last_", 5) == 0 && strstr(name, "_days")) {
+        int n = strcmp(name, "last_7_days") == 0    ? 7
+                : strcmp(name, "last_30_days") == 0  ? 30
+                : strcmp(name, "last_90_days") == 0  ? 90
+                : strcmp(name, "last_365_days") == 0 ? 365
+                                                     : 0;
+        if (!n)
+            goto bad;
+        /* n complete days ending yesterday */
+        out->end = today - 1;
+        out->start = today - n;
+    } else if (strcmp(name, "this_month") == 0) {
+        out->start = kmdate_from_ymd(y, m, 1);
+        out->end = today;
+    } else if (strcmp(name, "last_month") == 0) {
+        int py = m == 1 ? y - 1 : y, pm = m == 1 ? 12 : m - 1;
+        out->start = kmdate_from_ymd(py, pm, 1);
+        out->end = kmdate_from_ymd(py, pm, kmdate_days_in_month(py, pm));
+    } else if (strcmp(name, "year_to_date") == 0) {
+        out->start = kmdate_from_ymd(y, 1, 1);
+        out->end = today;
+    } else {
+        goto bad;
+    }
+    return KM_OK;
+bad:
+    return kmerr_set(err, KM_INVALID_ARGUMENT,
+                     "timeframe: '%.40s' is not a preset; use one of today, yesterday, "
+                     "last_7_days, last_30_days, last_90_days, last_365_days, this_month, "
+                     "last_month, year_to_date",
+                     name ? name : "");
+}
+
+kmcode
+kmdate_window(const char *timeframe, const char *start_date, const char *end_date,
+              kmday today, kmrange *out, kmerr *err)
+{
+    kmrange r;
+
+    if (timeframe && (start_date || end_date))
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "provide either timeframe or start_date+end_date, not both");
+    if (timeframe)
+        return kmdate_preset(timeframe, today, out, err);
+    if (!start_date && !end_date)
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "a window is required: provide start_date+end_date or timeframe");
+    if (!start_date || !end_date)
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "%s is required with %s (the window is start_date+end_date)",
+                         start_date ? "end_date" : "start_date",
+                         start_date ? "start_date" : "end_date");
+    if (kmdate_parse(start_date, &r.start) != 0)
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "start_date: '%.20s' is not a date in YYYY-MM-DD form", start_date);
+    if (kmdate_parse(end_date, &r.end) != 0)
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "end_date: '%.20s' is not a date in YYYY-MM-DD form", end_date);
+    if (r.end < r.start)
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "end_date %s is before start_date %s", end_date, start_date);
+    if (kmdate_range_days(r) > KMDATE_MAX_RANGE_DAYS)
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "the window %s..%s spans %d days; the limit is %d days (about 5 "
+                         "years)",
+                         start_date, end_date, kmdate_range_days(r), KMDATE_MAX_RANGE_DAYS);
+    *out = r;
+    return KM_OK;
+}
+
+size_t
+kmdate_split(kmrange r, int max_days, kmrange *out, size_t cap)
+{
+    size_t n = 0;
+    kmday  s = r.start;
+
+    if (max_days < 1 || r.end < r.start)
+        return 0;
+    while (s <= r.end) {
+        kmday e = s + max_days - 1;
+        if (e > r.end)
+            e = r.end;
+        if (out && n < cap) {
+            out[n].start = s;
+            out[n].end = e;
+        }
+        n++;
+        s = e + 1;
+    }
+    return n;
+}
+
+/* --- intervals and buckets --------------------------------------------------------- */
+
+int
+kmdate_interval_parse(const char *name, kminterval *out)
+{
+    for (int i = 0; i < KMI_COUNT; i++) {
+        if (name && strcmp(name, interval_names[i]) == 0) {
+            *out = (kminterval)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *
+kmdate_interval_name(kminterval iv)
+{
+    return (unsigned)iv < KMI_COUNT ? interval_names[iv] : "unknown";
+}
+
+int
+kmdate_interval_max_days(kminterval iv)
+{
+    switch (iv) {
+    case KMI_HOURLY:
+        return 7;
+    case KMI_DAILY:
+        return 60;
+    case KMI_WEEKLY:
+    case KMI_MONTHLY:
+        return 364;
+    default:
+        return 0;
+    }
+}
+
+static int
+is_boundary(kmday day, kminterval iv)
+{
+    int y, m, d;
+
+    switch (iv) {
+    case KMI_DAILY:
+        return 1;
+    case KMI_WEEKLY:
+        return kmdate_weekday(day) == 0;
+    case KMI_MONTHLY:
+        kmdate_to_ymd(day, &y, &m, &d);
+        return d == 1;
+    default:
+        return 0;
+    }
+}
+
+size_t
+kmdate_buckets(kmrange r, kminterval iv, kmday *out, size_t cap)
+{
+    size_t n = 0;
+
+    if (iv == KMI_HOURLY || r.end < r.start)
+        return 0;
+    for (kmday day = r.start; day <= r.end; day++) {
+        if (day == r.start || is_boundary(day, iv)) {
+            if (out && n < cap)
+                out[n] = day;
+            n++;
+        }
+    }
+    return n;
+}
+
+long
+kmdate_bucket_of(kmrange r, kminterval iv, kmday day)
+{
+    long idx = -1;
+
+    if (iv == KMI_HOURLY || day < r.start || day > r.end)
+        return -1;
+    for (kmday d = r.start; d <= day; d++) {
+        if (d == r.start || is_boundary(d, iv))
+            idx++;
+    }
+    return idx;
+}

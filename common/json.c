@@ -1,0 +1,158 @@
+/* json.c — helpers on json-c. */
+#include "json.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64
+
+kmcode
+kmjson_parse(const char *text, size_t len, kmcode bad, json_object **out, kmerr *err)
+{
+    json_tokener *tok = json_tokener_new_ex(MAX_DEPTH);
+    json_object  *obj = NULL;
+    kmcode        rc = KM_OK;
+    size_t        used;
+
+    *out = NULL;
+    if (!tok)
+        return kmerr_set(err, KM_INTERNAL_ERROR, "cannot allocate a JSON parser");
+    if (len > (size_t)INT32_MAX) {
+        rc = kmerr_set(err, bad, "JSON text too large");
+        goto out;
+    }
+    obj = json_tokener_parse_ex(tok, text, (int)len);
+    if (json_tokener_get_error(tok) == json_tokener_continue) {
+        /* The text ended inside a value. */
+        rc = kmerr_set(err, bad, "malformed JSON: unexpected end of input");
+        goto out;
+    }
+    if (!obj && json_tokener_get_error(tok) != json_tokener_success) {
+        rc = kmerr_set(err, bad, "malformed JSON at offset %zu: %s",
+                       json_tokener_get_parse_end(tok),
+                       json_tokener_error_desc(json_tokener_get_error(tok)));
+        goto out;
+    }
+    used = json_tokener_get_parse_end(tok);
+    while (used < len && (text[used] == ' ' || text[used] == '\n' || text[used] == '\r' ||
+                          text[used] == '\t'))
+        used++;
+    if (used < len) {
+        rc = kmerr_set(err, bad, "malformed JSON: unexpected data after the value at offset %zu",
+                       used);
+        goto out;
+    }
+    if (!obj && len >= 4 && strncmp(text, "null", 4) == 0) {
+        /* a literal null parses to NULL; callers that need an object reject it */
+        rc = kmerr_set(err, bad, "JSON value is null");
+        goto out;
+    }
+out:
+    if (rc != KM_OK) {
+        json_object_put(obj);
+        obj = NULL;
+    }
+    json_tokener_free(tok);
+    *out = obj;
+    return rc;
+}
+
+json_object *
+kmjson_get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    if (!o || !json_object_is_type(o, json_type_object))
+        return NULL;
+    if (!json_object_object_get_ex(o, key, &v))
+        return NULL;
+    return v;
+}
+
+json_object *
+kmjson_path(json_object *o, ...)
+{
+    va_list     ap;
+    const char *key;
+
+    va_start(ap, o);
+    while (o && (key = va_arg(ap, const char *)) != NULL)
+        o = kmjson_get(o, key);
+    va_end(ap);
+    return o;
+}
+
+const char *
+kmjson_str(json_object *o, const char *key)
+{
+    json_object *v = kmjson_get(o, key);
+
+    if (!v || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+double
+kmjson_num(json_object *o, const char *key, double dflt)
+{
+    json_object *v = kmjson_get(o, key);
+
+    if (!v)
+        return dflt;
+    if (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int))
+        return json_object_get_double(v);
+    return dflt;
+}
+
+json_object *
+kmjson_double(double v)
+{
+    char buf[64];
+    int  prec;
+
+    if (!isfinite(v))
+        return json_object_new_double(0.0);
+    /* the shortest %g that reads back as the same double */
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    if (!strpbrk(buf, ".eEn")) {
+        size_t n = strlen(buf);
+        if (n + 3 < sizeof(buf))
+            memcpy(buf + n, ".0", 3);
+    }
+    return json_object_new_double_s(v, buf);
+}
+
+double
+kmjson_round(double v, int places)
+{
+    double m = pow(10.0, places);
+
+    return round(v * m) / m;
+}
+
+const char *
+kmjson_text(json_object *o)
+{
+    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+json_object *
+kmjson_copy(json_object *o)
+{
+    json_object *dst = NULL;
+
+    if (!o)
+        return NULL;
+    if (json_object_deep_copy(o, &dst, NULL) != 0)
+        return NULL;
+    return dst;
+}

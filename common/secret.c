@@ -1,0 +1,185 @@
+/* secret.c — opaque secrets, constant-time comparison, and redaction. */
+#include "secret.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Shorter registered values are not redacted by value: a two-letter token would blank out
+ * ordinary words. Such values are still never logged by any code path. */
+#define MIN_REDACT_LEN 4
+#define REDACTED "[REDACTED]"
+
+struct kmsecret {
+    char            *value;
+    size_t           len;
+    struct kmsecret *next;      /* redaction registry */
+};
+
+static pthread_mutex_t   reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kmsecret  *reg_head;
+
+kmsecret *
+kmsecret_new(const char *value)
+{
+    kmsecret *s = km_xcalloc(1, sizeof(*s));
+
+    s->value = km_xstrdup(value);
+    s->len = strlen(value);
+    pthread_mutex_lock(&reg_lock);
+    s->next = reg_head;
+    reg_head = s;
+    pthread_mutex_unlock(&reg_lock);
+    return s;
+}
+
+void
+kmsecret_free(kmsecret *s)
+{
+    struct kmsecret **pp;
+
+    if (!s)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    for (pp = &reg_head; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    /* volatile so the wipe is not optimised away */
+    for (volatile char *p = s->value; *p; p++)
+        *p = 0;
+    free(s->value);
+    free(s);
+}
+
+const char *
+kmsecret_reveal(const kmsecret *s)
+{
+    return s->value;
+}
+
+int
+kmsecret_equal(const kmsecret *s, const char *candidate, size_t len)
+{
+    /* Walk the candidate's full length whatever happens, comparing against the secret
+     * cyclically, and fold the length difference in: no early exit anywhere. */
+    volatile uint8_t diff = (uint8_t)(len != s->len);
+    size_t           i;
+
+    if (s->len == 0)
+        return 0;
+    for (i = 0; i < len; i++)
+        diff |= (uint8_t)(candidate[i] ^ s->value[i % s->len]);
+    return diff == 0;
+}
+
+/* A credential-shaped token starts at text[i]: returns how many bytes of prefix to keep
+ * and sets *tok_end to the end of the token to hide; 0 when nothing starts here. */
+static size_t
+pattern_at(const char *text, size_t i, size_t *tok_end)
+{
+    static const char *const labels[] = { "Klaviyo-API-Key ", "Bearer ", "X-API-Key: ",
+                                          "X-API-Key:", "x-api-key=", "api_key=" };
+    const char *p = text + i;
+    size_t      k, j;
+
+    /* pk_ followed by 6+ alphanumerics, not inside a longer word */
+    if (strncmp(p, "pk_", 3) == 0 && (i == 0 || !isalnum((unsigned char)text[i - 1]))) {
+        for (j = 3; isalnum((unsigned char)p[j]); j++)
+            ;
+        if (j >= 3 + 6) {
+            *tok_end = i + j;
+            return 3;
+        }
+    }
+    for (k = 0; k < sizeof(labels) / sizeof(labels[0]); k++) {
+        size_t ll = strlen(labels[k]);
+        if (strncasecmp(p, labels[k], ll) != 0)
+            continue;
+        for (j = ll; p[j] == ' '; j++)
+            ;
+        size_t start = j;
+        if (strncmp(p + start, REDACTED, sizeof(REDACTED) - 1) == 0)
+            continue;
+        while (p[j] && !isspace((unsigned char)p[j]) && p[j] != '"' && p[j] != '\'' &&
+               p[j] != ',' && p[j] != '\\' && p[j] != '&')
+            j++;
+        if (j > start) {
+            *tok_end = i + j;
+            return start;
+        }
+    }
+    return 0;
+}
+
+static char *
+redact(const char *text, int *found)
+{
+    size_t    n = strlen(text), cap = n + 1, out = 0, i = 0;
+    char     *res = km_xmalloc(cap);
+    kmsecret *s;
+
+    *found = 0;
+    pthread_mutex_lock(&reg_lock);
+    while (i < n) {
+        size_t hide_to = 0, keep = 0, best = 0;
+
+        for (s = reg_head; s; s = s->next) {
+            if (s->len >= MIN_REDACT_LEN && s->len > best &&
+                strncmp(text + i, s->value, s->len) == 0)
+                best = s->len;
+        }
+        if (best) {
+            hide_to = i + best;
+        } else {
+            keep = pattern_at(text, i, &hide_to);
+        }
+        if (hide_to) {
+            size_t need = out + keep + sizeof(REDACTED) + (n - hide_to) + 1;
+            if (need > cap) {
+                cap = need * 2;
+                res = km_xrealloc(res, cap);
+            }
+            memcpy(res + out, text + i, keep);
+            out += keep;
+            memcpy(res + out, REDACTED, sizeof(REDACTED) - 1);
+            out += sizeof(REDACTED) - 1;
+            i = hide_to;
+            *found = 1;
+            continue;
+        }
+        if (out + 2 > cap) {
+            cap *= 2;
+            res = km_xrealloc(res, cap);
+        }
+        res[out++] = text[i++];
+    }
+    pthread_mutex_unlock(&reg_lock);
+    res[out] = '\0';
+    return res;
+}
+
+char *
+kmsecret_redact(const char *text)
+{
+    int found;
+
+    return redact(text, &found);
+}
+
+int
+kmsecret_leaks(const char *text)
+{
+    int   found;
+    char *r = redact(text, &found);
+
+    free(r);
+    return found;
+}

@@ -1,0 +1,129 @@
+/* util.c — allocation that cannot fail, and small helpers. */
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void
+oom(size_t n)
+{
+    fprintf(stderr, "{\"level\":\"fatal\",\"event\":\"out_of_memory\",\"bytes\":%zu}\n", n);
+    abort();
+}
+
+void *
+km_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *
+km_xcalloc(size_t nmemb, size_t size)
+{
+    void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+
+    if (!p)
+        oom(nmemb * size);
+    return p;
+}
+
+void *
+km_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+
+    if (!q)
+        oom(n);
+    return q;
+}
+
+char *
+km_xstrdup(const char *s)
+{
+    return km_xstrndup(s, strlen(s));
+}
+
+char *
+km_xstrndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char  *p = km_xmalloc(len + 1);
+
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *
+km_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    int     n;
+    char   *p;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        oom(0);
+    p = km_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+int64_t
+km_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+km_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t
+km_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+
+    if (size) {
+        size_t n = len < size - 1 ? len : size - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+int
+km_is_alnum_id(const char *s, size_t maxlen)
+{
+    size_t i;
+
+    if (!s || !*s)
+        return 0;
+    for (i = 0; s[i]; i++) {
+        char c = s[i];
+        if (i >= maxlen)
+            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,393 @@
+/* accounts.c — accounts.toml through inih, validation, resolution. */
+#include "accounts.h"
+#include "env.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kmaccounts {
+    char             *path;
+    struct kmaccount *items;
+    size_t            n, cap;
+};
+
+struct parse_ctx {
+    kmaccounts *a;
+    FILE       *f;
+    int         line;         /* line last handed to inih by reader() */
+    int         section_line; /* line of the last [section] header */
+    int         new_section;  /* a header was read since the last key */
+    kmerr      *err;
+    kmcode      rc;
+};
+
+int
+kmacct_name_valid(const char *s)
+{
+    size_t i;
+
+    if (!s || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+        return 0;
+    for (i = 1; s[i]; i++) {
+        char c = s[i];
+        if (i > 63)
+            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* inih hands us lines through this reader so we know which line each callback is for. */
+static char *
+reader(char *str, int num, void *stream)
+{
+    struct parse_ctx *ctx = stream;
+    char             *r = fgets(str, num, ctx->f);
+
+    if (r) {
+        const char *p = r;
+        ctx->line++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '[') {
+            ctx->new_section = 1;
+            ctx->section_line = ctx->line;
+        }
+    }
+    return r;
+}
+
+static int fail(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(struct parse_ctx *ctx, const char *fmt, ...)
+{
+    char    msg[200];
+    va_list ap;
+
+    if (ctx->rc == KM_OK) {
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        kmerr_set(ctx->err, KM_CONFIG_ERROR, "%s:%d: %s", ctx->a->path, ctx->line, msg);
+        ctx->rc = KM_CONFIG_ERROR;
+    }
+    return 0;
+}
+
+/* Strip TOML string quotes from an inih value (inih has already trimmed whitespace and
+ * ';' comments). A '#' after the closing quote starts a comment. *out is new. */
+static int
+toml_string(const char *raw, char **out)
+{
+    size_t n = strlen(raw);
+    char   q = raw[0];
+
+    if (q == '"' || q == '\'') {
+        const char *end = NULL;
+        char       *res = km_xmalloc(n + 1);
+        size_t      o = 0;
+        for (const char *p = raw + 1; *p; p++) {
+            if (*p == q) {
+                end = p;
+                break;
+            }
+            if (q == '"' && *p == '\\' && p[1]) {
+                p++;
+                res[o++] = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+                continue;
+            }
+            res[o++] = *p;
+        }
+        res[o] = '\0';
+        if (!end) {
+            free(res);
+            return -1;
+        }
+        for (const char *p = end + 1; *p; p++) {
+            if (*p == '#')
+                break;
+            if (*p != ' ' && *p != '\t') {
+                free(res);
+                return -1;
+            }
+        }
+        *out = res;
+        return 0;
+    }
+    /* bare value: not valid TOML for a string, but accept it up to a '#' comment */
+    {
+        const char *h = strchr(raw, '#');
+        size_t      len = h ? (size_t)(h - raw) : n;
+        while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
+            len--;
+        if (len == 0)
+            return -1;
+        *out = km_xstrndup(raw, len);
+    }
+    return 0;
+}
+
+static struct kmaccount *
+section(struct parse_ctx *ctx, const char *name)
+{
+    kmaccounts *a = ctx->a;
+
+    if (!ctx->new_section && a->n && strcmp(a->items[a->n - 1].name, name) == 0)
+        return &a->items[a->n - 1];
+    ctx->new_section = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->items[i].name, name) == 0) {
+            if (ctx->rc == KM_OK)
+                ctx->rc = kmerr_set(ctx->err, KM_CONFIG_ERROR,
+                                    "%s:%d: account [%s] is defined twice (first at line %d); "
+                                    "remove or rename one",
+                                    a->path, ctx->section_line, name, a->items[i].line);
+            return NULL;
+        }
+    }
+    if (!kmacct_name_valid(name)) {
+        if (ctx->rc == KM_OK)
+            ctx->rc = kmerr_set(ctx->err, KM_CONFIG_ERROR,
+                                "%s:%d: account name [%.64s] is not a valid slug; use "
+                                "lower-case letters, digits, _ and - ([a-z0-9][a-z0-9_-]{0,63})",
+                                a->path, ctx->section_line, name);
+        return NULL;
+    }
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 8;
+        a->items = km_xrealloc(a->items, a->cap * sizeof(*a->items));
+    }
+    memset(&a->items[a->n], 0, sizeof(a->items[0]));
+    km_strlcpy(a->items[a->n].name, name, sizeof(a->items[0].name));
+    a->items[a->n].line = ctx->section_line;
+    return &a->items[a->n++];
+}
+
+static int
+handler(void *user, const char *sect, const char *key, const char *value)
+{
+    struct parse_ctx *ctx = user;
+    struct kmaccount *acc;
+    char             *v = NULL;
+    char            **slot;
+
+    if (ctx->rc != KM_OK)
+        return 0;
+    if (!sect || !*sect)
+        return fail(ctx, "'%.64s' is outside any [account] section; put it under a [name] header",
+                    key);
+    acc = section(ctx, sect);
+    if (!acc)
+        return 0;
+    if (strcmp(key, "api_key_env") == 0)
+        slot = &acc->api_key_env;
+    else if (strcmp(key, "conversion_metric_id") == 0)
+        slot = &acc->conversion_metric_id;
+    else if (strcmp(key, "label") == 0)
+        slot = &acc->label;
+    else {
+        kmlogf(KMLOG_WARN, "accounts_unknown_key",
+               "%s:%d: unknown key '%.64s' in [%s] is ignored (known keys: api_key_env, "
+               "conversion_metric_id, label)",
+               ctx->a->path, ctx->line, key, sect);
+        return 1;
+    }
+    if (toml_string(value, &v) != 0)
+        return fail(ctx, "%s must be a quoted string, e.g. %s = \"...\"", key, key);
+    if (*slot)
+        free(*slot);
+    *slot = v;
+    return 1;
+}
+
+static kmcode
+validate(kmaccounts *a, kmerr *err)
+{
+    if (a->n == 0)
+        return kmerr_set(err, KM_CONFIG_ERROR,
+                         "%s: no accounts defined; add a section such as [acme] with "
+                         "api_key_env, conversion_metric_id and label",
+                         a->path);
+    for (size_t i = 0; i < a->n; i++) {
+        struct kmaccount *acc = &a->items[i];
+        const char       *missing = !acc->api_key_env            ? "api_key_env"
+                                    : !acc->conversion_metric_id ? "conversion_metric_id"
+                                    : !acc->label                ? "label"
+                                                                 : NULL;
+        const char *key;
+
+        if (missing)
+            return kmerr_set(err, KM_CONFIG_ERROR,
+                             "%s:%d: account [%s] is missing required key %s", a->path,
+                             acc->line, acc->name, missing);
+        if (!km_is_alnum_id(acc->conversion_metric_id, 64))
+            return kmerr_set(err, KM_CONFIG_ERROR,
+                             "%s:%d: account [%s]: conversion_metric_id must be a Klaviyo "
+                             "metric id (letters and digits)",
+                             a->path, acc->line, acc->name);
+        key = getenv(acc->api_key_env);
+        if (!key || !*key)
+            return kmerr_set(err, KM_CONFIG_ERROR,
+                             "environment variable %.64s for account '%s' is not set "
+                             "(%s:%d); add it to .env or the environment",
+                             acc->api_key_env, acc->name, a->path, acc->line);
+        acc->api_key = kmsecret_new(key);
+    }
+    return KM_OK;
+}
+
+kmcode
+kmacct_load(const char *path, kmaccounts **out, kmerr *err)
+{
+    kmaccounts      *a = km_xcalloc(1, sizeof(*a));
+    struct parse_ctx ctx = { .a = a, .err = err, .rc = KM_OK };
+    kmcode           rc = KM_OK;
+    int              r;
+
+    a->path = km_xstrdup(path);
+    ctx.f = fopen(path, "r");
+    if (!ctx.f) {
+        rc = kmerr_set(err, KM_CONFIG_ERROR, "%s: cannot read the account manifest: %s", path,
+                       strerror(errno));
+        goto out;
+    }
+    r = ini_parse_stream(reader, &ctx, handler, &ctx);
+    fclose(ctx.f);
+    if (ctx.rc != KM_OK) {
+        rc = ctx.rc;
+        goto out;
+    }
+    if (r != 0) {
+        rc = kmerr_set(err, KM_CONFIG_ERROR,
+                       "%s:%d: not a valid line; expected [name] or key = \"value\"", path, r);
+        goto out;
+    }
+    rc = validate(a, err);
+out:
+    if (rc != KM_OK) {
+        kmacct_free(a);
+        a = NULL;
+    }
+    *out = a;
+    return rc;
+}
+
+kmcode
+kmacct_locate(char **path, kmerr *err)
+{
+    const char *env = getenv("ACCOUNTS_FILE");
+    char        paths[4][KMENV_PATH_MAX];
+    size_t      n;
+    FILE       *f;
+
+    *path = NULL;
+    if (env && *env) {
+        f = fopen(env, "r");
+        if (!f)
+            return kmerr_set(err, KM_CONFIG_ERROR, "ACCOUNTS_FILE=%.200s cannot be read: %s",
+                             env, strerror(errno));
+        fclose(f);
+        *path = km_xstrdup(env);
+        return KM_OK;
+    }
+    n = kmenv_search_paths("accounts.toml", paths, 4);
+    for (size_t i = 0; i < n; i++) {
+        f = fopen(paths[i], "r");
+        if (f) {
+            fclose(f);
+            *path = km_xstrdup(paths[i]);
+            return KM_OK;
+        }
+    }
+    return kmerr_set(err, KM_NOT_FOUND,
+                     "no accounts.toml found (looked in %s%s%s); set ACCOUNTS_FILE or create one",
+                     paths[0], n > 1 ? " and " : "", n > 1 ? paths[1] : "");
+}
+
+void
+kmacct_free(kmaccounts *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n; i++) {
+        free(a->items[i].label);
+        free(a->items[i].api_key_env);
+        free(a->items[i].conversion_metric_id);
+        kmsecret_free(a->items[i].api_key);
+    }
+    free(a->items);
+    free(a->path);
+    free(a);
+}
+
+size_t
+kmacct_count(const kmaccounts *a)
+{
+    return a ? a->n : 0;
+}
+
+const struct kmaccount *
+kmacct_at(const kmaccounts *a, size_t i)
+{
+    return a && i < a->n ? &a->items[i] : NULL;
+}
+
+const char *
+kmacct_path(const kmaccounts *a)
+{
+    return a->path;
+}
+
+const struct kmaccount *
+kmacct_find(const kmaccounts *a, const char *name)
+{
+    for (size_t i = 0; a && name && i < a->n; i++) {
+        if (strcmp(a->items[i].name, name) == 0)
+            return &a->items[i];
+    }
+    return NULL;
+}
+
+static json_object *
+names(const kmaccounts *a)
+{
+    json_object *arr = json_object_new_array();
+
+    for (size_t i = 0; i < a->n; i++)
+        json_object_array_add(arr, json_object_new_string(a->items[i].name));
+    return arr;
+}
+
+kmcode
+kmacct_resolve(const kmaccounts *a, const char *name, const struct kmaccount **out,
+               kmerr *err)
+{
+    *out = NULL;
+    if (!a || a->n == 0)
+        return kmerr_set(err, KM_CONFIG_ERROR, "no accounts are configured");
+    if (!name) {
+        if (a->n == 1) {
+            *out = &a->items[0];
+            return KM_OK;
+        }
+        kmerr_set(err, KM_INVALID_ARGUMENT,
+                  "account is required when multiple accounts are configured");
+        kmerr_detail(err, "available_accounts", names(a));
+        return KM_INVALID_ARGUMENT;
+    }
+    *out = kmacct_find(a, name);
+    if (*out)
+        return KM_OK;
+    kmerr_set(err, KM_UNKNOWN_ACCOUNT, "unknown account '%.64s'",
+              kmacct_name_valid(name) ? name : "(invalid name)");
+    kmerr_detail(err, "available_accounts", names(a));
+    return KM_UNKNOWN_ACCOUNT;
+}
