@@ -1,0 +1,108 @@
+/* kl.h — the Klaviyo client: libcurl, auth and revision headers, pagination, retries,
+ * error mapping, the shared cache, rate-limit windows and coalescing, and fan-out.
+ *
+ * Owns:    a kmkl owns its curl handles (easy + multi) and borrows the settings and the
+ *          store (both must outlive it). JSON returned through *out belongs to the caller
+ *          (json_object_put). A kmkl_call is caller memory; its `warnings` array is borrowed.
+ * Threads: one kmkl per service thread (curl handles are not shared); the store it uses
+ *          is the process's, shared by all threads. curl_global_init must have run in main().
+ * Fails:   every failure is an envelope code — KM_INVALID_API_KEY (Klaviyo 401/403),
+ *          KM_NOT_FOUND (404), KM_INVALID_ARGUMENT (other 4xx, with Klaviyo's detail),
+ *          KM_RATE_LIMITED (budget or 429 after retries; retry_after_s set),
+ *          KM_UPSTREAM_ERROR (5xx, bad JSON, transport), KM_UPSTREAM_TIMEOUT, KM_CANCELLED.
+ *          Nothing libcurl- or HTTP-specific leaks upward, and never the key.
+ *
+ * Every request carries Authorization: Klaviyo-API-Key <key>, revision: $KLAVIYO_REVISION,
+ * Accept: application/vnd.api+json (and that Content-Type on POSTs). Before each request a
+ * slot is taken from the account × tier window (REFERENCE.md §4); when none frees within a
+ * short bounded wait the call fails with KM_RATE_LIMITED instead of queueing.
+ */
+#ifndef KM_KL_H
+#define KM_KL_H
+
+#include "accounts.h"
+#include "err.h"
+#include "settings.h"
+#include "store.h"
+
+#include <json-c/json.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct kmkl kmkl;
+
+/* Klaviyo rate-limit tiers (REFERENCE.md §4). */
+typedef enum {
+    KMT_REPORTS = 0,   /* campaign/flow values and flow series: 1/s, 2/min, 225/day */
+    KMT_XS,            /* 1/s 15/min: /api/accounts, lists with profile_count */
+    KMT_S,             /* 3/s 60/min: flows, flow actions, flow messages, metric aggregates */
+    KMT_M,             /* 10/s 150/min: campaigns, metrics */
+    KMT_L,             /* 75/s 700/min: lists */
+    KMT_COUNT
+} kmtier;
+
+/* The tier of a request, from its method and path (query string included). */
+kmtier kmkl_tier(const char *method, const char *path);
+const char *kmkl_tier_name(kmtier t);
+
+/* The window limits of a tier, scaled by RATE_LIMIT_SCALE (tests shrink time). */
+void kmkl_tier_limit(kmtier t, kmlimit *out);
+
+/* Progress callback: `done` of `total` Klaviyo calls made (from a service thread). */
+typedef void kmkl_progress_fn(void *arg, int done, int total);
+
+/* One tool call's context, shared by every request made for it. */
+typedef struct kmkl_call {
+    const struct kmaccount *acct;
+    atomic_bool            *cancelled;    /* may be NULL; checked before each request */
+    int64_t                 deadline_ms;  /* km_now_ms() time the call must end by; 0 none */
+    json_object            *warnings;     /* array; stale-cache and degraded-store notes */
+    kmkl_progress_fn       *progress;     /* may be NULL */
+    void                   *progress_arg;
+    int                     calls_done;   /* Klaviyo requests made so far (not cache hits) */
+    int                     calls_total;  /* planned total for progress, 0 when unknown */
+    int                     cache_hits;
+    int64_t                 max_wait_ms;  /* longest wait for a rate slot per request; 0 means
+                                             the default short bound (5 s). A tool that planned
+                                             its calls with kmkl_plan sets it to the time left
+                                             before its deadline. */
+} kmkl_call;
+
+kmcode kmkl_new(const kmcfg *cfg, kmstore *store, kmkl **out, kmerr *err);
+void kmkl_free(kmkl *kl);
+
+/* GET `path` ("/api/flows/?filter=..."; ids already validated and query values encoded).
+ * *out is the whole JSON:API document. */
+kmcode kmkl_get(kmkl *kl, kmkl_call *call, const char *path, json_object **out, kmerr *err);
+
+/* GET `path` and follow links.next to the end (at most 100 pages); *out is a new array of
+ * every `data` item in order. */
+kmcode kmkl_get_all(kmkl *kl, kmkl_call *call, const char *path, json_object **out,
+                    kmerr *err);
+
+/* POST `body` (a JSON:API document) to `path`; *out is the whole response document. */
+kmcode kmkl_post(kmkl *kl, kmkl_call *call, const char *path, json_object *body,
+                 json_object **out, kmerr *err);
+
+/* Fan-out: GET each of paths[0..n) concurrently (curl multi) within the tier's rate.
+ * outs[i] / codes[i] / errs[i] receive each request's own result (errs may be NULL), so one
+ * failure never hides the others. Returns KM_OK unless the whole batch could not run
+ * (cancelled, deadline). */
+kmcode kmkl_get_many(kmkl *kl, kmkl_call *call, const char *const *paths, size_t n,
+                     json_object **outs, kmcode *codes, kmerr *errs, kmerr *err);
+
+/* Plan `n_calls` requests of the kind `method` `path` (one tier/bucket) for `acct` before the
+ * first is made: KM_OK when they fit the remaining daily budget and, at the tier's steady
+ * rate, finish before `deadline_ms` (km_now_ms time; 0 = no deadline). Otherwise
+ * KM_RATE_LIMITED with retry_after_s (when it would fit) and details calls_needed and
+ * estimated_seconds. Nothing is taken from the budget. */
+kmcode kmkl_plan(kmkl *kl, const struct kmaccount *acct, const char *method, const char *path,
+                 int n_calls, int64_t deadline_ms, kmerr *err);
+
+/* Remaining report budget of `acct` today (the 225/day window) and seconds until a slot
+ * frees; for metadata and operators. */
+kmcode kmkl_report_budget(kmkl *kl, const struct kmaccount *acct, int *remaining,
+                          int64_t *reset_ms, kmerr *err);
+
+#endif

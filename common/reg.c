@@ -1,0 +1,768 @@
+/* reg.c — the tool table and everything derived from it. */
+#include "reg.h"
+#include "json.h"
+#include "log.h"
+#include "reg_schemas.h"
+#include "tools.h"
+#include "util.h"
+
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The seed's guidance that every windowed tool shares. */
+#define WINDOW_HELP                                                                          \
+    " The window is either start_date+end_date (inclusive dates) or a timeframe preset, "  \
+    "never both; dates are read in the account's timezone and the resolved window is "     \
+    "echoed in metadata.period. Ranges over a year are split and merged automatically "    \
+    "(up to about 5 years)."
+
+static struct kmtool tools[] = {
+    {
+        .name = "klaviyo_list_accounts",
+        .title = "List Klaviyo accounts",
+        .description =
+            "List the Klaviyo accounts this server can report on, by canonical name and label. "
+            "Call this first when unsure which `account` to pass; it never returns API keys.",
+        .method = "GET",
+        .route = "/v1/accounts",
+        .input_schema = OBJ_OPEN OBJ_CLOSE,
+        .output_schema = J({"type":"object","required":["accounts"],"properties":{
+            "accounts":{"type":"array","items":{"type":"object","required":["name","label"],
+            "properties":{"name":{"type":"string"},"label":{"type":"string"}}}}}}),
+        .run = kmtool_list_accounts,
+        .needs_account = 0,
+    },
+    {
+        .name = "klaviyo_get_campaign_performance",
+        .title = "Campaign performance",
+        .description =
+            "Per-campaign email and SMS performance over a window: sent, delivered, opens, "
+            "clicks, bounces, unsubscribes, conversions and conversion value, with open, click "
+            "and bounce rates derived from the counts. Use for 'how did last month's campaigns "
+            "do?'. Set resolve_campaign_names to get real campaign names (one lookup per "
+            "campaign); `campaign` narrows to one campaign id." WINDOW_HELP,
+        .method = "POST",
+        .route = "/v1/campaigns/performance",
+        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,"campaign":{) ID_PATTERN
+            J(,"description":"Klaviyo campaign id: only this campaign."},
+              "resolve_campaign_names":{"type":"boolean","default":false,
+              "description":"Resolve each campaign id to its name (default false: the name falls back to the send channel)."})
+            OBJ_CLOSE,
+        .output_schema = J({"type":"object","required":["campaigns","campaign_count"],
+            "properties":{"campaign_count":{"type":"integer","minimum":0},
+            "campaigns":{"type":"array","items":{"type":"object","required":["campaign_id",
+            "campaign_name",) METRIC_REQUIRED J(],"properties":{"campaign_id":{"type":"string"},
+            "campaign_name":{"type":["string","null"]},) METRIC_PROPS J(}}}}}),
+        .run = kmtool_campaign_performance,
+        .needs_account = 1,
+        .date_scoped = 1,
+    },
+    {
+        .name = "klaviyo_get_flows",
+        .title = "List flows",
+        .description =
+            "List an account's flows (automations) with status, trigger type, archived flag "
+            "and timestamps. No performance numbers: use klaviyo_get_flow_performance for "
+            "those, and this tool to find flow ids and names.",
+        .method = "GET",
+        .route = "/v1/flows",
+        .input_schema = OBJ_OPEN IN_ACCOUNT J(,"status":{"type":"string",
+            "enum":["draft","manual","live"],"description":"Only flows with this status."},
+            "archived":{"type":"boolean","description":"Only archived (true) or active (false) flows."})
+            OBJ_CLOSE,
+        .output_schema = J({"type":"object","required":["flows","flow_count"],"properties":{
+            "flow_count":{"type":"integer","minimum":0},
+            "flows":{"type":"array","items":{"type":"object","required":["flow_id","name",
+            "status","trigger_type","archived","created","updated"],"properties":{
+            "flow_id":{"type":"string"},"name":{"type":["string","null"]},
+            "status":{"type":["string","null"]},"trigger_type":{"type":["string","null"]},
+            "archived":{"type":["boolean","null"]},"created":{"type":["string","null"]},
+            "updated":{"type":["string","null"]}}}}}}),
+        .run = kmtool_get_flows,
+        .needs_account = 1,
+    },
+    {
+        .name = "klaviyo_get_flow_performance",
+        .title = "Flow performance",
+        .description =
+            "Flow performance per (flow, message, channel) over a window, with the same metric "
+            "block as campaigns. Use to find which flow message is losing opens or clicks. "
+            "resolve_message_names adds each message's name; rollup sums rows into one total "
+            "per flow; `flow` narrows to one flow id." WINDOW_HELP,
+        .method = "POST",
+        .route = "/v1/flows/performance",
+        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,"flow":{) ID_PATTERN
+            J(,"description":"Klaviyo flow id: only this flow."},
+              "resolve_message_names":{"type":"boolean","default":false,
+              "description":"Attach each flow message's name (one lookup per message)."},
+              "rollup":{"type":"boolean","default":false,
+              "description":"One summed row per flow; message fields become null."})
+            OBJ_CLOSE,
+        .output_schema = J({"type":"object","required":["flows","flow_count"],"properties":{
+            "flow_count":{"type":"integer","minimum":0},
+            "flows":{"type":"array","items":{"type":"object","required":["flow_id",
+            "flow_message_id","flow_message_name","send_channel",) METRIC_REQUIRED
+            J(],"properties":{"flow_id":{"type":"string"},
+            "flow_message_id":{"type":["string","null"]},
+            "flow_message_name":{"type":["string","null"]},
+            "send_channel":{"type":["string","null"]},) METRIC_PROPS J(}}}}}),
+        .run = kmtool_flow_performance,
+        .needs_account = 1,
+        .date_scoped = 1,
+    },
+    {
+        .name = "klaviyo_get_flow_structure",
+        .title = "Flow structure",
+        .description =
+            "The ordered steps of one flow (sends, time delays, branches), with each send "
+            "step's message id, name and channel, and a count of steps per type. Use to "
+            "understand a flow's logic or to map message ids from flow performance to names.",
+        .method = "GET",
+        .route = "/v1/flows/{flow_id}/structure",
+        .input_schema = J({"type":"object","additionalProperties":false,"required":["flow_id"],
+            "properties":{) IN_ACCOUNT J(,"flow_id":{) ID_PATTERN
+            J(,"description":"The Klaviyo flow id (see klaviyo_get_flows)."}}}),
+        .output_schema = J({"type":"object","required":["flow_id","action_count","steps",
+            "summary"],"properties":{"flow_id":{"type":"string"},
+            "action_count":{"type":"integer","minimum":0},
+            "steps":{"type":"array","items":{"type":"object","required":["action_id",
+            "action_type","message_id","message_name","channel"],"properties":{
+            "action_id":{"type":"string"},"action_type":{"type":"string"},
+            "message_id":{"type":["string","null"]},"message_name":{"type":["string","null"]},
+            "channel":{"type":["string","null"]}}}},
+            "summary":{"type":"object","additionalProperties":{"type":"integer"}}}}),
+        .run = kmtool_flow_structure,
+        .needs_account = 1,
+    },
+    {
+        .name = "klaviyo_get_performance_over_time",
+        .title = "Performance over time",
+        .description =
+            "A statistic bucketed over time (hourly, daily, weekly or monthly) for flows "
+            "(Klaviyo's native series, passed through verbatim) or campaigns (one report per "
+            "bucket, daily/weekly/monthly only, at most 53 buckets - prefer weekly or monthly). "
+            "Returns date_times and one series per flow message or campaign, each statistic an "
+            "array aligned to date_times. Use for trends ('is flow revenue growing week over "
+            "week?')." WINDOW_HELP,
+        .method = "POST",
+        .route = "/v1/performance/over-time",
+        .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
+            "properties":{) IN_ACCOUNT J(,) IN_WINDOW J(,"entity":{"type":"string",
+            "enum":["flow","campaign"],"description":"flow (native series) or campaign (stitched per bucket)."},
+            "interval":{"type":"string","enum":["hourly","daily","weekly","monthly"],
+            "default":"weekly","description":"Bucket size; campaigns take daily, weekly or monthly."},
+            "entity_id":{) ID_PATTERN J(,"description":"Only this flow or campaign id."},
+            "statistics":{"type":"array","minItems":1,"maxItems":27,"uniqueItems":true,
+            "items":{"type":"string","enum":) STATISTICS_ENUM J(},
+            "description":"Klaviyo statistic names (default recipients, delivered, opens_unique, clicks_unique, conversions, conversion_value)."}}}),
+        .output_schema = J({"type":"object","required":["entity","interval","date_times",
+            "series"],"properties":{"entity":{"type":"string"},"interval":{"type":"string"},
+            "date_times":{"type":"array","items":{"type":"string"}},
+            "series":{"type":"array","items":{"type":"object","required":["groupings",
+            "statistics"],"properties":{"groupings":{"type":"object"},
+            "statistics":{"type":"object","additionalProperties":{"type":"array",
+            "items":{"type":["number","null"]}}}}}}}}),
+        .run = kmtool_over_time,
+        .needs_account = 1,
+        .date_scoped = 1,
+    },
+    {
+        .name = "klaviyo_compare_periods",
+        .title = "Compare periods",
+        .description =
+            "Aggregate campaign or flow totals for a current window against a prior window "
+            "(by default the equal-length window just before it), with absolute and percent "
+            "change per metric; rates are rederived from the summed counts. Use for 'how does "
+            "this month compare to last?'. entity_id narrows both periods to one id." WINDOW_HELP,
+        .method = "POST",
+        .route = "/v1/performance/compare",
+        .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
+            "properties":{) IN_ACCOUNT J(,) IN_WINDOW J(,"entity":{"type":"string",
+            "enum":["campaign","flow"],"description":"campaign or flow totals."},
+            "prior_start_date":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            "description":"Explicit prior-period start (with prior_end_date)."},
+            "prior_end_date":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            "description":"Explicit prior-period end, inclusive (with prior_start_date)."},
+            "entity_id":{) ID_PATTERN J(,"description":"Only this campaign or flow id."}}}),
+        .output_schema = J({"type":"object","required":["entity","current_period",
+            "prior_period","current_totals","prior_totals","deltas","current_entity_count",
+            "prior_entity_count"],"properties":{"entity":{"type":"string"},
+            "current_period":) PERIOD J(,"prior_period":) PERIOD J(,"current_totals":)
+            METRIC_BLOCK J(,"prior_totals":) METRIC_BLOCK J(,"deltas":{"type":"object",
+            "additionalProperties":) DELTA J(},"current_entity_count":{"type":"integer"},
+            "prior_entity_count":{"type":"integer"}}}),
+        .run = kmtool_compare_periods,
+        .needs_account = 1,
+        .date_scoped = 1,
+    },
+    {
+        .name = "klaviyo_get_list_health",
+        .title = "List health",
+        .description =
+            "Current size (profile_count) and opt-in process of each list, with the list "
+            "count and summed profiles (not deduplicated across lists). Use for 'how big are "
+            "my lists?'. list_id returns one list. Sizes cost one slow lookup per list.",
+        .method = "GET",
+        .route = "/v1/lists/health",
+        .input_schema = OBJ_OPEN IN_ACCOUNT J(,"list_id":{) ID_PATTERN
+            J(,"description":"Only this Klaviyo list id."}) OBJ_CLOSE,
+        .output_schema = J({"type":"object","required":["lists","list_count",
+            "total_profiles"],"properties":{"list_count":{"type":"integer","minimum":0},
+            "total_profiles":{"type":"integer","minimum":0},
+            "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
+            "opt_in_process","profile_count","created","updated"],"properties":{
+            "list_id":{"type":"string"},"name":{"type":["string","null"]},
+            "opt_in_process":{"type":["string","null"]},
+            "profile_count":{"type":["integer","null"]},"created":{"type":["string","null"]},
+            "updated":{"type":["string","null"]}}}}}}),
+        .run = kmtool_list_health,
+        .needs_account = 1,
+    },
+    {
+        .name = "klaviyo_get_list_growth",
+        .title = "List growth",
+        .description =
+            "Subscribed, unsubscribed and net growth over a window for each channel: list "
+            "membership, email marketing consent and SMS marketing consent. Counts are events, "
+            "not deduplicated profiles. Use for 'how fast are my lists growing?'." WINDOW_HELP,
+        .method = "POST",
+        .route = "/v1/lists/growth",
+        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW OBJ_CLOSE,
+        .output_schema = J({"type":"object","required":["growth"],"properties":{
+            "growth":{"type":"object","required":["list","email","sms"],"properties":{
+            "list":) GROWTH J(,"email":) GROWTH J(,"sms":) GROWTH J(}}}}),
+        .run = kmtool_list_growth,
+        .needs_account = 1,
+        .date_scoped = 1,
+    },
+    {
+        .name = "klaviyo_get_list_growth_by_list",
+        .title = "List growth by list",
+        .description =
+            "Subscribed, unsubscribed and net per list over a window (only lists with "
+            "activity), with account-wide totals. Use for 'which lists are growing or "
+            "shrinking?'. Rows are matched to list ids by name." WINDOW_HELP,
+        .method = "POST",
+        .route = "/v1/lists/growth-by-list",
+        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW OBJ_CLOSE,
+        .output_schema = J({"type":"object","required":["lists","list_count","totals"],
+            "properties":{"list_count":{"type":"integer","minimum":0},
+            "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
+            "subscribed","unsubscribed","net"],"properties":{
+            "list_id":{"type":["string","null"]},"name":{"type":["string","null"]},
+            "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
+            "net":{"type":["integer","null"]}}}},"totals":) GROWTH J(}}),
+        .run = kmtool_list_growth_by_list,
+        .needs_account = 1,
+        .date_scoped = 1,
+    },
+    {
+        .name = "klaviyo_get_list_breakdown",
+        .title = "List breakdown",
+        .description =
+            "Every list's current size and opt-in process together with its subscribed, "
+            "unsubscribed and net growth over a window, plus totals: list health and per-list "
+            "growth in one view. Sizes cost one slow lookup per list." WINDOW_HELP,
+        .method = "POST",
+        .route = "/v1/lists/breakdown",
+        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW OBJ_CLOSE,
+        .output_schema = J({"type":"object","required":["lists","list_count","totals"],
+            "properties":{"list_count":{"type":"integer","minimum":0},
+            "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
+            "opt_in_process","profile_count","subscribed","unsubscribed","net"],"properties":{
+            "list_id":{"type":"string"},"name":{"type":["string","null"]},
+            "opt_in_process":{"type":["string","null"]},
+            "profile_count":{"type":["integer","null"]},
+            "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
+            "net":{"type":["integer","null"]}}}},
+            "totals":{"type":"object","required":["profile_count","subscribed","unsubscribed",
+            "net"],"properties":{"profile_count":{"type":["integer","null"]},
+            "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
+            "net":{"type":["integer","null"]}}}}}),
+        .run = kmtool_list_breakdown,
+        .needs_account = 1,
+        .date_scoped = 1,
+    },
+};
+
+#define NTOOLS (sizeof(tools) / sizeof(tools[0]))
+
+static json_object *
+parse_builtin(const char *name, const char *what, const char *text)
+{
+    json_object *o = NULL;
+    kmerr        err = { 0 };
+
+    if (kmjson_parse(text, strlen(text), KM_INTERNAL_ERROR, &o, &err) != KM_OK ||
+        !json_object_is_type(o, json_type_object)) {
+        fprintf(stderr, "klaviyo-mcp: built-in %s schema of %s is not valid JSON: %s\n", what,
+                name, err.msg);
+        abort();
+    }
+    return o;
+}
+
+void
+kmreg_init(void)
+{
+    for (size_t i = 0; i < NTOOLS; i++) {
+        if (tools[i].input)
+            continue;
+        tools[i].input = parse_builtin(tools[i].name, "input", tools[i].input_schema);
+        tools[i].output = parse_builtin(tools[i].name, "output", tools[i].output_schema);
+    }
+}
+
+void
+kmreg_free(void)
+{
+    for (size_t i = 0; i < NTOOLS; i++) {
+        json_object_put(tools[i].input);
+        json_object_put(tools[i].output);
+        tools[i].input = tools[i].output = NULL;
+    }
+}
+
+size_t
+kmreg_count(void)
+{
+    return NTOOLS;
+}
+
+const struct kmtool *
+kmreg_at(size_t i)
+{
+    return i < NTOOLS ? &tools[i] : NULL;
+}
+
+const struct kmtool *
+kmreg_find(const char *name)
+{
+    for (size_t i = 0; name && i < NTOOLS; i++) {
+        if (strcmp(tools[i].name, name) == 0)
+            return &tools[i];
+    }
+    return NULL;
+}
+
+/* --- routing ------------------------------------------------------------------------- */
+
+/* Match `path` against `route` ("/v1/flows/{flow_id}/structure"). On a match returns 1 and,
+ * when the route has a parameter, sets *pname and *pval (both new strings). */
+static int
+route_match(const char *route, const char *path, char **pname, char **pval)
+{
+    const char *r = route, *p = path;
+
+    *pname = *pval = NULL;
+    while (*r && *p) {
+        if (*r == '{') {
+            const char *re = strchr(r, '}');
+            const char *pe = strchr(p, '/');
+            size_t      vlen = pe ? (size_t)(pe - p) : strlen(p);
+            if (!re || vlen == 0) {
+                free(*pname);
+                free(*pval);
+                *pname = *pval = NULL;
+                return 0;
+            }
+            *pname = km_xstrndup(r + 1, (size_t)(re - r - 1));
+            *pval = km_xstrndup(p, vlen);
+            r = re + 1;
+            p += vlen;
+            continue;
+        }
+        if (*r != *p)
+            break;
+        r++;
+        p++;
+    }
+    /* a single trailing slash on the request is tolerated */
+    if (*r == '\0' && (*p == '\0' || (p[0] == '/' && p[1] == '\0')))
+        return 1;
+    free(*pname);
+    free(*pval);
+    *pname = *pval = NULL;
+    return 0;
+}
+
+const struct kmtool *
+kmreg_route(const char *method, const char *path, json_object **path_args, const char **allow)
+{
+    const char *allowed = NULL;
+
+    if (path_args)
+        *path_args = NULL;
+    for (size_t i = 0; i < NTOOLS; i++) {
+        char *pname, *pval;
+        if (!route_match(tools[i].route, path, &pname, &pval))
+            continue;
+        if (strcmp(tools[i].method, method) != 0) {
+            allowed = tools[i].method;
+            free(pname);
+            free(pval);
+            continue;
+        }
+        if (pname && path_args) {
+            *path_args = json_object_new_object();
+            json_object_object_add(*path_args, pname, json_object_new_string(pval));
+        }
+        free(pname);
+        free(pval);
+        if (allow)
+            *allow = NULL;
+        return &tools[i];
+    }
+    if (allow)
+        *allow = allowed;
+    return NULL;
+}
+
+/* --- coercion and validation ----------------------------------------------------------- */
+
+static const char *
+schema_type(json_object *schema)
+{
+    json_object *t = kmjson_get(schema, "type");
+
+    if (t && json_object_is_type(t, json_type_string))
+        return json_object_get_string(t);
+    return NULL;
+}
+
+void
+kmreg_coerce(const struct kmtool *t, json_object *args)
+{
+    json_object *props = kmjson_get(t->input, "properties");
+
+    if (!args || !json_object_is_type(args, json_type_object))
+        return;
+    json_object_object_foreach(args, key, val) {
+        json_object *ps = kmjson_get(props, key);
+        const char  *type = schema_type(ps);
+        const char  *s;
+
+        if (!type || !json_object_is_type(val, json_type_string))
+            continue;
+        s = json_object_get_string(val);
+        if (strcmp(type, "boolean") == 0) {
+            if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+                json_object_object_add(args, key, json_object_new_boolean(1));
+            else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+                json_object_object_add(args, key, json_object_new_boolean(0));
+        } else if (strcmp(type, "integer") == 0) {
+            char *end;
+            long  n = strtol(s, &end, 10);
+            if (*s && *end == '\0')
+                json_object_object_add(args, key, json_object_new_int64(n));
+        } else if (strcmp(type, "array") == 0) {
+            json_object *arr = json_object_new_array();
+            char        *copy = km_xstrdup(s), *save = NULL;
+            for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+                json_object_array_add(arr, json_object_new_string(tok));
+            free(copy);
+            json_object_object_add(args, key, arr);
+        }
+    }
+}
+
+static int
+type_is(json_object *v, const char *type)
+{
+    enum json_type jt = json_object_get_type(v);
+
+    if (strcmp(type, "null") == 0)
+        return v == NULL || jt == json_type_null;
+    if (!v)
+        return 0;
+    if (strcmp(type, "string") == 0)
+        return jt == json_type_string;
+    if (strcmp(type, "boolean") == 0)
+        return jt == json_type_boolean;
+    if (strcmp(type, "integer") == 0) {
+        if (jt == json_type_int)
+            return 1;
+        if (jt == json_type_double) {
+            double d = json_object_get_double(v);
+            return d == (double)(long long)d;
+        }
+        return 0;
+    }
+    if (strcmp(type, "number") == 0)
+        return jt == json_type_int || jt == json_type_double;
+    if (strcmp(type, "object") == 0)
+        return jt == json_type_object;
+    if (strcmp(type, "array") == 0)
+        return jt == json_type_array;
+    return 0;
+}
+
+static const char *
+json_type_word(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return "null";
+    case json_type_boolean:
+        return "a boolean";
+    case json_type_int:
+    case json_type_double:
+        return "a number";
+    case json_type_string:
+        return "a string";
+    case json_type_array:
+        return "an array";
+    case json_type_object:
+        return "an object";
+    }
+    return "a value";
+}
+
+static kmcode validate(json_object *schema, json_object *v, const char *where, kmerr *err);
+
+static kmcode
+validate_type(json_object *schema, json_object *v, const char *where, kmerr *err)
+{
+    json_object *t = kmjson_get(schema, "type");
+    char         want[128] = "";
+
+    if (!t)
+        return KM_OK;
+    if (json_object_is_type(t, json_type_string)) {
+        if (type_is(v, json_object_get_string(t)))
+            return KM_OK;
+        snprintf(want, sizeof(want), "%s", json_object_get_string(t));
+    } else {
+        for (size_t i = 0; i < json_object_array_length(t); i++) {
+            const char *ty = json_object_get_string(json_object_array_get_idx(t, i));
+            if (type_is(v, ty))
+                return KM_OK;
+            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? " or " : "",
+                     ty);
+        }
+    }
+    return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be %s, got %s", where, want,
+                     json_type_word(v));
+}
+
+static kmcode
+validate_string(json_object *schema, json_object *v, const char *where, kmerr *err)
+{
+    const char  *s = json_object_get_string(v);
+    json_object *pat = kmjson_get(schema, "pattern");
+    json_object *en = kmjson_get(schema, "enum");
+    size_t       len = strlen(s);
+
+    if (kmjson_get(schema, "minLength") && len < (size_t)json_object_get_int(kmjson_get(schema, "minLength")))
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: too short", where);
+    if (kmjson_get(schema, "maxLength") && len > (size_t)json_object_get_int(kmjson_get(schema, "maxLength")))
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: too long", where);
+    if (en) {
+        for (size_t i = 0; i < json_object_array_length(en); i++) {
+            if (strcmp(json_object_get_string(json_object_array_get_idx(en, i)), s) == 0)
+                return KM_OK;
+        }
+        {
+            char list[512] = "";
+            for (size_t i = 0; i < json_object_array_length(en); i++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+                         json_object_get_string(json_object_array_get_idx(en, i)));
+            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%.40s' is not one of %s", where, s,
+                             list);
+        }
+    }
+    if (pat) {
+        regex_t re;
+        int     ok;
+        if (regcomp(&re, json_object_get_string(pat), REG_EXTENDED | REG_NOSUB) != 0)
+            return kmerr_set(err, KM_INTERNAL_ERROR, "%s: bad schema pattern", where);
+        ok = regexec(&re, s, 0, NULL, 0) == 0;
+        regfree(&re);
+        if (!ok || strlen(s) != strnlen(s, len + 1))
+            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%.40s' does not match %s", where, s,
+                             json_object_get_string(pat));
+    }
+    return KM_OK;
+}
+
+static kmcode
+validate_object(json_object *schema, json_object *v, const char *where, kmerr *err)
+{
+    json_object *props = kmjson_get(schema, "properties");
+    json_object *req = kmjson_get(schema, "required");
+    json_object *addl = kmjson_get(schema, "additionalProperties");
+    char         sub[256];
+    kmcode       rc;
+
+    for (size_t i = 0; req && i < json_object_array_length(req); i++) {
+        const char *k = json_object_get_string(json_object_array_get_idx(req, i));
+        if (!kmjson_get(v, k) && !json_object_object_get_ex(v, k, NULL)) {
+            if (strcmp(where, "arguments") == 0)
+                return kmerr_set(err, KM_INVALID_ARGUMENT, "%s is required", k);
+            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s.%s is required", where, k);
+        }
+    }
+    json_object_object_foreach(v, key, val) {
+        json_object *ps = kmjson_get(props, key);
+        if (strcmp(where, "arguments") == 0)
+            snprintf(sub, sizeof(sub), "%s", key);
+        else
+            snprintf(sub, sizeof(sub), "%s.%s", where, key);
+        if (ps) {
+            rc = validate(ps, val, sub, err);
+            if (rc != KM_OK)
+                return rc;
+        } else if (addl && json_object_is_type(addl, json_type_boolean) &&
+                   !json_object_get_boolean(addl)) {
+            char known[512] = "";
+            json_object_object_foreach(props, pk, pv) {
+                (void)pv;
+                snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
+                         known[0] ? ", " : "", pk);
+            }
+            return kmerr_set(err, KM_INVALID_ARGUMENT, "%.64s: unknown field (accepted: %s)", sub,
+                             known[0] ? known : "none");
+        } else if (addl && json_object_is_type(addl, json_type_object)) {
+            rc = validate(addl, val, sub, err);
+            if (rc != KM_OK)
+                return rc;
+        }
+    }
+    return KM_OK;
+}
+
+static kmcode
+validate_array(json_object *schema, json_object *v, const char *where, kmerr *err)
+{
+    json_object *items = kmjson_get(schema, "items");
+    json_object *mn = kmjson_get(schema, "minItems");
+    json_object *mx = kmjson_get(schema, "maxItems");
+    json_object *uq = kmjson_get(schema, "uniqueItems");
+    size_t       n = json_object_array_length(v);
+    char         sub[256];
+
+    if (mn && n < (size_t)json_object_get_int(mn))
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: needs at least %d item(s)", where,
+                         json_object_get_int(mn));
+    if (mx && n > (size_t)json_object_get_int(mx))
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: at most %d items", where,
+                         json_object_get_int(mx));
+    for (size_t i = 0; i < n; i++) {
+        json_object *it = json_object_array_get_idx(v, i);
+        snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
+        if (items) {
+            kmcode rc = validate(items, it, sub, err);
+            if (rc != KM_OK)
+                return rc;
+        }
+        if (uq && json_object_get_boolean(uq)) {
+            for (size_t j = 0; j < i; j++) {
+                if (json_object_equal(it, json_object_array_get_idx(v, j)))
+                    return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: duplicate item", sub);
+            }
+        }
+    }
+    return KM_OK;
+}
+
+static kmcode
+validate(json_object *schema, json_object *v, const char *where, kmerr *err)
+{
+    json_object *mn = kmjson_get(schema, "minimum");
+    kmcode       rc = validate_type(schema, v, where, err);
+
+    if (rc != KM_OK)
+        return rc;
+    if (!v || json_object_is_type(v, json_type_null))
+        return KM_OK;
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+        return validate_string(schema, v, where, err);
+    case json_type_object:
+        return validate_object(schema, v, where, err);
+    case json_type_array:
+        return validate_array(schema, v, where, err);
+    case json_type_int:
+    case json_type_double:
+        if (mn && json_object_get_double(v) < json_object_get_double(mn))
+            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be at least %g", where,
+                             json_object_get_double(mn));
+        return KM_OK;
+    default:
+        return KM_OK;
+    }
+}
+
+kmcode
+kmreg_validate_schema(json_object *schema, json_object *value, const char *where, kmerr *err)
+{
+    return validate(schema, value, where, err);
+}
+
+kmcode
+kmreg_validate(const struct kmtool *t, json_object *args, kmerr *err)
+{
+    if (!args || !json_object_is_type(args, json_type_object))
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "arguments must be a JSON object");
+    return validate(t->input, args, "arguments", err);
+}
+
+/* The schema of a success envelope around a tool's `data` schema: what MCP's
+ * structuredContent holds. */
+static json_object *
+envelope_schema(json_object *data)
+{
+    static const char meta[] = J({"type":"object","required":["account","period","revision",
+        "latency_ms"],"properties":{"account":{"type":["string","null"]},
+        "period":{"type":["object","null"],"properties":{"start_date":{"type":"string"},
+        "end_date":{"type":"string"}}},"revision":{"type":"string"},
+        "latency_ms":{"type":["number","null"]}}});
+    json_object *env = json_object_new_object();
+    json_object *props = json_object_new_object();
+    json_object *req = json_object_new_array();
+    json_object *warn = json_object_new_object();
+    json_object *witems = json_object_new_object();
+
+    json_object_object_add(env, "type", json_object_new_string("object"));
+    json_object_array_add(req, json_object_new_string("data"));
+    json_object_array_add(req, json_object_new_string("metadata"));
+    json_object_array_add(req, json_object_new_string("warnings"));
+    json_object_object_add(env, "required", req);
+    json_object_object_add(props, "data", json_object_get(data));
+    json_object_object_add(props, "metadata", parse_builtin("envelope", "metadata", meta));
+    json_object_object_add(witems, "type", json_object_new_string("string"));
+    json_object_object_add(warn, "type", json_object_new_string("array"));
+    json_object_object_add(warn, "items", witems);
+    json_object_object_add(props, "warnings", warn);
+    json_object_object_add(env, "properties", props);
+    return env;
+}
+
+json_object *
+kmreg_list_json(void)
+{
+    json_object *list = json_object_new_array();
+    json_object *root = json_object_new_object();
+
+    for (size_t i = 0; i < NTOOLS; i++) {
+        json_object *t = json_object_new_object();
+        json_object *ann = json_object_new_object();
+
+        json_object_object_add(t, "name", json_object_new_string(tools[i].name));
+        json_object_object_add(t, "title", json_object_new_string(tools[i].title));
+        json_object_object_add(t, "description", json_object_new_string(tools[i].description));
+        json_object_object_add(t, "method", json_object_new_string(tools[i].method));
+        json_object_object_add(t, "route", json_object_new_string(tools[i].route));
+        json_object_object_add(t, "inputSchema", json_object_get(tools[i].input));
+        json_object_object_add(t, "outputSchema", envelope_schema(tools[i].output));
+        json_object_object_add(ann, "title", json_object_new_string(tools[i].title));
+        json_object_object_add(ann, "readOnlyHint", json_object_new_boolean(1));
+        json_object_object_add(ann, "openWorldHint", json_object_new_boolean(1));
+        json_object_object_add(t, "annotations", ann);
+        json_object_array_add(list, t);
+    }
+    json_object_object_add(root, "tools", list);
+    return root;
+}

@@ -1,0 +1,95 @@
+/* store.h — the shared store: response cache, rate-limit windows, in-flight markers.
+ *
+ * Owns:    a kmstore owns its backend connection(s); kmstore_close releases them (NULL ok).
+ *          Bodies returned by kmstore_cache_get are new buffers the caller frees (free()).
+ * Threads: one kmstore per process, opened after fork(); every call is safe from any of
+ *          its threads (the backend serialises as it must: LMDB transactions, one hiredis
+ *          context per thread or a lock — never a context shared unlocked).
+ * Fork:    never carry a kmstore across fork(); open it in the child.
+ * Fails:   KM_OK or a code with err->msg. A missing cache key is KM_NOT_FOUND, not an error.
+ *          With Redis, a lost connection is not an error either: the store switches to a
+ *          process-local fallback (local cache miss, local limiter at a conservative share of
+ *          the budget), logs one warning, reports it through kmstore_degraded(), and goes
+ *          back to Redis when it answers again.
+ *
+ * Backends: LMDB (default; a file under STORE_DIR, mode 0600, shared by every process on
+ * the host) or Redis (REDIS_URL; shared by every host; rate windows as atomic Lua scripts).
+ */
+#ifndef KM_STORE_H
+#define KM_STORE_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kmstore kmstore;
+
+typedef struct kmstore_opts {
+    const char *redis_url;      /* NULL: LMDB */
+    const char *dir;            /* LMDB directory (created 0700 if missing) */
+    size_t      max_bytes;      /* bound on cached bodies; least recently stored go first */
+    int         stale_grace_s;  /* expired entries stay readable as stale this long */
+    int         local_share;    /* fallback limiter: percent of each limit used locally when
+                                   Redis is away (0 means the default, 50) */
+} kmstore_opts;
+
+kmcode kmstore_open(const kmstore_opts *o, kmstore **out, kmerr *err);
+void kmstore_close(kmstore *st);
+
+/* "lmdb" or "redis". */
+const char *kmstore_backend(const kmstore *st);
+
+/* 1 while Redis is configured but unreachable (the local fallback is serving). */
+int kmstore_degraded(kmstore *st);
+
+/* --- response cache ------------------------------------------------------------------ */
+
+/* Look up `key`. On KM_OK *body is a new buffer (NUL-terminated, *len bytes), *age_ms how
+ * long ago it was stored, and *fresh 1 when within its TTL or 0 when expired but still in
+ * its stale grace period. KM_NOT_FOUND when absent or past the grace period. */
+kmcode kmstore_cache_get(kmstore *st, const char *key, char **body, size_t *len,
+                         int64_t *age_ms, int *fresh, kmerr *err);
+
+/* Store `body` under `key`, fresh for ttl_s seconds (ttl_s > 0). Evicts the oldest entries
+ * when the size bound would be passed; a body larger than the bound is not stored. */
+kmcode kmstore_cache_put(kmstore *st, const char *key, const char *body, size_t len, int ttl_s,
+                         kmerr *err);
+
+/* Drop every cache entry (tests, operators). */
+kmcode kmstore_cache_clear(kmstore *st, kmerr *err);
+
+/* --- rate limits ------------------------------------------------------------------------ */
+
+/* A limit is up to three windows, each "at most `max` requests in any `window_ms`". The
+ * windows slide: no interval of that length, wherever it starts, holds more than max
+ * requests, so Klaviyo's fixed windows (whatever their alignment) are never exceeded. */
+typedef struct kmlimit {
+    int nwin;
+    struct {
+        int64_t window_ms;
+        int     max;
+    } win[3];
+} kmlimit;
+
+/* Take one request from `bucket` (e.g. "acme:reports") if every window allows it now. On
+ * KM_OK the request is recorded. KM_RATE_LIMITED when a window is full: nothing is recorded,
+ * *wait_ms says when the first slot frees (err->retry_after_s is set, rounded up). */
+kmcode kmstore_take(kmstore *st, const char *bucket, const kmlimit *lim, int64_t *wait_ms,
+                    kmerr *err);
+
+/* How many requests window `win` of `bucket` still allows now (no request recorded), and in
+ * how many ms the oldest counted request leaves that window (0 when it is empty). */
+kmcode kmstore_remaining(kmstore *st, const char *bucket, const kmlimit *lim, int win,
+                         int *remaining, int64_t *reset_ms, kmerr *err);
+
+/* --- in-flight markers (coalescing) ----------------------------------------------------- */
+
+/* Try to become the one fetcher of `key` for up to ttl_ms. *acquired is 1 when this caller
+ * holds the marker, 0 when another process or thread does. */
+kmcode kmstore_lock(kmstore *st, const char *key, int ttl_ms, int *acquired, kmerr *err);
+
+/* Release a marker this caller holds (no-op when it expired or is not held). */
+kmcode kmstore_unlock(kmstore *st, const char *key, kmerr *err);
+
+#endif

@@ -1,0 +1,281 @@
+/* svc.c — one tool call from arguments to envelope. */
+#include "svc.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEMO_WARNING                                                                          \
+    "Demo data: this answer comes from the bundled Klaviyo simulator, not a real Klaviyo "   \
+    "account."
+
+/* What GET /api/accounts says of an account; fetched once per process. */
+struct acct_info {
+    int  known;
+    char tz[65];
+    char currency[8];
+};
+
+struct kmsvc {
+    const kmcfg       *cfg;
+    const kmaccounts  *accounts;
+    kmstore           *store;
+    pthread_mutex_t    lock;        /* guards info[] */
+    struct acct_info  *info;        /* one per account, same order as the manifest */
+};
+
+struct kmsvc_thread {
+    kmsvc *svc;
+    kmkl  *kl;
+};
+
+kmcode
+kmsvc_open(const kmcfg *cfg, const kmaccounts *accounts, kmsvc **out, kmerr *err)
+{
+    kmsvc       *svc = km_xcalloc(1, sizeof(*svc));
+    kmstore_opts so = { 0 };
+    kmcode       rc;
+
+    svc->cfg = cfg;
+    svc->accounts = accounts;
+    pthread_mutex_init(&svc->lock, NULL);
+    svc->info = km_xcalloc(kmacct_count(accounts) + 1, sizeof(*svc->info));
+    so.redis_url = cfg->redis_url;
+    so.dir = cfg->store_dir;
+    so.max_bytes = (size_t)cfg->cache_max_mb * 1024 * 1024;
+    so.stale_grace_s = cfg->stale_grace_s;
+    rc = kmstore_open(&so, &svc->store, err);
+    if (rc != KM_OK) {
+        kmsvc_close(svc);
+        svc = NULL;
+    }
+    *out = svc;
+    return rc;
+}
+
+void
+kmsvc_close(kmsvc *svc)
+{
+    if (!svc)
+        return;
+    kmstore_close(svc->store);
+    pthread_mutex_destroy(&svc->lock);
+    free(svc->info);
+    free(svc);
+}
+
+kmstore *
+kmsvc_store(kmsvc *svc)
+{
+    return svc->store;
+}
+
+kmcode
+kmsvc_thread_new(kmsvc *svc, kmsvc_thread **out, kmerr *err)
+{
+    kmsvc_thread *th = km_xcalloc(1, sizeof(*th));
+    kmcode        rc;
+
+    th->svc = svc;
+    rc = kmkl_new(svc->cfg, svc->store, &th->kl, err);
+    if (rc != KM_OK) {
+        free(th);
+        th = NULL;
+    }
+    *out = th;
+    return rc;
+}
+
+void
+kmsvc_thread_free(kmsvc_thread *th)
+{
+    if (!th)
+        return;
+    kmkl_free(th->kl);
+    free(th);
+}
+
+void
+kmctx_warn(kmctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    char    msg[512];
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_object_array_add(ctx->call->warnings, json_object_new_string(msg));
+}
+
+static size_t
+account_index(const kmsvc *svc, const struct kmaccount *acct)
+{
+    for (size_t i = 0; i < kmacct_count(svc->accounts); i++) {
+        if (kmacct_at(svc->accounts, i) == acct)
+            return i;
+    }
+    return 0;
+}
+
+/* The account's timezone and currency from GET /api/accounts, fetched once per process. */
+static kmcode
+account_info(kmsvc_thread *th, kmctx *ctx, struct acct_info *out, kmerr *err)
+{
+    kmsvc       *svc = th->svc;
+    size_t       i = account_index(svc, ctx->acct);
+    json_object *doc = NULL, *attrs;
+    const char  *tz, *cur;
+    kmcode       rc;
+
+    pthread_mutex_lock(&svc->lock);
+    *out = svc->info[i];
+    pthread_mutex_unlock(&svc->lock);
+    if (out->known)
+        return KM_OK;
+
+    rc = kmkl_get(th->kl, ctx->call, "/api/accounts/", &doc, err);
+    if (rc != KM_OK)
+        return rc;
+    attrs = kmjson_path(json_object_array_get_idx(kmjson_get(doc, "data"), 0), "attributes",
+                        NULL);
+    tz = kmjson_str(attrs, "timezone");
+    cur = kmjson_str(attrs, "preferred_currency");
+    memset(out, 0, sizeof(*out));
+    if (tz && kmdate_tz_valid(tz)) {
+        km_strlcpy(out->tz, tz, sizeof(out->tz));
+    } else {
+        km_strlcpy(out->tz, "UTC", sizeof(out->tz));
+        kmlogf(KMLOG_WARN, "account_timezone_unknown",
+               "account '%s' reports timezone '%.64s' which this system does not know; using UTC",
+               ctx->acct->name, tz ? tz : "(none)");
+    }
+    if (cur)
+        km_strlcpy(out->currency, cur, sizeof(out->currency));
+    out->known = 1;
+    json_object_put(doc);
+    pthread_mutex_lock(&svc->lock);
+    svc->info[i] = *out;
+    pthread_mutex_unlock(&svc->lock);
+    return KM_OK;
+}
+
+static json_object *
+period_json(const kmrange *r)
+{
+    json_object *p = json_object_new_object();
+    char         buf[11];
+
+    kmdate_format(r->start, buf);
+    json_object_object_add(p, "start_date", json_object_new_string(buf));
+    kmdate_format(r->end, buf);
+    json_object_object_add(p, "end_date", json_object_new_string(buf));
+    return p;
+}
+
+static json_object *
+error_envelope(kmerr *err, json_object *warnings, int *status)
+{
+    json_object *env = kmerr_envelope(err);
+
+    *status = kmerr_http_status(err->code == KM_OK ? KM_INTERNAL_ERROR : err->code);
+    /* Warnings gathered before the failure (stale data, degraded store) still matter. */
+    if (warnings && json_object_array_length(warnings) > 0)
+        json_object_object_add(kmjson_get(env, "error"), "warnings", json_object_get(warnings));
+    return env;
+}
+
+json_object *
+kmsvc_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
+           atomic_bool *cancelled, kmsvc_progress_fn *progress, void *progress_arg, int *status)
+{
+    kmsvc           *svc = th->svc;
+    const kmcfg     *cfg = svc->cfg;
+    int64_t          t0 = km_now_ms();
+    kmerr            err = { 0 };
+    kmkl_call        call = { 0 };
+    kmctx            ctx = { 0 };
+    struct acct_info info = { 0 };
+    json_object     *data = NULL, *env = NULL, *meta, *account_arg;
+    kmcode           rc;
+
+    call.warnings = json_object_new_array();
+    call.cancelled = cancelled;
+    call.progress = progress;
+    call.progress_arg = progress_arg;
+    call.deadline_ms = t0 + (int64_t)cfg->request_deadline_s * 1000;
+    ctx.cfg = cfg;
+    ctx.accounts = svc->accounts;
+    ctx.kl = th->kl;
+    ctx.call = &call;
+    ctx.tz = "UTC";
+
+    rc = kmreg_validate(tool, args, &err);
+    if (rc != KM_OK)
+        goto fail;
+    if (tool->needs_account) {
+        account_arg = kmjson_get(args, "account");
+        rc = kmacct_resolve(svc->accounts, account_arg ? json_object_get_string(account_arg) : NULL,
+                            &ctx.acct, &err);
+        if (rc != KM_OK)
+            goto fail;
+        call.acct = ctx.acct;
+    }
+    if (tool->date_scoped) {
+        rc = account_info(th, &ctx, &info, &err);
+        if (rc != KM_OK)
+            goto fail;
+        ctx.tz = info.tz;
+        ctx.currency = info.currency[0] ? info.currency : NULL;
+    }
+    rc = kmdate_today(ctx.tz, time(NULL), &ctx.today, &err);
+    if (rc != KM_OK)
+        goto fail;
+
+    rc = tool->run(&ctx, args, &data, &err);
+    if (rc != KM_OK)
+        goto fail;
+
+    if (cfg->demo)
+        json_object_array_add(call.warnings, json_object_new_string(DEMO_WARNING));
+    meta = json_object_new_object();
+    json_object_object_add(meta, "account",
+                           ctx.acct ? json_object_new_string(ctx.acct->name) : NULL);
+    json_object_object_add(meta, "period", ctx.has_period ? period_json(&ctx.period) : NULL);
+    json_object_object_add(meta, "revision", json_object_new_string(cfg->klaviyo_revision));
+    json_object_object_add(meta, "latency_ms",
+                           kmjson_double(kmjson_round((double)(km_now_ms() - t0), 1)));
+    if (ctx.acct) {
+        int     remaining = -1;
+        int64_t reset_ms = 0;
+        kmerr   berr = { 0 };
+        if (ctx.currency)
+            json_object_object_add(meta, "currency", json_object_new_string(ctx.currency));
+        if (kmkl_report_budget(th->kl, ctx.acct, &remaining, &reset_ms, &berr) == KM_OK)
+            json_object_object_add(meta, "report_budget_remaining",
+                                   json_object_new_int(remaining));
+        kmerr_clear(&berr);
+        json_object_object_add(meta, "klaviyo_calls", json_object_new_int(call.calls_done));
+        json_object_object_add(meta, "cache_hits", json_object_new_int(call.cache_hits));
+    }
+    env = json_object_new_object();
+    json_object_object_add(env, "data", data);
+    json_object_object_add(env, "metadata", meta);
+    json_object_object_add(env, "warnings", call.warnings);
+    *status = 200;
+    kmerr_clear(&err);
+    return env;
+
+fail:
+    json_object_put(data);
+    env = error_envelope(&err, call.warnings, status);
+    json_object_put(call.warnings);
+    kmerr_clear(&err);
+    return env;
+}
