@@ -28,7 +28,8 @@ typedef struct kmstore kmstore;
 typedef struct kmstore_opts {
     const char *redis_url;      /* NULL: LMDB */
     const char *dir;            /* LMDB directory (created 0700 if missing) */
-    size_t      max_bytes;      /* bound on cached bodies; least recently stored go first */
+    size_t      max_bytes;      /* bound on the cache, counted with kmstore_charge; least
+                                   recently stored go first (0 means the default, 256 MiB) */
     int         stale_grace_s;  /* expired entries stay readable as stale this long */
     int         local_share;    /* fallback limiter: percent of each limit used locally when
                                    Redis is away (0 means the default, 50) */
@@ -52,9 +53,16 @@ kmcode kmstore_cache_get(kmstore *st, const char *key, char **body, size_t *len,
                          int64_t *age_ms, int *fresh, kmerr *err);
 
 /* Store `body` under `key`, fresh for ttl_s seconds (ttl_s > 0). Evicts the oldest entries
- * when the size bound would be passed; a body larger than the bound is not stored. */
+ * when the size bound would be passed. An entry whose charge exceeds the bound is not stored:
+ * KM_PAYLOAD_TOO_LARGE, and the cache is unchanged. A cache that cannot be written is never a
+ * reason to fail a request: callers treat a failed put as "not cached". */
 kmcode kmstore_cache_put(kmstore *st, const char *key, const char *body, size_t len, int ttl_s,
                          kmerr *err);
+
+/* What an entry counts against max_bytes: its body, its key twice (the entry and its place
+ * in the eviction order) and 128 bytes of bookkeeping, so that many small bodies under long
+ * keys cannot outgrow the store while their bodies alone look small. */
+size_t kmstore_charge(size_t key_len, size_t body_len);
 
 /* Drop every cache entry (tests, operators). */
 kmcode kmstore_cache_clear(kmstore *st, kmerr *err);
@@ -86,7 +94,10 @@ kmcode kmstore_remaining(kmstore *st, const char *bucket, const kmlimit *lim, in
 /* --- in-flight markers (coalescing) ----------------------------------------------------- */
 
 /* Try to become the one fetcher of `key` for up to ttl_ms. *acquired is 1 when this caller
- * holds the marker, 0 when another process or thread does. */
+ * holds the marker, 0 when another process or thread does. A marker belongs to the calling
+ * thread: lock again from the same thread answers 0, and only that thread can unlock it.
+ * When markers cannot be recorded (an LMDB store holding thousands of live markers), the
+ * answer is 1 without a marker: the caller fetches itself rather than fail. */
 kmcode kmstore_lock(kmstore *st, const char *key, int ttl_ms, int *acquired, kmerr *err);
 
 /* Release a marker this caller holds (no-op when it expired or is not held). */

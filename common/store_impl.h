@@ -1,0 +1,87 @@
+/* store_impl.h — private to the store: the backend table and the window arithmetic that
+ * store.c, store_lmdb.c and store_redis.c share. Nothing outside common/store*.c includes it.
+ *
+ * Owns:    a backend owns its connection state (LMDB env reference, hiredis contexts); its
+ *          close function releases it and accepts NULL.
+ * Threads: every backend function is safe from any thread of the process that opened it.
+ * Fails:   backend functions return the codes of store.h, plus KMSTORE_DOWN when the backend
+ *          cannot be reached at all (Redis I/O error): store.c then serves the call from the
+ *          process-local fallback and marks the store degraded. LMDB never returns it.
+ */
+#ifndef KM_STORE_IMPL_H
+#define KM_STORE_IMPL_H
+
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "The backend is unreachable": a private meaning of this code, never returned by store.h. */
+#define KMSTORE_DOWN KM_SERVICE_UNAVAILABLE
+
+/* Longest marker owner token (host:pid:tid:nonce), NUL included. */
+#define KMSTORE_TOKEN_MAX 128
+
+typedef struct kmstore_be kmstore_be;
+
+struct kmstore_ops {
+    const char *name;
+
+    /* On KM_OK *out is a backend the caller closes. A Redis backend opens even when the
+     * server is down (the first call reports KMSTORE_DOWN); only bad settings fail. */
+    kmcode (*open)(const kmstore_opts *o, kmstore_be **out, kmerr *err);
+    void (*close)(kmstore_be *be);
+
+    kmcode (*cache_get)(kmstore_be *be, const char *key, char **body, size_t *len,
+                        int64_t *age_ms, int *fresh, kmerr *err);
+    kmcode (*cache_put)(kmstore_be *be, const char *key, const char *body, size_t len,
+                        int ttl_s, kmerr *err);
+    kmcode (*cache_clear)(kmstore_be *be, kmerr *err);
+
+    /* lim is validated by store.c. On KM_RATE_LIMITED *wait_ms > 0 and nothing is recorded. */
+    kmcode (*take)(kmstore_be *be, const char *bucket, const kmlimit *lim, int64_t *wait_ms,
+                   kmerr *err);
+    kmcode (*remaining)(kmstore_be *be, const char *bucket, const kmlimit *lim, int win,
+                        int *remaining, int64_t *reset_ms, kmerr *err);
+
+    /* `token` names the owner (one thread of one process); unlock deletes only its own. */
+    kmcode (*lock)(kmstore_be *be, const char *key, int ttl_ms, const char *token,
+                   int *acquired, kmerr *err);
+    kmcode (*unlock)(kmstore_be *be, const char *key, const char *token, kmerr *err);
+
+    /* Reconnect if needed and check the backend answers: KM_OK or KMSTORE_DOWN. NULL for a
+     * backend that cannot go away. */
+    kmcode (*probe)(kmstore_be *be, kmerr *err);
+
+    /* Where the backend lives, for logs ("127.0.0.1:6379/0"); never holds a password. */
+    const char *(*where)(const kmstore_be *be);
+};
+
+extern const struct kmstore_ops kmstore_lmdb_ops;
+extern const struct kmstore_ops kmstore_redis_ops;
+
+/* --- window arithmetic (store.h: sliding windows with a safety margin) ------------------- */
+
+/* The length a window is enforced with: window_ms + max(10, window_ms / 100). Requests reach
+ * Klaviyo a little after their slot is taken, so each window is held slightly longer. */
+int64_t kmstore_win_len(int64_t window_ms);
+
+/* The longest enforced window of lim, and the largest max of its windows. */
+int64_t kmstore_win_longest(const kmlimit *lim);
+int kmstore_win_maxcount(const kmlimit *lim);
+
+/* Over the recorded times ts[0..n) (ascending, none later than now): 0 when every window
+ * of lim has room at `now`, otherwise how many ms until every window has room (> 0). */
+int64_t kmstore_win_wait(const int64_t *ts, size_t n, int64_t now, const kmlimit *lim);
+
+/* Room left in window `win` at `now`, and ms until the oldest counted entry leaves it (0 when
+ * none is counted). */
+void kmstore_win_remaining(const int64_t *ts, size_t n, int64_t now, const kmlimit *lim,
+                           int win, int *remaining, int64_t *reset_ms);
+
+/* Drop the entries of ts[0..*n) that no window of lim counts any more (older than the
+ * longest window at now) and, beyond that, all but the newest kmstore_win_maxcount entries.
+ * Keeps order; updates *n. */
+void kmstore_win_prune(int64_t *ts, size_t *n, int64_t now, const kmlimit *lim);
+
+#endif
