@@ -123,7 +123,10 @@ kmdate_tz_valid(const char *tz)
 {
     const char *dir = getenv("TZDIR");
     char        path[512];
+    char        magic[4];
     struct stat st;
+    FILE       *f;
+    size_t      n;
 
     if (!tz || !*tz || strlen(tz) > 64 || tz[0] == '/' || strstr(tz, ".."))
         return 0;
@@ -136,7 +139,15 @@ kmdate_tz_valid(const char *tz)
     if (strcmp(tz, "UTC") == 0)
         return 1;
     snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    /* zoneinfo also holds text files (leapseconds, tables): a zone starts with "TZif" */
+    f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    n = fread(magic, 1, sizeof(magic), f);
+    fclose(f);
+    return n == sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
 }
 
 static void
@@ -189,7 +200,16 @@ kmdate_local_to_utc(const char *tz, kmday day, int sec_of_day, time_t *out, kmer
     tm.tm_year = y - 1900;
     tm.tm_mon = m - 1;
     tm.tm_mday = d;
-    tm.tm_sec = sec_of_day;  /* mktime normalises seconds past the minute */
+    /* Local wall-clock time: on a DST change day 86399 is 23:59:59, not midnight plus
+     * 86399 elapsed seconds (which mktime would give for an out-of-range tm_sec). Values
+     * outside the day are left to mktime's normalisation. */
+    if (sec_of_day >= 0 && sec_of_day < 86400) {
+        tm.tm_hour = sec_of_day / 3600;
+        tm.tm_min = sec_of_day / 60 % 60;
+        tm.tm_sec = sec_of_day % 60;
+    } else {
+        tm.tm_sec = sec_of_day;
+    }
     tm.tm_isdst = -1;
     tz_enter(tz);
     *out = mktime(&tm);

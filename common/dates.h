@@ -48,13 +48,14 @@ void kmdate_format(kmday day, char out[11]);
 int kmdate_range_days(kmrange r);
 
 /* 1 when `tz` names a zone in the system's tz database (legacy aliases such as
- * "US/Eastern" included). */
+ * "US/Eastern" included): a TZif file under $TZDIR or /usr/share/zoneinfo. */
 int kmdate_tz_valid(const char *tz);
 
 /* The calendar day it is in zone `tz` at instant `now`. */
 kmcode kmdate_today(const char *tz, time_t now, kmday *out, kmerr *err);
 
-/* The UTC instant of local time `day` + `sec_of_day` seconds in zone `tz`. */
+/* The UTC instant of local time `day` + `sec_of_day` seconds in zone `tz`. The seconds are
+ * wall-clock time: 86399 is 23:59:59 local even on a day that DST shortens or lengthens. */
 kmcode kmdate_local_to_utc(const char *tz, kmday day, int sec_of_day, time_t *out, kmerr *err);
 
 /* The local day and second of the day of UTC instant `t` in zone `tz`. */

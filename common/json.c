@@ -27,17 +27,28 @@ kmjson_parse(const char *text, size_t len, kmcode bad, json_object **out, kmerr 
     }
     obj = json_tokener_parse_ex(tok, text, (int)len);
     if (json_tokener_get_error(tok) == json_tokener_continue) {
-        /* The text ended inside a value. */
-        rc = kmerr_set(err, bad, "malformed JSON: unexpected end of input");
-        goto out;
-    }
-    if (!obj && json_tokener_get_error(tok) != json_tokener_success) {
+        /* All of the text was read. json-c cannot tell that a top-level number (or true,
+         * false, null) is complete until something follows it, so offer one space: a
+         * finished value completes, a truncated one is still unfinished. */
+        obj = json_tokener_parse_ex(tok, " ", 1);
+        if (json_tokener_get_error(tok) == json_tokener_continue) {
+            rc = kmerr_set(err, bad, "malformed JSON: unexpected end of input");
+            goto out;
+        }
+        if (json_tokener_get_error(tok) != json_tokener_success) {
+            rc = kmerr_set(err, bad, "malformed JSON at offset %zu: %s", len,
+                           json_tokener_error_desc(json_tokener_get_error(tok)));
+            goto out;
+        }
+        used = len;
+    } else if (!obj && json_tokener_get_error(tok) != json_tokener_success) {
         rc = kmerr_set(err, bad, "malformed JSON at offset %zu: %s",
                        json_tokener_get_parse_end(tok),
                        json_tokener_error_desc(json_tokener_get_error(tok)));
         goto out;
+    } else {
+        used = json_tokener_get_parse_end(tok);
     }
-    used = json_tokener_get_parse_end(tok);
     while (used < len && (text[used] == ' ' || text[used] == '\n' || text[used] == '\r' ||
                           text[used] == '\t'))
         used++;
@@ -46,8 +57,8 @@ kmjson_parse(const char *text, size_t len, kmcode bad, json_object **out, kmerr 
                        used);
         goto out;
     }
-    if (!obj && len >= 4 && strncmp(text, "null", 4) == 0) {
-        /* a literal null parses to NULL; callers that need an object reject it */
+    if (!obj) {
+        /* only a literal null parses to NULL: refuse it so *out is a value on KM_OK */
         rc = kmerr_set(err, bad, "JSON value is null");
         goto out;
     }
@@ -116,6 +127,12 @@ kmjson_double(double v)
 
     if (!isfinite(v))
         return json_object_new_double(0.0);
+    /* Integral values print as "12000.0": %g would choose "1.2e+04" as the shortest form.
+     * Below 1e15 every integral double prints exactly in fixed notation. */
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, sizeof(buf), "%.1f", v);
+        return json_object_new_double_s(v, buf);
+    }
     /* the shortest %g that reads back as the same double */
     for (prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof(buf), "%.*g", prec, v);

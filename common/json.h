@@ -15,7 +15,8 @@
 #include <stddef.h>
 
 /* Parse exactly one JSON value from text[0..len) (trailing whitespace allowed, nothing
- * else); nesting deeper than 64 is refused. On failure *out is NULL and err says where;
+ * else); nesting deeper than 64 is refused, and so is a bare `null`, so *out is never NULL
+ * on KM_OK. On failure *out is NULL and err says where;
  * the code is `bad` (KM_INVALID_ARGUMENT for caller input, KM_UPSTREAM_ERROR for Klaviyo). */
 kmcode kmjson_parse(const char *text, size_t len, kmcode bad, json_object **out, kmerr *err);
 

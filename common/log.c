@@ -12,8 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A kmlogf message longer than this many bytes is cut. */
+#define MAX_MESSAGE 1023
+
 static atomic_int log_level = KMLOG_INFO;
 static atomic_int log_fd = 2;
+/* The request the calling thread is working for (klaviyo-restd's X-Request-Id). */
+static _Thread_local char thread_rid[65];
 
 static const char *const level_names[] = { "debug", "info", "warning", "error", "off" };
 
@@ -54,6 +59,15 @@ kmlog_enabled(kmlog_level level)
 }
 
 void
+kmlog_set_request_id(const char *rid)
+{
+    if (rid)
+        km_strlcpy(thread_rid, rid, sizeof(thread_rid));
+    else
+        thread_rid[0] = '\0';
+}
+
+void
 kmlog_set_fd(int fd)
 {
     atomic_store(&log_fd, fd);
@@ -85,6 +99,8 @@ kmlog(kmlog_level level, const char *event, json_object *fields)
     json_object_object_add(line, "level", json_object_new_string(level_names[level]));
     json_object_object_add(line, "event", json_object_new_string(event));
     json_object_object_add(line, "pid", json_object_new_int((int)getpid()));
+    if (thread_rid[0])
+        json_object_object_add(line, "request_id", json_object_new_string(thread_rid));
     if (fields) {
         json_object_object_foreach(fields, k, v) {
             json_object_object_add(line, k, json_object_get(v));
@@ -110,14 +126,34 @@ kmlogf(kmlog_level level, const char *event, const char *fmt, ...)
 {
     json_object *fields;
     va_list      ap;
-    char         msg[1024];
+    char        *full, *msg;
+    int          n;
+    size_t       cut;
 
     if (!kmlog_enabled(level))
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        return;
+    full = km_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(full, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    /* Redact before bounding the message: cutting first could leave a secret's first bytes,
+     * too few to be recognised. Then cut on a UTF-8 character boundary. */
+    msg = kmsecret_redact(full);
+    free(full);
+    cut = strlen(msg);
+    if (cut > MAX_MESSAGE) {
+        cut = MAX_MESSAGE;
+        while (cut > 0 && ((unsigned char)msg[cut] & 0xC0) == 0x80)
+            cut--;
+        msg[cut] = '\0';
+    }
     fields = json_object_new_object();
     json_object_object_add(fields, "message", json_object_new_string(msg));
+    free(msg);
     kmlog(level, event, fields);
 }

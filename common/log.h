@@ -34,6 +34,10 @@ void kmlog(kmlog_level level, const char *event, json_object *fields);
 void kmlogf(kmlog_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Tag every line the calling thread writes from now on with "request_id": rid (copied, at
+ * most 64 bytes); NULL or "" stops tagging. A field named request_id given to kmlog wins. */
+void kmlog_set_request_id(const char *rid);
+
 /* Redirect output to `fd` instead of stderr (tests). */
 void kmlog_set_fd(int fd);
 

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <json-c/json.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,8 +18,38 @@
 struct kmsecret {
     char            *value;
     size_t           len;
+    /* the value as it appears inside JSON text (quote, backslash, control characters and,
+     * by default, '/' escaped), when that differs: log lines are redacted after they are
+     * serialised. NULL when the same as value. */
+    char            *in_json[2];
     struct kmsecret *next;      /* redaction registry */
 };
+
+/* The JSON-escaped form of s with `flags`, without the quotes; NULL when it equals s. */
+static char *
+json_form(const char *s, size_t len, int flags)
+{
+    json_object *o = json_object_new_string_len(s, (int)len);
+    const char  *t = json_object_to_json_string_ext(o, flags);
+    size_t       n = strlen(t);
+    char        *res = NULL;
+
+    if (n >= 2 && (n - 2 != len || memcmp(t + 1, s, len) != 0))
+        res = km_xstrndup(t + 1, n - 2);
+    json_object_put(o);
+    return res;
+}
+
+static void
+wipe_free(char *p)
+{
+    if (!p)
+        return;
+    /* volatile so the wipe is not optimised away */
+    for (volatile char *q = p; *q; q++)
+        *q = 0;
+    free(p);
+}
 
 static pthread_mutex_t   reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kmsecret  *reg_head;
@@ -30,6 +61,9 @@ kmsecret_new(const char *value)
 
     s->value = km_xstrdup(value);
     s->len = strlen(value);
+    s->in_json[0] = json_form(value, s->len, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    s->in_json[1] = json_form(value, s->len, JSON_C_TO_STRING_PLAIN);
     pthread_mutex_lock(&reg_lock);
     s->next = reg_head;
     reg_head = s;
@@ -52,10 +86,9 @@ kmsecret_free(kmsecret *s)
         }
     }
     pthread_mutex_unlock(&reg_lock);
-    /* volatile so the wipe is not optimised away */
-    for (volatile char *p = s->value; *p; p++)
-        *p = 0;
-    free(s->value);
+    wipe_free(s->value);
+    wipe_free(s->in_json[0]);
+    wipe_free(s->in_json[1]);
     free(s);
 }
 
@@ -132,9 +165,15 @@ redact(const char *text, int *found)
         size_t hide_to = 0, keep = 0, best = 0;
 
         for (s = reg_head; s; s = s->next) {
-            if (s->len >= MIN_REDACT_LEN && s->len > best &&
-                strncmp(text + i, s->value, s->len) == 0)
+            if (s->len < MIN_REDACT_LEN)
+                continue;
+            if (s->len > best && strncmp(text + i, s->value, s->len) == 0)
                 best = s->len;
+            for (int f = 0; f < 2; f++) {
+                size_t l = s->in_json[f] ? strlen(s->in_json[f]) : 0;
+                if (l > best && strncmp(text + i, s->in_json[f], l) == 0)
+                    best = l;
+            }
         }
         if (best) {
             hide_to = i + best;

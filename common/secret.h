@@ -6,7 +6,8 @@
  * Fails:   nothing here fails; allocation failure aborts.
  *
  * Every secret made here is also registered for redaction, so kmsecret_redact (which the
- * logger runs over every line) removes it wherever it appears. Patterns that look like keys
+ * logger runs over every line) removes it wherever it appears, also in the escaped form a
+ * JSON string gives it (a quote or backslash in a token). Patterns that look like keys
  * or credentials (pk_…, "Klaviyo-API-Key …", "Bearer …", "X-API-Key: …") are removed too,
  * so a key never reaches a log line even when it was never registered.
  * Only kl.c (to build the Authorization header) calls kmsecret_reveal.

@@ -21,8 +21,7 @@ struct parse_ctx {
     kmaccounts *a;
     FILE       *f;
     int         line;         /* line last handed to inih by reader() */
-    int         section_line; /* line of the last [section] header */
-    int         new_section;  /* a header was read since the last key */
+    long        cur;          /* index of the account whose [section] is open, or -1 */
     kmerr      *err;
     kmcode      rc;
 };
@@ -44,26 +43,6 @@ kmacct_name_valid(const char *s)
     return 1;
 }
 
-/* inih hands us lines through this reader so we know which line each callback is for. */
-static char *
-reader(char *str, int num, void *stream)
-{
-    struct parse_ctx *ctx = stream;
-    char             *r = fgets(str, num, ctx->f);
-
-    if (r) {
-        const char *p = r;
-        ctx->line++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '[') {
-            ctx->new_section = 1;
-            ctx->section_line = ctx->line;
-        }
-    }
-    return r;
-}
-
 static int fail(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
@@ -80,6 +59,93 @@ fail(struct parse_ctx *ctx, const char *fmt, ...)
         ctx->rc = KM_CONFIG_ERROR;
     }
     return 0;
+}
+
+/* Start account `name` at the current line; sets ctx->rc on a bad or repeated name. */
+static void
+open_section(struct parse_ctx *ctx, const char *name)
+{
+    kmaccounts *a = ctx->a;
+
+    ctx->cur = -1;
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->items[i].name, name) == 0) {
+            ctx->rc = kmerr_set(ctx->err, KM_CONFIG_ERROR,
+                                "%s:%d: account [%s] is defined twice (first at line %d); "
+                                "remove or rename one",
+                                a->path, ctx->line, name, a->items[i].line);
+            return;
+        }
+    }
+    if (!kmacct_name_valid(name)) {
+        ctx->rc = kmerr_set(ctx->err, KM_CONFIG_ERROR,
+                            "%s:%d: account name [%.64s] is not a valid slug; use "
+                            "lower-case letters, digits, _ and - ([a-z0-9][a-z0-9_-]{0,63})",
+                            a->path, ctx->line, name);
+        return;
+    }
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 8;
+        a->items = km_xrealloc(a->items, a->cap * sizeof(*a->items));
+    }
+    memset(&a->items[a->n], 0, sizeof(a->items[0]));
+    km_strlcpy(a->items[a->n].name, name, sizeof(a->items[0].name));
+    a->items[a->n].line = ctx->line;
+    ctx->cur = (long)a->n++;
+}
+
+/* inih hands us lines through this reader, which also covers what inih gets wrong for
+ * TOML: it counts lines (so each callback knows its line); it strips leading blanks (inih
+ * reads an indented line as the continuation of the previous value); it takes [section]
+ * headers itself (inih truncates names to 49 bytes and says nothing about a section without
+ * keys); and it refuses a line longer than inih's buffer (inih would read the rest of it as
+ * a line of its own). After the first error it ends the input. */
+static char *
+reader(char *str, int num, void *stream)
+{
+    struct parse_ctx *ctx = stream;
+    char             *p, *close, *name;
+    size_t            n;
+
+    if (ctx->rc != KM_OK || !fgets(str, num, ctx->f))
+        return NULL;
+    ctx->line++;
+    n = strlen(str);
+    if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+        int c = getc(ctx->f);
+        if (c != EOF && c != '\n') {
+            fail(ctx, "the line is too long (more than %d characters); shorten it", num - 1);
+            return NULL;
+        }
+    }
+    if (ctx->line == 1 && strncmp(str, "\xEF\xBB\xBF", 3) == 0)
+        memmove(str, str + 3, strlen(str + 3) + 1);
+    for (p = str; *p == ' ' || *p == '\t'; p++)
+        ;
+    memmove(str, p, strlen(p) + 1);
+    if (str[0] != '[')
+        return str;
+
+    close = strchr(str, ']');
+    if (!close) {
+        fail(ctx, "a section header needs a closing ']', e.g. [acme]");
+        return NULL;
+    }
+    for (p = close + 1; *p == ' ' || *p == '\t'; p++)
+        ;
+    if (*p && *p != '#' && *p != '\n' && *p != '\r') {
+        fail(ctx, "unexpected text after the section header; only a # comment may follow");
+        return NULL;
+    }
+    /* TOML ignores blanks around the name inside the brackets */
+    for (p = str + 1; *p == ' ' || *p == '\t'; p++)
+        ;
+    for (n = (size_t)(close - p); n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'); n--)
+        ;
+    name = km_xstrndup(p, n);
+    open_section(ctx, name);
+    free(name);
+    return ctx->rc == KM_OK ? str : NULL;
 }
 
 /* Strip TOML string quotes from an inih value (inih has already trimmed whitespace and
@@ -135,42 +201,6 @@ toml_string(const char *raw, char **out)
     return 0;
 }
 
-static struct kmaccount *
-section(struct parse_ctx *ctx, const char *name)
-{
-    kmaccounts *a = ctx->a;
-
-    if (!ctx->new_section && a->n && strcmp(a->items[a->n - 1].name, name) == 0)
-        return &a->items[a->n - 1];
-    ctx->new_section = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        if (strcmp(a->items[i].name, name) == 0) {
-            if (ctx->rc == KM_OK)
-                ctx->rc = kmerr_set(ctx->err, KM_CONFIG_ERROR,
-                                    "%s:%d: account [%s] is defined twice (first at line %d); "
-                                    "remove or rename one",
-                                    a->path, ctx->section_line, name, a->items[i].line);
-            return NULL;
-        }
-    }
-    if (!kmacct_name_valid(name)) {
-        if (ctx->rc == KM_OK)
-            ctx->rc = kmerr_set(ctx->err, KM_CONFIG_ERROR,
-                                "%s:%d: account name [%.64s] is not a valid slug; use "
-                                "lower-case letters, digits, _ and - ([a-z0-9][a-z0-9_-]{0,63})",
-                                a->path, ctx->section_line, name);
-        return NULL;
-    }
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 8;
-        a->items = km_xrealloc(a->items, a->cap * sizeof(*a->items));
-    }
-    memset(&a->items[a->n], 0, sizeof(a->items[0]));
-    km_strlcpy(a->items[a->n].name, name, sizeof(a->items[0].name));
-    a->items[a->n].line = ctx->section_line;
-    return &a->items[a->n++];
-}
-
 static int
 handler(void *user, const char *sect, const char *key, const char *value)
 {
@@ -181,12 +211,12 @@ handler(void *user, const char *sect, const char *key, const char *value)
 
     if (ctx->rc != KM_OK)
         return 0;
-    if (!sect || !*sect)
+    /* the section is the reader's (inih's copy of the name may be truncated) */
+    (void)sect;
+    if (ctx->cur < 0)
         return fail(ctx, "'%.64s' is outside any [account] section; put it under a [name] header",
                     key);
-    acc = section(ctx, sect);
-    if (!acc)
-        return 0;
+    acc = &ctx->a->items[ctx->cur];
     if (strcmp(key, "api_key_env") == 0)
         slot = &acc->api_key_env;
     else if (strcmp(key, "conversion_metric_id") == 0)
@@ -197,7 +227,7 @@ handler(void *user, const char *sect, const char *key, const char *value)
         kmlogf(KMLOG_WARN, "accounts_unknown_key",
                "%s:%d: unknown key '%.64s' in [%s] is ignored (known keys: api_key_env, "
                "conversion_metric_id, label)",
-               ctx->a->path, ctx->line, key, sect);
+               ctx->a->path, ctx->line, key, acc->name);
         return 1;
     }
     if (toml_string(value, &v) != 0)
@@ -248,7 +278,7 @@ kmcode
 kmacct_load(const char *path, kmaccounts **out, kmerr *err)
 {
     kmaccounts      *a = km_xcalloc(1, sizeof(*a));
-    struct parse_ctx ctx = { .a = a, .err = err, .rc = KM_OK };
+    struct parse_ctx ctx = { .a = a, .cur = -1, .err = err, .rc = KM_OK };
     kmcode           rc = KM_OK;
     int              r;
 

@@ -49,6 +49,7 @@ kmenv_parse_line(const char *line, const char *what, char **key, char **val, kme
     const char *p = line, *k0;
     kmbuf       v;
     size_t      klen;
+    int         blank;
 
     *key = *val = NULL;
     while (isspace((unsigned char)*p))
@@ -69,10 +70,12 @@ kmenv_parse_line(const char *line, const char *what, char **key, char **val, kme
     klen = (size_t)(p - k0);
     while (*p == ' ' || *p == '\t')
         p++;
+    /* the name is not echoed: a line without '=' may be a pasted key */
     if (*p != '=')
-        return kmerr_set(err, KM_CONFIG_ERROR, "%s: expected '=' after %.*s", what,
-                         (int)(klen > 64 ? 64 : klen), k0);
+        return kmerr_set(err, KM_CONFIG_ERROR,
+                         "%s: expected NAME=value (no '=' after the name)", what);
     p++;
+    blank = *p == ' ' || *p == '\t';
     while (*p == ' ' || *p == '\t')
         p++;
 
@@ -109,8 +112,9 @@ kmenv_parse_line(const char *line, const char *what, char **key, char **val, kme
         }
     } else {
         const char *e = p;
-        /* an unquoted value ends at " #" (an inline comment) or the end of the line */
-        while (*e && !(*e == '#' && e > p && (e[-1] == ' ' || e[-1] == '\t')))
+        /* an unquoted value ends at " #" (an inline comment) or the end of the line; a '#'
+         * right after "= " starts a comment too (NAME= # note is empty) */
+        while (*e && !(*e == '#' && (e > p ? e[-1] == ' ' || e[-1] == '\t' : blank)))
             e++;
         while (e > p && isspace((unsigned char)e[-1]))
             e--;

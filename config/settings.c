@@ -1,13 +1,16 @@
 /* settings.c — the settings table and its loader. */
 #include "settings.h"
+#include "dates.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -27,6 +30,9 @@ const struct kmcfg_doc kmcfg_docs[] = {
     { "ACCOUNTS_FILE", "(search path)", "explicit path to accounts.toml" },
     { "WORKERS", "(CPU count)", "klaviyo-restd worker processes (1-64)" },
     { "SERVICE_THREADS", "4", "threads per worker that run tool calls (1-64)" },
+    { "WORKER_TIMEOUT_SECONDS", "30", "a worker whose heartbeat is this old is killed and replaced (2-3600)" },
+    { "GRACEFUL_TIMEOUT_SECONDS", "30", "on stop or reload, how long requests in flight may take to finish (0-3600)" },
+    { "REST_TIMEOUT_SECONDS", "30", "how long a client may take to send a request, read a reply or stay idle (1-3600)" },
     { "KLAVIYO_MCP_SOCKET", "$XDG_RUNTIME_DIR/klaviyo-mcp.sock", "Unix socket shared by klaviyo-restd and klaviyo-mcp" },
     { "REDIS_URL", "(none: LMDB)", "redis://[:password@]host[:port][/db] to share the store across hosts" },
     { "STORE_DIR", "~/.cache/klaviyo-mcp", "directory of the LMDB store" },
@@ -101,26 +107,88 @@ kmcfg_default_store_dir(void)
     return home_path("XDG_CACHE_HOME", ".cache", "klaviyo-mcp");
 }
 
+/* 1 when host[0..len) is this machine: localhost, [::1] or an IPv4 address in 127/8. */
+static int
+is_loopback(const char *host, size_t len)
+{
+    char           ip[16];
+    struct in_addr a;
+
+    if ((len == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+        (len == 5 && strncmp(host, "[::1]", 5) == 0))
+        return 1;
+    if (len >= sizeof(ip))
+        return 0;
+    memcpy(ip, host, len);
+    ip[len] = '\0';
+    return inet_pton(AF_INET, ip, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 static kmcode
 check_url(const char *name, const char *url, kmerr *err)
 {
-    const char *host;
+    const char *host, *end, *auth_end;
+    int         plain;
 
-    if (strncmp(url, "https://", 8) == 0)
+    if (strncmp(url, "https://", 8) == 0) {
         host = url + 8;
-    else if (strncmp(url, "http://", 7) == 0) {
+        plain = 0;
+    } else if (strncmp(url, "http://", 7) == 0) {
         host = url + 7;
-        /* plain HTTP only to this machine (the simulator, a local proxy) */
-        if (strncmp(host, "127.", 4) != 0 && strncmp(host, "localhost", 9) != 0 &&
-            strncmp(host, "[::1]", 5) != 0)
-            return kmerr_set(err, KM_CONFIG_ERROR,
-                             "%s: http:// is only allowed for loopback hosts; use https://",
-                             name);
-    } else
-        return kmerr_set(err, KM_CONFIG_ERROR, "%s=%.80s is not an http(s):// URL", name, url);
-    if (!*host || *host == '/')
-        return kmerr_set(err, KM_CONFIG_ERROR, "%s=%.80s has no host", name, url);
+        plain = 1;
+    } else {
+        return kmerr_set(err, KM_CONFIG_ERROR, "%s=%.80s is not an http(s):// URL", name,
+                         strchr(url, '@') ? "(not shown: it holds '@')" : url);
+    }
+    /* the authority is [userinfo@]host[:port]; the host is what decides loopback, so
+     * "http://127.0.0.1@evil.example" or "http://127.evil.example" must not pass */
+    auth_end = host + strcspn(host, "/?#");
+    if (memchr(host, '@', (size_t)(auth_end - host)))
+        return kmerr_set(err, KM_CONFIG_ERROR,
+                         "%s: credentials in the URL (user@host) are not allowed", name);
+    if (*host == '[') {
+        end = memchr(host, ']', (size_t)(auth_end - host));
+        end = end ? end + 1 : host;
+    } else {
+        end = host + strcspn(host, ":/?#");
+    }
+    if (end == host || (end < auth_end && *end != ':'))
+        return kmerr_set(err, KM_CONFIG_ERROR, "%s=%.80s has no valid host", name, url);
+    if (*end == ':' && (end + 1 == auth_end || strspn(end + 1, "0123456789") !=
+                                                   (size_t)(auth_end - end - 1)))
+        return kmerr_set(err, KM_CONFIG_ERROR, "%s=%.80s has an invalid port", name, url);
+    /* plain HTTP only to this machine (the simulator, a local proxy) */
+    if (plain && !is_loopback(host, (size_t)(end - host)))
+        return kmerr_set(err, KM_CONFIG_ERROR,
+                         "%s: http:// is only allowed for loopback hosts; use https://", name);
     return KM_OK;
+}
+
+/* s without leading and trailing blanks: *len bytes from the returned pointer. */
+static const char *
+trim(const char *s, size_t *len)
+{
+    size_t n;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return s;
+}
+
+/* A registered secret from the n bytes at p; the temporary copy is wiped. */
+static kmsecret *
+secret_from(const char *p, size_t n)
+{
+    char     *copy = km_xstrndup(p, n);
+    kmsecret *s = kmsecret_new(copy);
+
+    memset(copy, 0, n);
+    free(copy);
+    return s;
 }
 
 static kmcode
@@ -135,18 +203,21 @@ load_tokens(kmcfg *c, kmerr *err)
             cap += *p == ',';
     cap += 1;
     c->rest_tokens = km_xcalloc(cap, sizeof(*c->rest_tokens));
-    if (key)
-        c->rest_tokens[c->n_rest_tokens++] = kmsecret_new(key);
+    if (key) {
+        /* trimmed like each REST_API_TOKENS entry: HTTP header values lose their blanks */
+        size_t      n;
+        const char *k = trim(key, &n);
+        if (n == 0)
+            return kmerr_set(err, KM_CONFIG_ERROR, "REST_API_KEY is set but blank");
+        c->rest_tokens[c->n_rest_tokens++] = secret_from(k, n);
+    }
     if (list) {
         char *copy = km_xstrdup(list), *save = NULL;
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            while (*t == ' ' || *t == '\t')
-                t++;
-            char *e = t + strlen(t);
-            while (e > t && (e[-1] == ' ' || e[-1] == '\t'))
-                *--e = '\0';
-            if (*t)
-                c->rest_tokens[c->n_rest_tokens++] = kmsecret_new(t);
+            size_t      n;
+            const char *tok = trim(t, &n);
+            if (n)
+                c->rest_tokens[c->n_rest_tokens++] = secret_from(tok, n);
         }
         memset(copy, 0, strlen(list));
         free(copy);
@@ -172,6 +243,9 @@ static const struct {
     { "REST_PORT", 8080, 0, 65535, offsetof(kmcfg, rest_port) },
     { "WORKERS", -1, 1, 64, offsetof(kmcfg, workers) },
     { "SERVICE_THREADS", 4, 1, 64, offsetof(kmcfg, service_threads) },
+    { "WORKER_TIMEOUT_SECONDS", 30, 2, 3600, offsetof(kmcfg, worker_timeout_s) },
+    { "GRACEFUL_TIMEOUT_SECONDS", 30, 0, 3600, offsetof(kmcfg, graceful_timeout_s) },
+    { "REST_TIMEOUT_SECONDS", 30, 1, 3600, offsetof(kmcfg, rest_timeout_s) },
     { "REST_MAX_BODY_BYTES", 65536, 1024, 10485760, offsetof(kmcfg, max_body_bytes) },
     { "KLAVIYO_DEMO", 0, 0, 1, offsetof(kmcfg, demo) },
 };
@@ -195,9 +269,12 @@ kmcfg_load(kmcfg *c, kmerr *err)
     c->klaviyo_revision = str_setting("KLAVIYO_REVISION", "2025-04-15");
     {
         const char *r = c->klaviyo_revision;
+        char        date[11];
+        kmday       day;
         int         ok = strlen(r) >= 10;
-        for (int i = 0; ok && i < 10; i++)
-            ok = (i == 4 || i == 7) ? r[i] == '-' : (r[i] >= '0' && r[i] <= '9');
+        /* a revision is a real calendar date, optionally suffixed */
+        km_strlcpy(date, r, sizeof(date));
+        ok = ok && kmdate_parse(date, &day) == 0;
         /* Klaviyo also has suffixed revisions such as 2025-04-15.pre */
         if (ok && r[10] && (r[10] != '.' || strlen(r) > 20))
             ok = 0;

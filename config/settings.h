@@ -33,6 +33,9 @@ typedef struct kmcfg {
     kmsecret   **rest_tokens;          /* REST_API_KEY then each REST_API_TOKENS entry */
     size_t       n_rest_tokens;
     int          workers;              /* WORKERS */
+    int          worker_timeout_s;     /* WORKER_TIMEOUT_SECONDS: silent worker is replaced */
+    int          graceful_timeout_s;   /* GRACEFUL_TIMEOUT_SECONDS: drain on stop and reload */
+    int          rest_timeout_s;       /* REST_TIMEOUT_SECONDS: client read/write/idle timeout */
     int          service_threads;      /* SERVICE_THREADS per worker */
     char        *socket_path;          /* KLAVIYO_MCP_SOCKET */
     char        *redis_url;            /* REDIS_URL, or NULL for LMDB */
