@@ -16,6 +16,17 @@
  * Accept: application/vnd.api+json (and that Content-Type on POSTs). Before each request a
  * slot is taken from the account × tier window (REFERENCE.md §4); when none frees within a
  * short bounded wait the call fails with KM_RATE_LIMITED instead of queueing.
+ *
+ * Cache: key "c:<account>:<FNV-1a 64 of revision, method, path, body>", fresh for
+ * CACHE_TTL_SECONDS (0: no cache and no coalescing), successes only. While one process or
+ * thread fetches a key (marker "l:" + key) identical requests wait for its answer. When
+ * Klaviyo still fails after retries (5xx, 429, timeout, transport) or the budget is used up,
+ * an expired entry still in its grace period is returned and a warning names its age.
+ * Retries: 429, 5xx, timeouts and dropped connections, at most KLAVIYO_MAX_RETRIES, with
+ * Retry-After / RateLimit-Reset / "Expected available in N second(s)" honoured, else
+ * exponential backoff with full jitter (500 ms base, 30 s cap); never past the deadline; a
+ * 429 asking for more than 60 s (the daily cap) is not slept on.
+ * RATE_LIMIT_SCALE (test-only, a float in (0, 1], default 1) multiplies every window length.
  */
 #ifndef KM_KL_H
 #define KM_KL_H
@@ -42,11 +53,15 @@ typedef enum {
     KMT_COUNT
 } kmtier;
 
-/* The tier of a request, from its method and path (query string included). */
+/* The tier of a request, from its method and path (query string included). A list lookup
+ * with additional-fields[list]=profile_count is KMT_XS (it is charged to the lists bucket
+ * too); paths not in REFERENCE.md §4 are KMT_XS, the strictest ordinary tier. */
 kmtier kmkl_tier(const char *method, const char *path);
 const char *kmkl_tier_name(kmtier t);
 
-/* The window limits of a tier, scaled by RATE_LIMIT_SCALE (tests shrink time). */
+/* The window limits of a tier as Klaviyo publishes them, scaled by RATE_LIMIT_SCALE (tests
+ * shrink time). The client charges each window 250 ms longer than this (transit allowance:
+ * Klaviyo counts a request when it arrives, not when it leaves). */
 void kmkl_tier_limit(kmtier t, kmlimit *out);
 
 /* Progress callback: `done` of `total` Klaviyo calls made (from a service thread). */
@@ -76,12 +91,14 @@ void kmkl_free(kmkl *kl);
  * *out is the whole JSON:API document. */
 kmcode kmkl_get(kmkl *kl, kmkl_call *call, const char *path, json_object **out, kmerr *err);
 
-/* GET `path` and follow links.next to the end (at most 100 pages); *out is a new array of
- * every `data` item in order. */
+/* GET `path` and follow links.next to the end (at most 100 pages; past that a warning says
+ * the list may be incomplete); *out is a new array of every `data` item in order. A next
+ * link outside KLAVIYO_BASE_URL is refused (KM_UPSTREAM_ERROR). */
 kmcode kmkl_get_all(kmkl *kl, kmkl_call *call, const char *path, json_object **out,
                     kmerr *err);
 
-/* POST `body` (a JSON:API document) to `path`; *out is the whole response document. */
+/* POST `body` (a JSON:API document, borrowed) to `path`; *out is the whole response
+ * document. */
 kmcode kmkl_post(kmkl *kl, kmkl_call *call, const char *path, json_object *body,
                  json_object **out, kmerr *err);
 
