@@ -147,3 +147,196 @@ kmt_filter_equals(const char *field, const char *value)
 {
     return km_xasprintf("equals(%s,\"%s\")", field, value);
 }
+
+kmcode
+kmt_plan(kmctx *ctx, const char *method, const char *path, int n, kmerr *err)
+{
+    kmcode rc;
+
+    if (n <= 0)
+        return KM_OK;
+    rc = kmkl_plan(ctx->kl, ctx->acct, method, path, n, ctx->call->deadline_ms, err);
+    if (rc != KM_OK)
+        return rc;
+    if (ctx->call->deadline_ms > 0) {
+        int64_t left = ctx->call->deadline_ms - km_now_ms();
+
+        ctx->call->max_wait_ms = left > 1 ? left : 1;
+    }
+    ctx->call->calls_total = ctx->call->calls_done + n;
+    return KM_OK;
+}
+
+kmcode
+kmt_values_report(kmctx *ctx, const char *kind, kmrange r, json_object *statistics,
+                  const char *filter, json_object **results, kmerr *err)
+{
+    static const char *const dflt[] = { KMT_VALUES_STATISTICS };
+    json_object *body = json_object_new_object();
+    json_object *data = json_object_new_object();
+    json_object *attrs = json_object_new_object();
+    json_object *doc = NULL, *res;
+    char        *type = km_xasprintf("%s-values-report", kind);
+    const char  *path = strcmp(kind, "flow") == 0 ? KMT_FLOW_VALUES_PATH
+                                                  : KMT_CAMPAIGN_VALUES_PATH;
+    kmcode       rc;
+
+    *results = NULL;
+    if (statistics) {
+        json_object_object_add(attrs, "statistics", json_object_get(statistics));
+    } else {
+        json_object *s = json_object_new_array();
+
+        for (size_t i = 0; i < sizeof(dflt) / sizeof(dflt[0]); i++)
+            json_object_array_add(s, json_object_new_string(dflt[i]));
+        json_object_object_add(attrs, "statistics", s);
+    }
+    json_object_object_add(attrs, "timeframe", kmt_timeframe(r));
+    json_object_object_add(attrs, "conversion_metric_id",
+                           json_object_new_string(ctx->acct->conversion_metric_id));
+    if (filter)
+        json_object_object_add(attrs, "filter", json_object_new_string(filter));
+    json_object_object_add(data, "type", json_object_new_string(type));
+    json_object_object_add(data, "attributes", attrs);
+    json_object_object_add(body, "data", data);
+    free(type);
+
+    rc = kmkl_post(ctx->kl, ctx->call, path, body, &doc, err);
+    json_object_put(body);
+    if (rc != KM_OK)
+        return rc;
+    res = kmjson_path(doc, "data", "attributes", "results", NULL);
+    if (!json_object_is_type(res, json_type_array)) {
+        json_object_put(doc);
+        return kmerr_set(err, KM_UPSTREAM_ERROR, "Klaviyo's %s values report had no results "
+                         "array", kind);
+    }
+    *results = json_object_get(res);
+    json_object_put(doc);
+    return KM_OK;
+}
+
+static int
+key_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static size_t
+rows_find(kmt_rows *rs, const char *const key[3])
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        if (key_eq(rs->v[i].key[0], key[0]) && key_eq(rs->v[i].key[1], key[1]) &&
+            key_eq(rs->v[i].key[2], key[2]))
+            return i;
+    }
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? rs->cap * 2 : 16;
+        rs->v = km_xrealloc(rs->v, rs->cap * sizeof(*rs->v));
+    }
+    memset(&rs->v[rs->n], 0, sizeof(rs->v[rs->n]));
+    for (int k = 0; k < 3; k++)
+        rs->v[rs->n].key[k] = key[k] ? km_xstrdup(key[k]) : NULL;
+    return rs->n++;
+}
+
+size_t
+kmt_rows_add(kmt_rows *rs, const char *const key[3], json_object *statistics)
+{
+    size_t i = rows_find(rs, key);
+
+    kmt_metrics_add(&rs->v[i].m, statistics);
+    return i;
+}
+
+size_t
+kmt_rows_merge(kmt_rows *rs, const char *const key[3], const kmmetrics *m)
+{
+    size_t i = rows_find(rs, key);
+
+    kmt_metrics_sum(&rs->v[i].m, m);
+    return i;
+}
+
+void
+kmt_rows_free(kmt_rows *rs)
+{
+    if (!rs)
+        return;
+    for (size_t i = 0; i < rs->n; i++) {
+        for (int k = 0; k < 3; k++)
+            free(rs->v[i].key[k]);
+    }
+    free(rs->v);
+    memset(rs, 0, sizeof(*rs));
+}
+
+kmcode
+kmt_lookup_names(kmctx *ctx, const char *prefix, const char *what, const char *fallback,
+                 const char *const *ids, size_t n, char **names, kmerr *err)
+{
+    char        **paths = km_xcalloc(n ? n : 1, sizeof(*paths));
+    size_t       *slot = km_xcalloc(n ? n : 1, sizeof(*slot));
+    json_object **outs = NULL;
+    kmcode       *codes = NULL;
+    size_t        m = 0, failed = 0;
+    kmerr         perr = { 0 };
+    kmcode        rc = KM_OK;
+
+    for (size_t i = 0; i < n; i++) {
+        names[i] = NULL;
+        if (!ids[i] || !km_is_alnum_id(ids[i], KMT_ID_MAX)) {
+            failed++;
+            continue;
+        }
+        slot[m] = i;
+        paths[m++] = km_xasprintf("%s%s/", prefix, ids[i]);
+    }
+    if (m == 0)
+        goto out;
+    if (m > 1 && kmt_plan(ctx, "GET", paths[0], (int)m, &perr) != KM_OK) {
+        kmctx_warn(ctx, "No %s was looked up (%zu needed; rows show %s instead): %s", what,
+                   m, fallback, perr.msg);
+        failed = 0;
+        goto out;
+    }
+    outs = km_xcalloc(m, sizeof(*outs));
+    codes = km_xcalloc(m, sizeof(*codes));
+    rc = kmkl_get_many(ctx->kl, ctx->call, (const char *const *)paths, m, outs, codes, NULL,
+                       err);
+    if (rc != KM_OK)
+        goto out;
+    for (size_t j = 0; j < m; j++) {
+        const char *name = NULL;
+
+        if (codes[j] == KM_OK)
+            name = kmjson_str(kmjson_path(outs[j], "data", "attributes", NULL), "name");
+        if (name)
+            names[slot[j]] = km_xstrdup(name);
+        else
+            failed++;
+    }
+out:
+    if (rc == KM_OK && failed > 0)
+        kmctx_warn(ctx, "%zu of %zu %s lookups failed; those rows show %s instead.", failed, n,
+                   what, fallback);
+    for (size_t j = 0; j < m; j++) {
+        free(paths[j]);
+        if (outs)
+            json_object_put(outs[j]);
+    }
+    if (rc != KM_OK) {
+        for (size_t i = 0; i < n; i++) {
+            free(names[i]);
+            names[i] = NULL;
+        }
+    }
+    free(paths);
+    free(slot);
+    free(outs);
+    free(codes);
+    kmerr_clear(&perr);
+    return rc;
+}

@@ -62,4 +62,54 @@ json_object *kmt_deltas(json_object *current, json_object *prior);
  * before they get here. Returns a new string: equals(field,"value"). */
 char *kmt_filter_equals(const char *field, const char *value);
 
+/* Longest id the tools put into a Klaviyo URL or filter (the schemas' own bound). */
+#define KMT_ID_MAX 64
+
+/* The values-report paths (REFERENCE.md §5.1). */
+#define KMT_CAMPAIGN_VALUES_PATH "/api/campaign-values-reports/"
+#define KMT_FLOW_VALUES_PATH "/api/flow-values-reports/"
+
+/* Plan `n` requests like `method path` before the first is made (kmkl_plan: KM_RATE_LIMITED
+ * at once, with calls_needed, when they cannot finish before the call's deadline or within
+ * today's report budget); on KM_OK let the client wait for rate slots until the deadline and
+ * count the n requests into the call's progress total. */
+kmcode kmt_plan(kmctx *ctx, const char *method, const char *path, int n, kmerr *err);
+
+/* POST one values report of `kind` ("campaign" or "flow") for whole local days r, with
+ * `statistics` (borrowed array of names; NULL for KMT_VALUES_STATISTICS), the account's
+ * conversion metric and `filter` (NULL for none). On KM_OK *results is a new reference to
+ * the report's results array (one row per grouping). */
+kmcode kmt_values_report(kmctx *ctx, const char *kind, kmrange r, json_object *statistics,
+                         const char *filter, json_object **results, kmerr *err);
+
+/* Values-report rows merged by their grouping key: every row of the same key (up to three
+ * grouping values, compared as strings; NULL matches NULL) adds its counts into one kmt_row,
+ * kept in first-seen order. A kmt_rows owns its keys; kmt_rows_free releases them. */
+typedef struct kmt_row {
+    char     *key[3];
+    kmmetrics m;
+} kmt_row;
+
+typedef struct kmt_rows {
+    kmt_row *v;
+    size_t   n, cap;
+} kmt_rows;
+
+/* Add `statistics` (a values-report row's) into the row of `key`, creating it. Returns its
+ * index. */
+size_t kmt_rows_add(kmt_rows *rs, const char *const key[3], json_object *statistics);
+/* Add summed counts into the row of `key`, creating it. Returns its index. */
+size_t kmt_rows_merge(kmt_rows *rs, const char *const key[3], const kmmetrics *m);
+void kmt_rows_free(kmt_rows *rs);
+
+/* Look up the `attributes.name` of each of ids[0..n) (distinct) concurrently as GET
+ * `prefix` + id + "/", within the tier's rate (planned; when the plan says no, nothing is
+ * fetched and a warning says why). names[i] becomes a new string, or NULL when the id is not
+ * a plain alphanumeric id, the lookup failed or the answer had no name; a warning counts the
+ * failures (`what` names the lookups, e.g. "campaign name"; `fallback` what such rows show
+ * instead, e.g. "the send channel"). Only a batch that could not run at all (KM_CANCELLED,
+ * the deadline) is an error. */
+kmcode kmt_lookup_names(kmctx *ctx, const char *prefix, const char *what, const char *fallback,
+                        const char *const *ids, size_t n, char **names, kmerr *err);
+
 #endif

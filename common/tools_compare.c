@@ -1,0 +1,170 @@
+/* tools_compare.c — klaviyo_compare_periods: campaign or flow totals for a current window
+ * against a prior one, with absolute and relative change per metric.
+ *
+ * Campaigns are one-shot, so the comparison is on period totals: every values-report row of a
+ * period (chunked like the performance tools) is summed and the rates are rederived from the
+ * sums. The prior window is the explicit prior_start_date+prior_end_date pair, or the
+ * equal-length window that ends the day before the current one starts. All report calls of
+ * both periods are planned against the account's report budget before the first.
+ */
+#include "json.h"
+#include "tools.h"
+#include "tools_common.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One period: the summed counts and how many distinct entities had rows. */
+struct period {
+    kmrange   r;
+    kmrange  *chunks;
+    size_t    nchunks;
+    kmmetrics total;
+    size_t    entities;
+};
+
+static json_object *
+period_json(kmrange r)
+{
+    json_object *p = json_object_new_object();
+    char         buf[11];
+
+    kmdate_format(r.start, buf);
+    json_object_object_add(p, "start_date", json_object_new_string(buf));
+    kmdate_format(r.end, buf);
+    json_object_object_add(p, "end_date", json_object_new_string(buf));
+    return p;
+}
+
+/* The prior window from the arguments, or the equal-length window before `cur`. */
+static kmcode
+prior_window(json_object *args, kmrange cur, kmrange *out, kmerr *err)
+{
+    const char *ps = kmjson_str(args, "prior_start_date");
+    const char *pe = kmjson_str(args, "prior_end_date");
+    kmrange     r;
+
+    if (!ps && !pe) {
+        int days = kmdate_range_days(cur);
+
+        out->end = cur.start - 1;
+        out->start = cur.start - days;
+        return KM_OK;
+    }
+    if (!ps || !pe)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s is required with %s: explicit prior "
+                         "dates come as a pair (or omit both for the window just before)",
+                         ps ? "prior_end_date" : "prior_start_date",
+                         ps ? "prior_start_date" : "prior_end_date");
+    if (kmdate_parse(ps, &r.start) != 0)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "prior_start_date: '%.20s' is not a date in "
+                         "YYYY-MM-DD form", ps);
+    if (kmdate_parse(pe, &r.end) != 0)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "prior_end_date: '%.20s' is not a date in "
+                         "YYYY-MM-DD form", pe);
+    if (r.end < r.start)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "prior_end_date %s is before "
+                         "prior_start_date %s", pe, ps);
+    if (kmdate_range_days(r) > KMDATE_MAX_RANGE_DAYS)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "the prior window %s..%s spans %d days; the "
+                         "limit is %d days (about 5 years)", ps, pe, kmdate_range_days(r),
+                         KMDATE_MAX_RANGE_DAYS);
+    *out = r;
+    return KM_OK;
+}
+
+/* Sum every row of every chunk of the period; count distinct entity ids. */
+static kmcode
+fetch_period(kmctx *ctx, const char *entity, const char *filter, struct period *p, kmerr *err)
+{
+    const char *id_field = strcmp(entity, "flow") == 0 ? "flow_id" : "campaign_id";
+    kmt_rows    ids = { 0 };
+    kmcode      rc = KM_OK;
+
+    for (size_t c = 0; c < p->nchunks; c++) {
+        json_object *results = NULL;
+
+        rc = kmt_values_report(ctx, entity, p->chunks[c], NULL, filter, &results, err);
+        if (rc != KM_OK)
+            goto out;
+        for (size_t i = 0; i < json_object_array_length(results); i++) {
+            json_object *row = json_object_array_get_idx(results, i);
+            const char  *key[3] = { kmjson_str(kmjson_get(row, "groupings"), id_field), NULL,
+                                    NULL };
+
+            if (!key[0])
+                continue;
+            kmt_rows_add(&ids, key, kmjson_get(row, "statistics"));
+        }
+        json_object_put(results);
+    }
+    for (size_t i = 0; i < ids.n; i++)
+        kmt_metrics_sum(&p->total, &ids.v[i].m);
+    p->entities = ids.n;
+out:
+    kmt_rows_free(&ids);
+    return rc;
+}
+
+kmcode
+kmtool_compare_periods(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
+{
+    const char   *entity = kmjson_str(args, "entity");
+    const char   *entity_id = kmjson_str(args, "entity_id");
+    struct period cur = { 0 }, pri = { 0 };
+    json_object  *ct, *pt, *deltas;
+    char         *filter = NULL;
+    kmcode        rc;
+
+    *data = NULL;
+    if (!entity || (strcmp(entity, "campaign") != 0 && strcmp(entity, "flow") != 0))
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "entity: must be campaign or flow");
+    rc = kmt_window(ctx, args, &cur.r, err);
+    if (rc != KM_OK)
+        return rc;
+    rc = prior_window(args, cur.r, &pri.r, err);
+    if (rc != KM_OK)
+        return rc;
+    if (entity_id) {
+        if (!km_is_alnum_id(entity_id, KMT_ID_MAX))
+            return kmerr_set(err, KM_INVALID_ARGUMENT, "entity_id: must be a Klaviyo id (1 to "
+                             "%d letters and digits)", KMT_ID_MAX);
+        filter = kmt_filter_equals(strcmp(entity, "flow") == 0 ? "flow_id" : "campaign_id",
+                                   entity_id);
+    }
+    cur.nchunks = kmt_chunks(ctx, cur.r, &cur.chunks);
+    pri.nchunks = kmt_chunks(ctx, pri.r, &pri.chunks);
+    rc = kmt_plan(ctx, "POST", strcmp(entity, "flow") == 0 ? KMT_FLOW_VALUES_PATH
+                                                           : KMT_CAMPAIGN_VALUES_PATH,
+                  (int)(cur.nchunks + pri.nchunks), err);
+    if (rc != KM_OK)
+        goto out;
+    rc = fetch_period(ctx, entity, filter, &cur, err);
+    if (rc != KM_OK)
+        goto out;
+    rc = fetch_period(ctx, entity, filter, &pri, err);
+    if (rc != KM_OK)
+        goto out;
+
+    ct = json_object_new_object();
+    kmt_metrics_put(ct, &cur.total);
+    pt = json_object_new_object();
+    kmt_metrics_put(pt, &pri.total);
+    *data = json_object_new_object();
+    json_object_object_add(*data, "entity", json_object_new_string(entity));
+    json_object_object_add(*data, "current_period", period_json(cur.r));
+    json_object_object_add(*data, "prior_period", period_json(pri.r));
+    deltas = kmt_deltas(ct, pt);
+    json_object_object_add(*data, "current_totals", ct);
+    json_object_object_add(*data, "prior_totals", pt);
+    json_object_object_add(*data, "deltas", deltas);
+    json_object_object_add(*data, "current_entity_count", json_object_new_int((int)cur.entities));
+    json_object_object_add(*data, "prior_entity_count", json_object_new_int((int)pri.entities));
+    kmctx_warn(ctx, "%s", KMT_TIME_BASIS_WARNING);
+out:
+    free(cur.chunks);
+    free(pri.chunks);
+    free(filter);
+    return rc;
+}

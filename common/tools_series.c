@@ -1,0 +1,523 @@
+/* tools_series.c — klaviyo_get_performance_over_time: a statistic bucketed over time.
+ *
+ * entity=flow uses Klaviyo's flow-series report and passes its arrays through verbatim. The
+ * report caps a window by the interval (hourly 7 days, daily 60, weekly and monthly 52 weeks;
+ * REFERENCE.md §5.2, §13), so a longer window is split into chunks that end on bucket
+ * boundaries (a chunk after the first starts on a Monday for weekly, on the 1st for monthly),
+ * no bucket is ever split, and the chunks' date_times and arrays are concatenated; a series
+ * absent from a chunk is padded there (0.0 for counts, null for rates).
+ *
+ * entity=campaign is stitched: Klaviyo has no campaign series, so each bucket (from
+ * kmdate_buckets: the first at the window start, then every day / Monday / 1st) is one
+ * campaign-values report over that bucket's days. At most 53 buckets, no hourly, counts only.
+ *
+ * More than one report call is planned against the account's report budget before the first.
+ */
+#include "json.h"
+#include "tools.h"
+#include "tools_common.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FLOW_SERIES_PATH "/api/flow-series-reports/"
+/* The seed's cap on stitched campaign buckets (one report call each). */
+#define CAMPAIGN_MAX_BUCKETS 53
+
+static const char *const default_statistics[] = {
+    "recipients", "delivered", "opens_unique", "clicks_unique", "conversions", "conversion_value",
+};
+
+/* 1 for a statistic Klaviyo derives as a quotient (a rate or an average): such values cannot
+ * be summed, and a bucket without data has none (null) rather than 0. */
+static int
+is_rate(const char *name)
+{
+    size_t n = strlen(name);
+
+    return (n > 5 && strcmp(name + n - 5, "_rate") == 0) ||
+           strcmp(name, "average_order_value") == 0 ||
+           strcmp(name, "revenue_per_recipient") == 0;
+}
+
+/* The requested statistics (a new array of strings). */
+static json_object *
+statistics_of(json_object *args)
+{
+    json_object *s = kmjson_get(args, "statistics");
+    json_object *out;
+
+    if (json_object_is_type(s, json_type_array) && json_object_array_length(s) > 0)
+        return json_object_get(s);
+    out = json_object_new_array();
+    for (size_t i = 0; i < sizeof(default_statistics) / sizeof(default_statistics[0]); i++)
+        json_object_array_add(out, json_object_new_string(default_statistics[i]));
+    return out;
+}
+
+static const char *
+stat_at(json_object *stats, size_t i)
+{
+    return json_object_get_string(json_object_array_get_idx(stats, i));
+}
+
+static int
+is_bucket_start(kmday day, kminterval iv)
+{
+    int y, m, d;
+
+    switch (iv) {
+    case KMI_WEEKLY:
+        return kmdate_weekday(day) == 0;
+    case KMI_MONTHLY:
+        kmdate_to_ymd(day, &y, &m, &d);
+        return d == 1;
+    default:
+        return 1;
+    }
+}
+
+/* Chunks of r no longer than the interval's limit, each ending on a bucket boundary. Returns
+ * the count; *out is a new array. */
+static size_t
+series_chunks(kmrange r, kminterval iv, kmrange **out)
+{
+    int     max = kmdate_interval_max_days(iv);
+    size_t  n = 0, cap = 4;
+    kmday   s = r.start;
+    kmrange *v = km_xcalloc(cap, sizeof(*v));
+
+    while (s <= r.end) {
+        kmday e = s + max - 1;
+
+        if (e >= r.end) {
+            e = r.end;
+        } else {
+            /* the next chunk must start a bucket; within a limit there is always one */
+            while (e > s && !is_bucket_start(e + 1, iv))
+                e--;
+        }
+        if (n == cap) {
+            cap *= 2;
+            v = km_xrealloc(v, cap * sizeof(*v));
+        }
+        v[n].start = s;
+        v[n].end = e;
+        n++;
+        s = e + 1;
+    }
+    *out = v;
+    return n;
+}
+
+/* --- one concatenated series ------------------------------------------------------------- */
+
+struct series {
+    char         *key[3];     /* identifying groupings (compared as strings) */
+    json_object  *groupings;  /* owned */
+    json_object **arrs;       /* one owned array per requested statistic */
+};
+
+struct serieset {
+    struct series *v;
+    size_t         n, cap;
+    size_t         nstats;
+};
+
+static void
+pad(json_object *arr, const char *stat, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        json_object_array_add(arr, is_rate(stat) ? NULL : kmjson_double(0.0));
+}
+
+static int
+same(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+/* The series of `key`, created (padded with `before` empty buckets) when new. */
+static struct series *
+series_of(struct serieset *ss, json_object *stats, const char *const key[3],
+          json_object *groupings, size_t before)
+{
+    struct series *s;
+
+    for (size_t i = 0; i < ss->n; i++) {
+        s = &ss->v[i];
+        if (same(s->key[0], key[0]) && same(s->key[1], key[1]) && same(s->key[2], key[2]))
+            return s;
+    }
+    if (ss->n == ss->cap) {
+        ss->cap = ss->cap ? ss->cap * 2 : 16;
+        ss->v = km_xrealloc(ss->v, ss->cap * sizeof(*ss->v));
+    }
+    s = &ss->v[ss->n++];
+    for (int k = 0; k < 3; k++)
+        s->key[k] = key[k] ? km_xstrdup(key[k]) : NULL;
+    s->groupings = groupings;
+    s->arrs = km_xcalloc(ss->nstats ? ss->nstats : 1, sizeof(*s->arrs));
+    for (size_t j = 0; j < ss->nstats; j++) {
+        s->arrs[j] = json_object_new_array();
+        pad(s->arrs[j], stat_at(stats, j), before);
+    }
+    return s;
+}
+
+static void
+serieset_free(struct serieset *ss)
+{
+    for (size_t i = 0; i < ss->n; i++) {
+        for (int k = 0; k < 3; k++)
+            free(ss->v[i].key[k]);
+        json_object_put(ss->v[i].groupings);
+        for (size_t j = 0; j < ss->nstats; j++)
+            json_object_put(ss->v[i].arrs[j]);
+        free(ss->v[i].arrs);
+    }
+    free(ss->v);
+    memset(ss, 0, sizeof(*ss));
+}
+
+/* The `data` object: entity, interval, date_times (taken), series (taken from ss). */
+static json_object *
+series_data(const char *entity, kminterval iv, json_object *date_times, struct serieset *ss,
+            json_object *stats)
+{
+    json_object *data = json_object_new_object();
+    json_object *list = json_object_new_array();
+
+    for (size_t i = 0; i < ss->n; i++) {
+        json_object *o = json_object_new_object();
+        json_object *st = json_object_new_object();
+
+        for (size_t j = 0; j < ss->nstats; j++) {
+            json_object_object_add(st, stat_at(stats, j), ss->v[i].arrs[j]);
+            ss->v[i].arrs[j] = NULL;
+        }
+        json_object_object_add(o, "groupings", ss->v[i].groupings);
+        ss->v[i].groupings = NULL;
+        json_object_object_add(o, "statistics", st);
+        json_object_array_add(list, o);
+    }
+    json_object_object_add(data, "entity", json_object_new_string(entity));
+    json_object_object_add(data, "interval", json_object_new_string(kmdate_interval_name(iv)));
+    json_object_object_add(data, "date_times", date_times);
+    json_object_object_add(data, "series", list);
+    return data;
+}
+
+/* --- entity=flow: native series, chunked by the interval's limit ------------------------- */
+
+static kmcode
+flow_series_report(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const char *filter,
+                   json_object **doc, kmerr *err)
+{
+    json_object *body = json_object_new_object();
+    json_object *data = json_object_new_object();
+    json_object *attrs = json_object_new_object();
+    kmcode       rc;
+
+    json_object_object_add(attrs, "statistics", json_object_get(stats));
+    json_object_object_add(attrs, "timeframe", kmt_timeframe(r));
+    json_object_object_add(attrs, "interval", json_object_new_string(kmdate_interval_name(iv)));
+    json_object_object_add(attrs, "conversion_metric_id",
+                           json_object_new_string(ctx->acct->conversion_metric_id));
+    if (filter)
+        json_object_object_add(attrs, "filter", json_object_new_string(filter));
+    json_object_object_add(data, "type", json_object_new_string("flow-series-report"));
+    json_object_object_add(data, "attributes", attrs);
+    json_object_object_add(body, "data", data);
+    rc = kmkl_post(ctx->kl, ctx->call, FLOW_SERIES_PATH, body, doc, err);
+    json_object_put(body);
+    return rc;
+}
+
+/* Append one chunk's answer: its date_times, and every series' arrays (padding the series
+ * this chunk lacks, and any array whose length does not match). */
+static kmcode
+append_chunk(struct serieset *ss, json_object *stats, json_object *date_times,
+             json_object *doc, kmerr *err)
+{
+    json_object *attrs = kmjson_path(doc, "data", "attributes", NULL);
+    json_object *dts = kmjson_get(attrs, "date_times");
+    json_object *results = kmjson_get(attrs, "results");
+    size_t       before = json_object_array_length(date_times);
+    size_t       len, known = ss->n;
+    char        *seen;
+
+    if (!json_object_is_type(dts, json_type_array) ||
+        !json_object_is_type(results, json_type_array))
+        return kmerr_set(err, KM_UPSTREAM_ERROR, "Klaviyo's flow series report had no "
+                         "date_times or results");
+    len = json_object_array_length(dts);
+    for (size_t i = 0; i < len; i++)
+        json_object_array_add(date_times, json_object_get(json_object_array_get_idx(dts, i)));
+
+    seen = km_xcalloc(known + json_object_array_length(results) + 1, 1);
+    for (size_t i = 0; i < json_object_array_length(results); i++) {
+        json_object   *row = json_object_array_get_idx(results, i);
+        json_object   *g = kmjson_get(row, "groupings");
+        json_object   *st = kmjson_get(row, "statistics");
+        const char    *key[3] = { kmjson_str(g, "flow_id"), kmjson_str(g, "flow_message_id"),
+                                  kmjson_str(g, "send_channel") };
+        struct series *s;
+        size_t         idx;
+
+        if (!json_object_is_type(g, json_type_object))
+            continue;
+        s = series_of(ss, stats, key, NULL, before);
+        idx = (size_t)(s - ss->v);
+        if (!s->groupings)
+            s->groupings = kmjson_copy(g);
+        if (idx < known) {
+            if (seen[idx])
+                continue;  /* a duplicate grouping in one answer: the first one counts */
+            seen[idx] = 1;
+        } else if (json_object_array_length(s->arrs[0]) > before) {
+            continue;      /* a duplicate of a series new in this chunk */
+        }
+        for (size_t j = 0; j < ss->nstats; j++) {
+            json_object *a = kmjson_get(st, stat_at(stats, j));
+
+            if (json_object_is_type(a, json_type_array) && json_object_array_length(a) == len) {
+                for (size_t k = 0; k < len; k++)
+                    json_object_array_add(s->arrs[j],
+                                          json_object_get(json_object_array_get_idx(a, k)));
+            } else {
+                pad(s->arrs[j], stat_at(stats, j), len);
+            }
+        }
+    }
+    for (size_t i = 0; i < known; i++) {
+        if (seen[i])
+            continue;
+        for (size_t j = 0; j < ss->nstats; j++)
+            pad(ss->v[i].arrs[j], stat_at(stats, j), len);
+    }
+    free(seen);
+    return KM_OK;
+}
+
+static kmcode
+flow_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const char *filter,
+               json_object **data, kmerr *err)
+{
+    struct serieset ss = { 0 };
+    json_object    *date_times = json_object_new_array();
+    kmrange        *chunks = NULL;
+    size_t          n = series_chunks(r, iv, &chunks);
+    kmcode          rc = KM_OK;
+
+    ss.nstats = json_object_array_length(stats);
+    if (n > 1) {
+        rc = kmt_plan(ctx, "POST", FLOW_SERIES_PATH, (int)n, err);
+        if (rc != KM_OK)
+            goto out;
+    }
+    for (size_t c = 0; c < n; c++) {
+        json_object *doc = NULL;
+
+        rc = flow_series_report(ctx, chunks[c], iv, stats, filter, &doc, err);
+        if (rc != KM_OK)
+            goto out;
+        rc = append_chunk(&ss, stats, date_times, doc, err);
+        json_object_put(doc);
+        if (rc != KM_OK)
+            goto out;
+    }
+    if (n > 1)
+        kmctx_warn(ctx, "The window spans %d days, more than Klaviyo's %d-day limit for a %s "
+                   "series; it was fetched in %zu consecutive chunks that end on bucket "
+                   "boundaries and the series were concatenated.", kmdate_range_days(r),
+                   kmdate_interval_max_days(iv), kmdate_interval_name(iv), n);
+    *data = series_data("flow", iv, date_times, &ss, stats);
+    date_times = NULL;
+out:
+    json_object_put(date_times);
+    serieset_free(&ss);
+    free(chunks);
+    return rc;
+}
+
+/* --- entity=campaign: one campaign-values report per bucket ------------------------------ */
+
+struct cseries {
+    char   *id, *channel;
+    double *v;   /* nstats x nbuckets */
+};
+
+static kmcode
+campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
+                   const char *filter, json_object **data, kmerr *err)
+{
+    size_t          nstats = json_object_array_length(stats);
+    size_t          nb, ns = 0, cap = 0;
+    kmday          *starts = NULL;
+    struct cseries *cs = NULL;
+    json_object    *date_times, *list;
+    char           *bad = NULL;
+    kmcode          rc = KM_OK;
+
+    if (iv == KMI_HOURLY)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: hourly is not available for "
+                         "entity=campaign (it is stitched from one report per bucket); use "
+                         "daily, weekly or monthly");
+    for (size_t j = 0; j < nstats; j++) {
+        char *b;
+
+        if (!is_rate(stat_at(stats, j)))
+            continue;
+        b = bad ? km_xasprintf("%s, %s", bad, stat_at(stats, j)) : km_xstrdup(stat_at(stats, j));
+        free(bad);
+        bad = b;
+    }
+    if (bad) {
+        rc = kmerr_set(err, KM_INVALID_ARGUMENT, "statistics: rate statistics (%.120s) are not "
+                       "available for campaign trends, which are summed from one report per "
+                       "bucket; request counts (e.g. delivered, opens_unique) instead", bad);
+        free(bad);
+        return rc;
+    }
+    nb = kmdate_buckets(r, iv, NULL, 0);
+    if (nb > CAMPAIGN_MAX_BUCKETS)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: a %s campaign trend over this "
+                         "window has %zu buckets, more than the %d allowed (one report call "
+                         "each); use a coarser interval%s or a shorter window",
+                         kmdate_interval_name(iv), nb, CAMPAIGN_MAX_BUCKETS,
+                         iv == KMI_DAILY ? " (weekly or monthly)" : " (monthly)");
+    starts = km_xcalloc(nb ? nb : 1, sizeof(*starts));
+    kmdate_buckets(r, iv, starts, nb);
+    if (nb > 1) {
+        rc = kmt_plan(ctx, "POST", KMT_CAMPAIGN_VALUES_PATH, (int)nb, err);
+        if (rc != KM_OK)
+            goto out;
+    }
+    for (size_t b = 0; b < nb; b++) {
+        kmrange      br = { starts[b], b + 1 < nb ? starts[b + 1] - 1 : r.end };
+        json_object *results = NULL;
+
+        rc = kmt_values_report(ctx, "campaign", br, stats, filter, &results, err);
+        if (rc != KM_OK)
+            goto out;
+        for (size_t i = 0; i < json_object_array_length(results); i++) {
+            json_object *row = json_object_array_get_idx(results, i);
+            json_object *g = kmjson_get(row, "groupings");
+            json_object *st = kmjson_get(row, "statistics");
+            const char  *id = kmjson_str(g, "campaign_id");
+            const char  *ch = kmjson_str(g, "send_channel");
+            size_t       k;
+
+            if (!id)
+                continue;
+            for (k = 0; k < ns; k++) {
+                if (strcmp(cs[k].id, id) == 0 && same(cs[k].channel, ch))
+                    break;
+            }
+            if (k == ns) {
+                if (ns == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    cs = km_xrealloc(cs, cap * sizeof(*cs));
+                }
+                cs[ns].id = km_xstrdup(id);
+                cs[ns].channel = ch ? km_xstrdup(ch) : NULL;
+                cs[ns].v = km_xcalloc(nstats * nb + 1, sizeof(double));
+                ns++;
+            }
+            for (size_t j = 0; j < nstats; j++)
+                cs[k].v[j * nb + b] += kmjson_num(st, stat_at(stats, j), 0);
+        }
+        json_object_put(results);
+    }
+
+    date_times = json_object_new_array();
+    for (size_t b = 0; b < nb; b++) {
+        char d[11], buf[24];
+
+        kmdate_format(starts[b], d);
+        snprintf(buf, sizeof(buf), "%sT00:00:00", d);
+        json_object_array_add(date_times, json_object_new_string(buf));
+    }
+    list = json_object_new_array();
+    for (size_t k = 0; k < ns; k++) {
+        json_object *o = json_object_new_object();
+        json_object *g = json_object_new_object();
+        json_object *st = json_object_new_object();
+
+        json_object_object_add(g, "campaign_id", json_object_new_string(cs[k].id));
+        json_object_object_add(g, "send_channel",
+                               cs[k].channel ? json_object_new_string(cs[k].channel) : NULL);
+        for (size_t j = 0; j < nstats; j++) {
+            json_object *a = json_object_new_array();
+
+            for (size_t b = 0; b < nb; b++)
+                json_object_array_add(a, kmjson_double(cs[k].v[j * nb + b]));
+            json_object_object_add(st, stat_at(stats, j), a);
+        }
+        json_object_object_add(o, "groupings", g);
+        json_object_object_add(o, "statistics", st);
+        json_object_array_add(list, o);
+    }
+    *data = json_object_new_object();
+    json_object_object_add(*data, "entity", json_object_new_string("campaign"));
+    json_object_object_add(*data, "interval", json_object_new_string(kmdate_interval_name(iv)));
+    json_object_object_add(*data, "date_times", date_times);
+    json_object_object_add(*data, "series", list);
+    kmctx_warn(ctx, "%s", KMT_TIME_BASIS_WARNING);
+    kmctx_warn(ctx, "Campaign trends are stitched from one campaign-values report per %s "
+               "bucket (Klaviyo has no campaign series report): a campaign shows up in the "
+               "buckets its send and engagement fall in, not as a continuous line.",
+               kmdate_interval_name(iv));
+out:
+    for (size_t k = 0; k < ns; k++) {
+        free(cs[k].id);
+        free(cs[k].channel);
+        free(cs[k].v);
+    }
+    free(cs);
+    free(starts);
+    return rc;
+}
+
+kmcode
+kmtool_over_time(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
+{
+    const char  *entity = kmjson_str(args, "entity");
+    const char  *interval = kmjson_str(args, "interval");
+    const char  *entity_id = kmjson_str(args, "entity_id");
+    int          campaign = entity && strcmp(entity, "campaign") == 0;
+    json_object *stats = NULL;
+    char        *filter = NULL;
+    kminterval   iv = KMI_WEEKLY;
+    kmrange      r;
+    kmcode       rc;
+
+    *data = NULL;
+    if (!entity || (!campaign && strcmp(entity, "flow") != 0))
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "entity: must be flow or campaign");
+    if (interval && kmdate_interval_parse(interval, &iv) != 0)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: must be hourly, daily, weekly "
+                         "or monthly");
+    rc = kmt_window(ctx, args, &r, err);
+    if (rc != KM_OK)
+        return rc;
+    if (entity_id) {
+        if (!km_is_alnum_id(entity_id, KMT_ID_MAX))
+            return kmerr_set(err, KM_INVALID_ARGUMENT, "entity_id: must be a Klaviyo id (1 to "
+                             "%d letters and digits)", KMT_ID_MAX);
+        filter = kmt_filter_equals(campaign ? "campaign_id" : "flow_id", entity_id);
+    }
+    stats = statistics_of(args);
+    if (campaign)
+        rc = campaign_over_time(ctx, r, iv, stats, filter, data, err);
+    else
+        rc = flow_over_time(ctx, r, iv, stats, filter, data, err);
+    json_object_put(stats);
+    free(filter);
+    return rc;
+}
