@@ -228,6 +228,13 @@ kmsvc_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
         call.acct = ctx.acct;
     }
     if (tool->date_scoped) {
+        kmrange probe;
+        /* A bad window costs no Klaviyo call: check it before the account lookup (presets
+         * resolve against any day here; the real day comes from the account's timezone). */
+        rc = kmdate_window(kmjson_str(args, "timeframe"), kmjson_str(args, "start_date"),
+                           kmjson_str(args, "end_date"), 0, &probe, &err);
+        if (rc != KM_OK)
+            goto fail;
         rc = account_info(th, &ctx, &info, &err);
         if (rc != KM_OK)
             goto fail;

@@ -1,0 +1,315 @@
+/* check_reg.c — the tool registry: table, routing, coercion, validation, listing. */
+#include "json.h"
+#include "reg.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_object *
+parse(const char *text)
+{
+    json_object *o = NULL;
+    kmerr        err = { 0 };
+
+    ck_assert_int_eq(kmjson_parse(text, strlen(text), KM_INVALID_ARGUMENT, &o, &err), KM_OK);
+    return o;
+}
+
+static kmcode
+check_args(const char *tool, const char *args, kmerr *err)
+{
+    json_object *a = parse(args);
+    kmcode       rc = kmreg_validate(kmreg_find(tool), a, err);
+
+    json_object_put(a);
+    return rc;
+}
+
+static void
+setup(void)
+{
+    kmreg_init();
+}
+
+static void
+teardown(void)
+{
+    kmreg_free();
+}
+
+START_TEST(the_registry_holds_the_eleven_seed_tools_in_order)
+{
+    static const char *names[] = {
+        "klaviyo_list_accounts",           "klaviyo_get_campaign_performance",
+        "klaviyo_get_flows",               "klaviyo_get_flow_performance",
+        "klaviyo_get_flow_structure",      "klaviyo_get_performance_over_time",
+        "klaviyo_compare_periods",         "klaviyo_get_list_health",
+        "klaviyo_get_list_growth",         "klaviyo_get_list_growth_by_list",
+        "klaviyo_get_list_breakdown",
+    };
+
+    ck_assert_uint_eq(kmreg_count(), 11);
+    for (size_t i = 0; i < 11; i++) {
+        ck_assert_str_eq(kmreg_at(i)->name, names[i]);
+        ck_assert_ptr_eq(kmreg_find(names[i]), kmreg_at(i));
+        ck_assert_ptr_nonnull(kmreg_at(i)->input);
+        ck_assert_ptr_nonnull(kmreg_at(i)->output);
+        ck_assert_ptr_nonnull(kmreg_at(i)->run);
+    }
+    ck_assert_ptr_null(kmreg_find("klaviyo_nope"));
+    ck_assert_ptr_null(kmreg_find(NULL));
+}
+END_TEST
+
+START_TEST(every_seed_route_maps_to_its_tool)
+{
+    static const struct {
+        const char *method, *path, *tool;
+    } routes[] = {
+        { "GET", "/v1/accounts", "klaviyo_list_accounts" },
+        { "POST", "/v1/campaigns/performance", "klaviyo_get_campaign_performance" },
+        { "GET", "/v1/flows", "klaviyo_get_flows" },
+        { "POST", "/v1/flows/performance", "klaviyo_get_flow_performance" },
+        { "GET", "/v1/flows/PPF7K3/structure", "klaviyo_get_flow_structure" },
+        { "POST", "/v1/performance/over-time", "klaviyo_get_performance_over_time" },
+        { "POST", "/v1/performance/compare", "klaviyo_compare_periods" },
+        { "GET", "/v1/lists/health", "klaviyo_get_list_health" },
+        { "POST", "/v1/lists/growth", "klaviyo_get_list_growth" },
+        { "POST", "/v1/lists/growth-by-list", "klaviyo_get_list_growth_by_list" },
+        { "POST", "/v1/lists/breakdown", "klaviyo_get_list_breakdown" },
+        { "GET", "/v1/accounts/", "klaviyo_list_accounts" },
+    };
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        json_object         *pargs = NULL;
+        const struct kmtool *t = kmreg_route(routes[i].method, routes[i].path, &pargs, NULL);
+        ck_assert_msg(t != NULL, "%s %s", routes[i].method, routes[i].path);
+        ck_assert_str_eq(t->name, routes[i].tool);
+        json_object_put(pargs);
+    }
+}
+END_TEST
+
+START_TEST(a_path_parameter_becomes_an_argument)
+{
+    json_object         *pargs = NULL;
+    const struct kmtool *t = kmreg_route("GET", "/v1/flows/XVTP5Q/structure", &pargs, NULL);
+
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(pargs);
+    ck_assert_str_eq(kmjson_str(pargs, "flow_id"), "XVTP5Q");
+    json_object_put(pargs);
+}
+END_TEST
+
+START_TEST(a_known_path_with_the_wrong_method_reports_the_allowed_one)
+{
+    const char *allow = "unset";
+
+    ck_assert_ptr_null(kmreg_route("POST", "/v1/accounts", NULL, &allow));
+    ck_assert_str_eq(allow, "GET");
+    ck_assert_ptr_null(kmreg_route("GET", "/v1/campaigns/performance", NULL, &allow));
+    ck_assert_str_eq(allow, "POST");
+    ck_assert_ptr_null(kmreg_route("GET", "/v1/nothing", NULL, &allow));
+    ck_assert_ptr_null(allow);
+    ck_assert_ptr_null(kmreg_route("GET", "/v1/flows//structure", NULL, &allow));
+    ck_assert_ptr_null(kmreg_route("GET", "/v1/accountsx", NULL, &allow));
+}
+END_TEST
+
+START_TEST(query_strings_are_coerced_by_the_input_schema)
+{
+    json_object *args = parse("{\"account\":\"acme\",\"archived\":\"true\",\"status\":\"live\"}");
+
+    kmreg_coerce(kmreg_find("klaviyo_get_flows"), args);
+    ck_assert(json_object_is_type(kmjson_get(args, "archived"), json_type_boolean));
+    ck_assert(json_object_get_boolean(kmjson_get(args, "archived")));
+    ck_assert(json_object_is_type(kmjson_get(args, "status"), json_type_string));
+    json_object_put(args);
+
+    args = parse("{\"entity\":\"flow\",\"statistics\":\"opens,clicks\"}");
+    kmreg_coerce(kmreg_find("klaviyo_get_performance_over_time"), args);
+    ck_assert(json_object_is_type(kmjson_get(args, "statistics"), json_type_array));
+    ck_assert_uint_eq(json_object_array_length(kmjson_get(args, "statistics")), 2);
+    json_object_put(args);
+
+    /* a value that is not a boolean stays a string, and validation then names it */
+    args = parse("{\"archived\":\"maybe\"}");
+    kmreg_coerce(kmreg_find("klaviyo_get_flows"), args);
+    ck_assert(json_object_is_type(kmjson_get(args, "archived"), json_type_string));
+    json_object_put(args);
+}
+END_TEST
+
+START_TEST(valid_arguments_pass)
+{
+    kmerr err = { 0 };
+
+    ck_assert_int_eq(check_args("klaviyo_list_accounts", "{}", &err), KM_OK);
+    ck_assert_int_eq(check_args("klaviyo_get_campaign_performance",
+                                "{\"account\":\"acme\",\"start_date\":\"2025-01-01\","
+                                "\"end_date\":\"2025-01-31\",\"resolve_campaign_names\":true}",
+                                &err),
+                     KM_OK);
+    ck_assert_int_eq(check_args("klaviyo_get_performance_over_time",
+                                "{\"entity\":\"flow\",\"timeframe\":\"last_30_days\","
+                                "\"interval\":\"daily\",\"statistics\":[\"opens\",\"open_rate\"]}",
+                                &err),
+                     KM_OK);
+    ck_assert_int_eq(check_args("klaviyo_get_flow_structure", "{\"flow_id\":\"XVTP5Q\"}", &err),
+                     KM_OK);
+}
+END_TEST
+
+START_TEST(each_schema_violation_names_the_field_and_the_rule)
+{
+    static const struct {
+        const char *tool, *args, *needle;
+    } cases[] = {
+        { "klaviyo_list_accounts", "{\"verbose\":true}", "verbose: unknown field" },
+        { "klaviyo_get_flows", "{\"archived\":\"yes\"}", "archived: must be boolean" },
+        { "klaviyo_get_flows", "{\"status\":\"paused\"}", "status: 'paused' is not one of" },
+        { "klaviyo_get_flows", "{\"account\":\"Acme\"}", "account: 'Acme' does not match" },
+        { "klaviyo_get_flow_structure", "{}", "flow_id is required" },
+        { "klaviyo_get_flow_structure", "{\"flow_id\":\"../x\"}", "flow_id: '../x' does not match" },
+        { "klaviyo_get_campaign_performance", "{\"start_date\":\"2025/01/01\"}",
+          "start_date: '2025/01/01' does not match" },
+        { "klaviyo_get_campaign_performance", "{\"timeframe\":\"last_week\"}",
+          "timeframe: 'last_week' is not one of" },
+        { "klaviyo_get_campaign_performance", "{\"campaign\":5}", "campaign: must be string" },
+        { "klaviyo_get_performance_over_time", "{\"timeframe\":\"today\"}", "entity is required" },
+        { "klaviyo_get_performance_over_time",
+          "{\"entity\":\"flow\",\"statistics\":[\"revenue\"]}",
+          "statistics[0]: 'revenue' is not one of" },
+        { "klaviyo_get_performance_over_time", "{\"entity\":\"flow\",\"statistics\":[]}",
+          "statistics: needs at least 1 item" },
+        { "klaviyo_get_performance_over_time",
+          "{\"entity\":\"flow\",\"statistics\":[\"opens\",\"opens\"]}",
+          "statistics[1]: duplicate item" },
+        { "klaviyo_compare_periods", "{\"entity\":\"list\"}", "entity: 'list' is not one of" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        kmerr err = { 0 };
+        ck_assert_int_eq(check_args(cases[i].tool, cases[i].args, &err), KM_INVALID_ARGUMENT);
+        ck_assert_msg(strstr(err.msg, cases[i].needle) != NULL, "case %zu: '%s' lacks '%s'", i,
+                      err.msg, cases[i].needle);
+    }
+}
+END_TEST
+
+START_TEST(arguments_that_are_not_an_object_are_refused)
+{
+    kmerr        err = { 0 };
+    json_object *arr = parse("[1,2]");
+
+    ck_assert_int_eq(kmreg_validate(kmreg_find("klaviyo_get_flows"), arr, &err),
+                     KM_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "must be a JSON object"));
+    ck_assert_int_eq(kmreg_validate(kmreg_find("klaviyo_get_flows"), NULL, &err),
+                     KM_INVALID_ARGUMENT);
+    json_object_put(arr);
+}
+END_TEST
+
+START_TEST(output_schemas_accept_the_seed_examples_and_reject_wrong_shapes)
+{
+    kmerr        err = { 0 };
+    json_object *ok = parse("{\"accounts\":[{\"name\":\"acme\",\"label\":\"Acme Storefront\"}]}");
+    json_object *bad = parse("{\"accounts\":[{\"name\":\"acme\"}]}");
+    json_object *growth = parse(
+        "{\"growth\":{\"list\":{\"subscribed\":4630,\"unsubscribed\":51,\"net\":4579},"
+        "\"email\":{\"subscribed\":2952,\"unsubscribed\":327,\"net\":2625},"
+        "\"sms\":{\"subscribed\":null,\"unsubscribed\":null,\"net\":null}}}");
+    json_object *rates = parse(
+        "{\"campaigns\":[{\"campaign_id\":\"01AB\",\"campaign_name\":\"email\",\"sent\":0.0,"
+        "\"delivered\":0.0,\"opens\":0.0,\"open_rate\":null,\"clicks\":0.0,\"click_rate\":null,"
+        "\"bounces\":0.0,\"bounce_rate\":null,\"unsubscribes\":0.0,\"conversions\":0.0,"
+        "\"conversion_value\":0.0}],\"campaign_count\":1}");
+
+    ck_assert_int_eq(kmreg_validate_schema(kmreg_find("klaviyo_list_accounts")->output, ok,
+                                           "data", &err),
+                     KM_OK);
+    ck_assert_int_eq(kmreg_validate_schema(kmreg_find("klaviyo_list_accounts")->output, bad,
+                                           "data", &err),
+                     KM_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "data.accounts[0].label is required"));
+    ck_assert_int_eq(kmreg_validate_schema(kmreg_find("klaviyo_get_list_growth")->output, growth,
+                                           "data", &err),
+                     KM_OK);
+    ck_assert_int_eq(kmreg_validate_schema(
+                         kmreg_find("klaviyo_get_campaign_performance")->output, rates, "data",
+                         &err),
+                     KM_OK);
+    json_object_put(ok);
+    json_object_put(bad);
+    json_object_put(growth);
+    json_object_put(rates);
+}
+END_TEST
+
+START_TEST(the_tool_listing_carries_schemas_and_read_only_annotations)
+{
+    json_object *list = kmreg_list_json();
+    json_object *tools = kmjson_get(list, "tools");
+
+    ck_assert_uint_eq(json_object_array_length(tools), kmreg_count());
+    for (size_t i = 0; i < json_object_array_length(tools); i++) {
+        json_object *t = json_object_array_get_idx(tools, i);
+        json_object *out = kmjson_get(t, "outputSchema");
+        ck_assert_str_eq(kmjson_str(t, "name"), kmreg_at(i)->name);
+        ck_assert_ptr_nonnull(kmjson_str(t, "title"));
+        ck_assert_uint_gt(strlen(kmjson_str(t, "description")), 60);
+        ck_assert_str_eq(kmjson_str(kmjson_get(t, "inputSchema"), "type"), "object");
+        /* MCP structuredContent is the whole envelope, so the output schema wraps data */
+        ck_assert_ptr_nonnull(kmjson_path(out, "properties", "data", NULL));
+        ck_assert_ptr_nonnull(kmjson_path(out, "properties", "metadata", NULL));
+        ck_assert(json_object_get_boolean(kmjson_path(t, "annotations", "readOnlyHint", NULL)));
+        ck_assert(json_object_get_boolean(kmjson_path(t, "annotations", "openWorldHint", NULL)));
+    }
+    json_object_put(list);
+}
+END_TEST
+
+static Suite *
+reg_suite(void)
+{
+    Suite *s = suite_create("reg");
+    TCase *tc;
+
+    tc = tcase_create("table");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, the_registry_holds_the_eleven_seed_tools_in_order);
+    tcase_add_test(tc, the_tool_listing_carries_schemas_and_read_only_annotations);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("routing");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, every_seed_route_maps_to_its_tool);
+    tcase_add_test(tc, a_path_parameter_becomes_an_argument);
+    tcase_add_test(tc, a_known_path_with_the_wrong_method_reports_the_allowed_one);
+    tcase_add_test(tc, query_strings_are_coerced_by_the_input_schema);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("validation");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, valid_arguments_pass);
+    tcase_add_test(tc, each_schema_violation_names_the_field_and_the_rule);
+    tcase_add_test(tc, arguments_that_are_not_an_object_are_refused);
+    tcase_add_test(tc, output_schemas_accept_the_seed_examples_and_reject_wrong_shapes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(reg_suite());
+    int      failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
