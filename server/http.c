@@ -1,0 +1,943 @@
+/* http.c — routing, auth, hygiene, streaming and the access log of one worker (see http.h).
+ *
+ * A request context (struct kmreq) lives from the moment evhttp hands us a complete request
+ * until its answer has been written (on_complete) or its connection is gone. In between it is
+ * in one of three states:
+ *   R_NEW       being routed on the loop thread; a synchronous answer goes straight out;
+ *   R_QUEUED    its job is with the service threads; an EV_CLOSED watcher on the socket
+ *               notices a client that leaves, sets the job's `cancelled` flag and frees the
+ *               connection, so no answer is ever attempted for it;
+ *   R_REPLYING  the answer is being written; on_complete or the connection's close callback,
+ *               whichever comes first, ends the context and writes the access log line.
+ * libevent 2.1 stops reading a connection while a request is pending, so without the watcher a
+ * disconnect would only be seen when the answer is written.
+ */
+#include "http.h"
+#include "auth.h"
+#include "json.h"
+#include "log.h"
+#include "memo.h"
+#include "reg.h"
+#include "util.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define MAX_HEADERS_BYTES (32 * 1024)
+#define LOG_PATH_MAX      200
+#define TOOLS_PREFIX      "/v1/tools/"
+#define NDJSON            "application/x-ndjson"
+#define MEMO_TTL_MS       1000
+#define MEMO_ENTRIES      2048
+#define MEMO_BYTES        (32u * 1024 * 1024)
+#define LATENCY_SENTINEL  1e300     /* marks where metadata.latency_ms sits in a kept answer */
+
+struct listener {
+    kmhttp                     *h;
+    struct evhttp              *http;
+    struct evhttp_bound_socket *bound;    /* NULL once we stopped accepting */
+    int                         trusted;  /* the Unix socket: no token */
+};
+
+struct kmhttp {
+    struct event_base *base;
+    const kmcfg       *cfg;
+    kmjobq            *q;
+    int                generation;
+    struct event      *notes_ev;
+    struct listener    lis[2];
+    size_t             n_lis;
+    char              *tools_json;        /* GET /v1/tools, built once */
+    size_t             tools_len;
+    kmmemo            *memo;              /* recent answers, served on the loop */
+    uint64_t           rid_seed, rid_seq;
+    size_t             live;              /* request contexts alive */
+    size_t             in_flight;         /* of which queued or running on a service thread */
+    int                draining;
+    int                early_close;       /* the backend reports EV_CLOSED */
+    void             (*idle)(void *);
+    void              *idle_arg;
+};
+
+enum rstate { R_NEW, R_QUEUED, R_REPLYING };
+
+struct kmreq {
+    struct kmjob           job;          /* job.owner points back here */
+    kmhttp                *h;
+    struct evhttp_request *req;          /* NULL once the connection is gone */
+    struct evhttp_request *orphan;       /* detached from its dead connection; ours to free */
+    struct event          *eof;          /* EV_CLOSED watcher while queued */
+    enum rstate            state;
+    int64_t                t0;
+    const char            *method;
+    const char            *tool;         /* for the log */
+    char                  *memo_key;     /* set when the answer may be kept in the memo */
+    int                    memo_hit;
+    char                   path[LOG_PATH_MAX + 1];
+    char                   rid[65];
+    int                    trusted;
+    int                    stream;
+    int                    gone;         /* the client left before the answer was written */
+    int                    status;
+    size_t                 bytes;
+    char                   error[32];    /* envelope code of an error answer */
+    char                   message[160]; /* its message, kept for 5xx lines */
+};
+
+/* --- small helpers ---------------------------------------------------------------------- */
+
+static uint64_t
+mix64(uint64_t x)
+{
+    /* splitmix64 finaliser: consecutive inputs give unrelated-looking outputs */
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+int
+kmhttp_request_id_ok(const char *id)
+{
+    size_t n = 0;
+
+    if (!id)
+        return 0;
+    for (const char *p = id; *p; p++, n++) {
+        char c = *p;
+        if (n >= 64)
+            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+static const char *
+method_name(enum evhttp_cmd_type c)
+{
+    switch (c) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    }
+    return "OTHER";
+}
+
+static const char *
+header(struct kmreq *r, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
+}
+
+/* application/json or application/<anything>+json, parameters allowed. */
+static int
+is_json_type(const char *ct)
+{
+    const char *end;
+    size_t      n;
+
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    end = ct + strcspn(ct, "; \t");
+    n = (size_t)(end - ct);
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return 1;
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(end - 5, "+json", 5) == 0;
+}
+
+/* --- ending a request ---------------------------------------------------------------- */
+
+static void
+access_log(struct kmreq *r)
+{
+    kmlog_level  lvl = r->status >= 500 ? KMLOG_WARN : KMLOG_INFO;
+    json_object *f;
+
+    if (!kmlog_enabled(lvl))
+        return;
+    f = json_object_new_object();
+    json_object_object_add(f, "method", json_object_new_string(r->method));
+    json_object_object_add(f, "path", json_object_new_string(r->path));
+    json_object_object_add(f, "status", json_object_new_int(r->status));
+    json_object_object_add(f, "bytes", json_object_new_int64((int64_t)r->bytes));
+    json_object_object_add(f, "ms", json_object_new_int64(km_now_ms() - r->t0));
+    json_object_object_add(f, "request_id", json_object_new_string(r->rid));
+    json_object_object_add(f, "transport", json_object_new_string(r->trusted ? "unix" : "tcp"));
+    if (r->tool)
+        json_object_object_add(f, "tool", json_object_new_string(r->tool));
+    if (r->stream)
+        json_object_object_add(f, "stream", json_object_new_boolean(1));
+    if (r->gone)
+        json_object_object_add(f, "client_closed", json_object_new_boolean(1));
+    if (r->memo_hit)
+        json_object_object_add(f, "memo", json_object_new_boolean(1));
+    if (r->error[0])
+        json_object_object_add(f, "error", json_object_new_string(r->error));
+    if (r->status >= 500 && r->message[0])
+        json_object_object_add(f, "message", json_object_new_string(r->message));
+    kmlog(lvl, "request", f);
+}
+
+/* The request is over: log it and free its context. */
+static void
+finish(struct kmreq *r)
+{
+    kmhttp *h = r->h;
+
+    access_log(r);
+    json_object_put(r->job.args);
+    json_object_put(r->job.envelope);
+    free(r->memo_key);
+    free(r);
+    h->live--;
+    if (h->draining && h->live == 0 && h->idle)
+        h->idle(h->idle_arg);
+}
+
+static void
+unwatch_eof(struct kmreq *r)
+{
+    if (r->eof) {
+        event_free(r->eof);
+        r->eof = NULL;
+    }
+}
+
+/* The answer has been written completely. */
+static void
+on_complete(struct evhttp_request *req, void *arg)
+{
+    struct kmreq *r = arg;
+
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+    r->req = NULL;
+    finish(r);
+}
+
+/* libevent is freeing the connection: a write failed or timed out, or the server is freed. */
+static void
+on_conn_close(struct evhttp_connection *conn, void *arg)
+{
+    struct kmreq *r = arg;
+
+    (void)conn;
+    r->gone = 1;
+    if (r->state == R_QUEUED) {
+        /* A failed streaming write: libevent detached the request (it is not freed with the
+         * connection) and the job still runs. Abandon it; the final note frees everything. */
+        atomic_store(&r->job.cancelled, true);
+        unwatch_eof(r);
+        r->orphan = r->req;
+        r->req = NULL;
+        return;
+    }
+    /* R_REPLYING: the request is freed with the connection. */
+    r->req = NULL;
+    finish(r);
+}
+
+/* The client closed its end while the job was queued or running. */
+static void
+on_eof(evutil_socket_t fd, short what, void *arg)
+{
+    struct kmreq             *r = arg;
+    struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+
+    (void)fd;
+    (void)what;
+    unwatch_eof(r);
+    atomic_store(&r->job.cancelled, true);
+    r->gone = 1;
+    r->req = NULL;
+    if (conn) {
+        /* frees the pending request with it; nothing is written */
+        evhttp_connection_set_closecb(conn, NULL, NULL);
+        evhttp_connection_free(conn);
+    }
+}
+
+static void
+watch_eof(struct kmreq *r)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+    evutil_socket_t           fd;
+
+    if (!r->h->early_close || !conn)
+        return;
+    fd = bufferevent_getfd(evhttp_connection_get_bufferevent(conn));
+    if (fd < 0)
+        return;
+    r->eof = event_new(r->h->base, fd, EV_CLOSED, on_eof, r);
+    if (r->eof && event_add(r->eof, NULL) != 0)
+        unwatch_eof(r);
+}
+
+/* --- answers ------------------------------------------------------------------------- */
+
+static void
+common_headers(struct kmreq *r, const char *ctype)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+
+    evhttp_add_header(out, "Content-Type", ctype);
+    evhttp_add_header(out, "X-Request-Id", r->rid);
+    evhttp_add_header(out, "Cache-Control", "no-store");
+    if (r->h->draining)
+        evhttp_add_header(out, "Connection", "close");
+}
+
+/* Send a complete answer made of `buf` (freed here). `r` must not be touched afterwards: it
+ * may already be freed. */
+static void
+reply_buf(struct kmreq *r, int status, struct evbuffer *buf, const char *allow)
+{
+    struct evhttp_request *req = r->req;
+
+    common_headers(r, "application/json");
+    if (allow)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    r->status = status;
+    r->bytes = evbuffer_get_length(buf);
+    r->state = R_REPLYING;
+    evhttp_request_set_on_complete_cb(req, on_complete, r);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, r);
+    evhttp_send_reply(req, status, NULL, buf);
+    evbuffer_free(buf);
+}
+
+static void
+reply_text(struct kmreq *r, int status, const char *text, size_t len, const char *allow)
+{
+    struct evbuffer *buf = evbuffer_new();
+
+    evbuffer_add(buf, text, len);
+    reply_buf(r, status, buf, allow);
+}
+
+/* An answer in three pieces: before the latency value, the value, after it. */
+static void
+reply_pieces(struct kmreq *r, int status, const char *a, size_t alen, const char *b,
+             size_t blen, const char *c, size_t clen)
+{
+    struct evbuffer *buf = evbuffer_new();
+
+    evbuffer_add(buf, a, alen);
+    evbuffer_add(buf, b, blen);
+    evbuffer_add(buf, c, clen);
+    reply_buf(r, status, buf, NULL);
+}
+
+static void
+note_error(struct kmreq *r, json_object *env)
+{
+    const char *code = kmjson_str(kmjson_get(env, "error"), "code");
+    const char *msg = kmjson_str(kmjson_get(env, "error"), "message");
+
+    if (code)
+        km_strlcpy(r->error, code, sizeof(r->error));
+    if (msg)
+        km_strlcpy(r->message, msg, sizeof(r->message));
+}
+
+static void
+reply_json(struct kmreq *r, int status, json_object *env)
+{
+    const char *text = kmjson_text(env);
+
+    note_error(r, env);
+    reply_text(r, status, text, strlen(text), NULL);
+}
+
+/* An error envelope for `code` (HTTP status from the code unless `status` is non-zero). */
+static void
+reply_error(struct kmreq *r, kmcode code, int status, const char *allow, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void
+reply_error(struct kmreq *r, kmcode code, int status, const char *allow, const char *fmt, ...)
+{
+    kmerr        e = { 0 };
+    json_object *env;
+    const char  *text;
+    va_list      ap;
+
+    va_start(ap, fmt);
+    kmerr_vset(&e, code, fmt, ap);
+    va_end(ap);
+    env = kmerr_envelope(&e);
+    note_error(r, env);
+    text = kmjson_text(env);
+    reply_text(r, status ? status : kmerr_http_status(code), text, strlen(text), allow);
+    json_object_put(env);
+    kmerr_clear(&e);
+}
+
+static void
+reply_kmerr(struct kmreq *r, const kmerr *e)
+{
+    json_object *env = kmerr_envelope(e);
+
+    reply_json(r, kmerr_http_status(e->code), env);
+    json_object_put(env);
+}
+
+/* --- streaming ----------------------------------------------------------------------- */
+
+static void
+send_line(struct kmreq *r, json_object *line)
+{
+    const char      *text = kmjson_text(line);
+    size_t           n = strlen(text);
+    struct evbuffer *buf = evbuffer_new();
+
+    evbuffer_add(buf, text, n);
+    evbuffer_add(buf, "\n", 1);
+    r->bytes += n + 1;
+    evhttp_send_reply_chunk(r->req, buf);
+    evbuffer_free(buf);
+}
+
+static void
+send_progress(struct kmreq *r, int done, int total)
+{
+    json_object *line, *p;
+
+    if (!r->req || !r->stream)
+        return;
+    line = json_object_new_object();
+    p = json_object_new_object();
+    json_object_object_add(p, "done", json_object_new_int(done));
+    json_object_object_add(p, "total", json_object_new_int(total));
+    json_object_object_add(line, "progress", p);
+    send_line(r, line);
+    json_object_put(line);
+}
+
+/* --- the memo ------------------------------------------------------------------------ */
+
+/* Answer from the memo when an identical call was answered a moment ago. On a hit the
+ * request is answered (and `args` freed): 1. Otherwise 0, and r->memo_key is set when the
+ * answer to come may be kept. */
+static int
+memo_answer(struct kmreq *r, const struct kmtool *tool, json_object *args)
+{
+    kmhttp     *h = r->h;
+    const char *before, *after;
+    size_t      nbefore, nafter;
+    char        lat[32];
+    int         n;
+
+    /* a timeframe resolves against today: its answer changes at midnight, never kept */
+    if (r->stream || h->cfg->cache_ttl_s <= 0 ||
+        json_object_object_get_ex(args, "timeframe", NULL))
+        return 0;
+    r->memo_key = kmmemo_key(tool->name, args);
+    if (!kmmemo_get(h->memo, r->memo_key, km_now_ms(), &before, &nbefore, &after, &nafter))
+        return 0;
+    r->tool = tool->name;
+    r->memo_hit = 1;
+    json_object_put(args);
+    n = snprintf(lat, sizeof(lat), "%.1f", (double)(km_now_ms() - r->t0));
+    reply_pieces(r, 200, before, nbefore, lat, (size_t)n, after, nafter);
+    return 1;
+}
+
+/* Keep an answer that needed no Klaviyo request (all of it came from the shared cache, so a
+ * repeat would compute the same, warnings included), and send it. 0 when it is not one to
+ * keep (nothing sent). */
+static int
+memo_keep(struct kmreq *r)
+{
+    kmhttp      *h = r->h;
+    json_object *env = r->job.envelope;
+    json_object *meta = kmjson_get(env, "metadata");
+    json_object *lat = kmjson_get(meta, "latency_ms");
+    json_object *mark;
+    const char  *text, *hit, *lat_text;
+    char         needle[64];
+    int64_t      now = km_now_ms(), ttl = MEMO_TTL_MS;
+    size_t       at, skip;
+
+    if (!lat)
+        return 0;
+    if (r->job.tool->needs_account && kmjson_num(meta, "klaviyo_calls", -1) != 0)
+        return 0;
+    if ((int64_t)h->cfg->cache_ttl_s * 1000 < ttl)
+        ttl = (int64_t)h->cfg->cache_ttl_s * 1000;
+    /* serialise once with a marker where the latency goes, keep it, answer around it */
+    json_object_get(lat);
+    mark = kmjson_double(LATENCY_SENTINEL);
+    snprintf(needle, sizeof(needle), "\"latency_ms\":%s", kmjson_text(mark));
+    json_object_object_add(meta, "latency_ms", mark);
+    text = kmjson_text(env);
+    hit = strstr(text, needle);
+    if (!hit) {
+        json_object_object_add(meta, "latency_ms", lat);
+        return 0;
+    }
+    at = (size_t)(hit - text) + strlen("\"latency_ms\":");
+    skip = strlen(needle) - strlen("\"latency_ms\":");
+    kmmemo_put(h->memo, r->memo_key, text, strlen(text), at, skip, now, now + ttl);
+    lat_text = kmjson_text(lat);
+    note_error(r, env);
+    reply_pieces(r, 200, text, at, lat_text, strlen(lat_text), hit + strlen(needle),
+                 strlen(hit + strlen(needle)));
+    json_object_put(lat);
+    return 1;
+}
+
+/* --- the job came back --------------------------------------------------------------- */
+
+static void
+job_done(struct kmreq *r)
+{
+    kmhttp                *h = r->h;
+    struct evhttp_request *req = r->req;
+    json_object           *line;
+
+    h->in_flight--;
+    unwatch_eof(r);
+    if (r->gone || !req) {
+        /* the client left: nothing is sent */
+        if (r->orphan)
+            evhttp_request_free(r->orphan);
+        r->orphan = NULL;
+        r->gone = 1;
+        r->status = 499;
+        finish(r);
+        return;
+    }
+    if (!r->job.envelope) {
+        kmerr e = { 0 };
+        kmerr_set(&e, KM_INTERNAL_ERROR, "the tool call produced no answer");
+        r->job.envelope = kmerr_envelope(&e);
+        r->job.status = kmerr_http_status(KM_INTERNAL_ERROR);
+        kmerr_clear(&e);
+    }
+    if (!r->stream) {
+        if (r->memo_key && r->job.status == 200 && memo_keep(r))
+            return;
+        reply_json(r, r->job.status, r->job.envelope);
+        return;
+    }
+    note_error(r, r->job.envelope);
+    line = json_object_new_object();
+    json_object_object_add(line, "status", json_object_new_int(r->job.status));
+    json_object_object_add(line, "result", json_object_get(r->job.envelope));
+    send_line(r, line);
+    json_object_put(line);
+    r->status = 200;
+    r->state = R_REPLYING;
+    evhttp_request_set_on_complete_cb(req, on_complete, r);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, r);
+    evhttp_send_reply_end(req);
+}
+
+static void
+on_notes(evutil_socket_t fd, short what, void *arg)
+{
+    kmhttp            *h = arg;
+    struct kmjob_notes notes = STAILQ_HEAD_INITIALIZER(notes);
+    struct kmjob_note *n;
+
+    (void)fd;
+    (void)what;
+    kmjobq_take(h->q, &notes);
+    for (;;) {
+        struct kmreq *r;
+
+        n = STAILQ_FIRST(&notes);
+        if (!n)
+            break;
+        STAILQ_REMOVE_HEAD(&notes, link);
+        r = n->job->owner;
+        if (n->final) {
+            job_done(r);        /* the note is part of the job: do not touch it again */
+        } else {
+            send_progress(r, n->done, n->total);
+            free(n);
+        }
+    }
+}
+
+/* --- queueing a tool call ------------------------------------------------------------ */
+
+static void
+queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
+{
+    kmhttp *h = r->h;
+
+    r->tool = tool->name;
+    r->job.tool = tool;
+    r->job.args = args;
+    r->job.stream = r->stream;
+    r->job.owner = r;
+    atomic_init(&r->job.cancelled, false);
+    km_strlcpy(r->job.rid, r->rid, sizeof(r->job.rid));
+    if (r->stream) {
+        common_headers(r, NDJSON);
+        evhttp_send_reply_start(r->req, 200, NULL);
+    }
+    r->state = R_QUEUED;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_conn_close, r);
+    watch_eof(r);
+    h->in_flight++;
+    kmjobq_push(h->q, &r->job);
+}
+
+/* The JSON object in the body; an empty body is {}. */
+static kmcode
+body_args(struct kmreq *r, json_object **out, kmerr *err)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+    size_t           len = evbuffer_get_length(in);
+    size_t           max = (size_t)r->h->cfg->max_body_bytes;
+    const char      *ct = header(r, "Content-Type");
+    kmcode           rc;
+
+    *out = NULL;
+    if (len > max)
+        return kmerr_set(err, KM_PAYLOAD_TOO_LARGE,
+                         "the request body is %zu bytes; the limit is %zu (REST_MAX_BODY_BYTES)",
+                         len, max);
+    if (ct && !is_json_type(ct))
+        return kmerr_set(err, KM_UNSUPPORTED_MEDIA_TYPE,
+                         "the request body must be JSON: send Content-Type: application/json");
+    if (len == 0) {
+        *out = json_object_new_object();
+        return KM_OK;
+    }
+    if (!ct)
+        return kmerr_set(err, KM_UNSUPPORTED_MEDIA_TYPE,
+                         "the request body must be JSON: send Content-Type: application/json");
+    rc = kmjson_parse((const char *)evbuffer_pullup(in, -1), len, KM_INVALID_ARGUMENT, out, err);
+    if (rc != KM_OK) {
+        char why[sizeof(err->msg)];
+        km_strlcpy(why, err->msg, sizeof(why));
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "malformed JSON body: %s", why);
+    }
+    if (!json_object_is_type(*out, json_type_object)) {
+        json_object_put(*out);
+        *out = NULL;
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "the request body must be a JSON object");
+    }
+    return KM_OK;
+}
+
+/* The query string as an object of strings. */
+static kmcode
+query_args(struct kmreq *r, json_object **out, kmerr *err)
+{
+    const char      *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+    struct evkeyvalq kv;
+    struct evkeyval *e;
+    kmcode           rc = KM_OK;
+
+    *out = json_object_new_object();
+    if (!q || !*q)
+        return KM_OK;
+    TAILQ_INIT(&kv);
+    if (evhttp_parse_query_str(q, &kv) != 0) {
+        rc = kmerr_set(err, KM_INVALID_ARGUMENT, "malformed query string");
+        goto out;
+    }
+    TAILQ_FOREACH(e, &kv, next) {
+        if (json_object_object_get_ex(*out, e->key, NULL)) {
+            rc = kmerr_set(err, KM_INVALID_ARGUMENT, "query parameter '%.64s' is given twice",
+                           e->key);
+            goto out;
+        }
+        json_object_object_add(*out, e->key, json_object_new_string(e->value));
+    }
+out:
+    evhttp_clear_headers(&kv);
+    if (rc != KM_OK) {
+        json_object_put(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* --- routes -------------------------------------------------------------------------- */
+
+static void
+route_health(struct kmreq *r)
+{
+    kmhttp *h = r->h;
+    char    body[160];
+    int     n;
+
+    n = snprintf(body, sizeof(body),
+                 "{\"status\":\"%s\",\"pid\":%ld,\"generation\":%d,\"in_flight\":%zu}",
+                 h->draining ? "draining" : "ok", (long)getpid(), h->generation, h->in_flight);
+    reply_text(r, h->draining ? 503 : 200, body, (size_t)n, NULL);
+}
+
+static void
+route_tool_call(struct kmreq *r, const char *name)
+{
+    const struct kmtool *tool = kmreg_find(name);
+    const char          *accept = header(r, "Accept");
+    json_object         *args = NULL;
+    kmerr                err = { 0 };
+
+    if (!tool) {
+        static const char ok[] = "abcdefghijklmnopqrstuvwxyz0123456789_";
+        size_t            len = strlen(name);
+        int               printable = len <= 64 && strspn(name, ok) == len;
+
+        /* UNKNOWN_TOOL is 400 for MCP; REST answers an unknown resource with 404 */
+        reply_error(r, KM_UNKNOWN_TOOL, 404, NULL, "unknown tool '%s' (GET /v1/tools lists them)",
+                    printable ? name : "?");
+        return;
+    }
+    if (strcmp(r->method, "POST") != 0) {
+        reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "POST", "%s %s is not allowed; use POST",
+                    r->method, r->path);
+        return;
+    }
+    if (body_args(r, &args, &err) != KM_OK) {
+        reply_kmerr(r, &err);
+        kmerr_clear(&err);
+        return;
+    }
+    r->stream = accept && strcasestr(accept, NDJSON) != NULL;
+    if (memo_answer(r, tool, args))
+        return;
+    queue_job(r, tool, args);
+}
+
+static void
+route_registry(struct kmreq *r, const char *path)
+{
+    json_object         *path_args = NULL, *args = NULL;
+    const char          *allow = NULL;
+    const struct kmtool *tool = kmreg_route(r->method, path, &path_args, &allow);
+    kmerr                err = { 0 };
+    kmcode               rc;
+
+    if (!tool) {
+        if (allow)
+            reply_error(r, KM_METHOD_NOT_ALLOWED, 0, allow, "%s %s is not allowed; use %s",
+                        r->method, r->path, allow);
+        else
+            reply_error(r, KM_NOT_FOUND, 0, NULL, "no route %s %s", r->method, r->path);
+        return;
+    }
+    if (strcmp(tool->method, "GET") == 0)
+        rc = query_args(r, &args, &err);
+    else
+        rc = body_args(r, &args, &err);
+    if (rc != KM_OK) {
+        json_object_put(path_args);
+        reply_kmerr(r, &err);
+        kmerr_clear(&err);
+        return;
+    }
+    if (path_args) {
+        json_object_object_foreach(path_args, k, v) {
+            json_object_object_add(args, k, json_object_get(v));
+        }
+        json_object_put(path_args);
+    }
+    if (strcmp(tool->method, "GET") == 0)
+        kmreg_coerce(tool, args);
+    if (memo_answer(r, tool, args))
+        return;
+    queue_job(r, tool, args);
+}
+
+static void
+dispatch(struct kmreq *r, const char *path)
+{
+    kmhttp *h = r->h;
+    kmerr   err = { 0 };
+
+    if (strcmp(path, "/health") == 0) {
+        if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
+            route_health(r);
+        else
+            reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET, HEAD",
+                        "%s /health is not allowed; use GET", r->method);
+        return;
+    }
+    if (!r->trusted &&
+        kmauth_check(h->cfg->rest_tokens, h->cfg->n_rest_tokens, header(r, "Authorization"),
+                     header(r, "X-API-Key"), &err) != KM_OK) {
+        reply_kmerr(r, &err);
+        kmerr_clear(&err);
+        return;
+    }
+    if (strcmp(path, "/v1/tools") == 0 || strcmp(path, "/v1/tools/") == 0) {
+        if (strcmp(r->method, "GET") == 0)
+            reply_text(r, 200, h->tools_json, h->tools_len, NULL);
+        else
+            reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET", "%s /v1/tools is not allowed; use GET",
+                        r->method);
+        return;
+    }
+    if (strncmp(path, TOOLS_PREFIX, strlen(TOOLS_PREFIX)) == 0) {
+        route_tool_call(r, path + strlen(TOOLS_PREFIX));
+        return;
+    }
+    route_registry(r, path);
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+    struct listener *l = arg;
+    kmhttp          *h = l->h;
+    struct kmreq    *r = km_xcalloc(1, sizeof(*r));
+    const char      *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    const char      *rid;
+
+    h->live++;
+    r->h = h;
+    r->req = req;
+    r->t0 = km_now_ms();
+    r->trusted = l->trusted;
+    r->state = R_NEW;
+    r->method = method_name(evhttp_request_get_command(req));
+    if (!path)
+        path = "";
+    km_strlcpy(r->path, path, sizeof(r->path));
+    rid = header(r, "X-Request-Id");
+    if (kmhttp_request_id_ok(rid)) {
+        km_strlcpy(r->rid, rid, sizeof(r->rid));
+    } else {
+        uint64_t n = 2 * h->rid_seq++;
+        snprintf(r->rid, sizeof(r->rid), "%016" PRIx64 "%016" PRIx64, mix64(h->rid_seed + n),
+                 mix64(h->rid_seed + n + 1));
+    }
+    dispatch(r, path);
+}
+
+/* --- setup --------------------------------------------------------------------------- */
+
+kmcode
+kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, kmerr *err)
+{
+    kmhttp      *h = km_xcalloc(1, sizeof(*h));
+    json_object *tools;
+    const char  *text;
+    kmcode       rc = KM_OK;
+
+    h->base = base;
+    h->cfg = o->cfg;
+    h->q = o->q;
+    h->generation = o->generation;
+    h->early_close = (event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE) != 0;
+    if (getrandom(&h->rid_seed, sizeof(h->rid_seed), 0) != (ssize_t)sizeof(h->rid_seed))
+        h->rid_seed = (uint64_t)km_wall_ms() ^ ((uint64_t)getpid() << 32);
+    tools = kmreg_list_json();
+    text = kmjson_text(tools);
+    h->tools_len = strlen(text);
+    h->tools_json = km_xstrdup(text);
+    json_object_put(tools);
+    h->memo = kmmemo_new(MEMO_ENTRIES, MEMO_BYTES);
+    h->notes_ev = event_new(base, kmjobq_fd(o->q), EV_READ | EV_PERSIST, on_notes, h);
+    if (!h->notes_ev || event_add(h->notes_ev, NULL) != 0) {
+        rc = kmerr_set(err, KM_INTERNAL_ERROR, "cannot watch the job queue");
+        kmhttp_free(h);
+        h = NULL;
+    }
+    *out = h;
+    return rc;
+}
+
+kmcode
+kmhttp_listen(kmhttp *h, int fd, int trusted, kmerr *err)
+{
+    struct listener *l;
+
+    if (h->n_lis >= sizeof(h->lis) / sizeof(h->lis[0]))
+        return kmerr_set(err, KM_INTERNAL_ERROR, "too many listeners");
+    l = &h->lis[h->n_lis];
+    l->h = h;
+    l->trusted = trusted;
+    l->http = evhttp_new(h->base);
+    if (!l->http)
+        return kmerr_set(err, KM_INTERNAL_ERROR, "evhttp_new failed");
+    h->n_lis++;
+    evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_timeout(l->http, h->cfg->rest_timeout_s);
+    /* Bodies up to twice the limit are read and answered with our own 413 envelope; beyond
+     * that libevent refuses them itself (before any callback of ours runs), which bounds the
+     * memory one connection can hold. */
+    evhttp_set_max_body_size(l->http, (ev_ssize_t)h->cfg->max_body_bytes * 2);
+    evhttp_set_max_headers_size(l->http, MAX_HEADERS_BYTES);
+    evhttp_set_flags(l->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_gencb(l->http, on_request, l);
+    l->bound = evhttp_accept_socket_with_handle(l->http, fd);
+    if (!l->bound)
+        return kmerr_set(err, KM_INTERNAL_ERROR, "evhttp cannot accept on fd %d", fd);
+    return KM_OK;
+}
+
+void
+kmhttp_drain(kmhttp *h, void (*idle)(void *arg), void *arg)
+{
+    h->draining = 1;
+    h->idle = idle;
+    h->idle_arg = arg;
+    for (size_t i = 0; i < h->n_lis; i++) {
+        if (h->lis[i].bound) {
+            evhttp_del_accept_socket(h->lis[i].http, h->lis[i].bound);
+            h->lis[i].bound = NULL;
+        }
+    }
+    if (h->live == 0 && idle)
+        idle(arg);
+}
+
+size_t
+kmhttp_live(const kmhttp *h)
+{
+    return h->live;
+}
+
+void
+kmhttp_free(kmhttp *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n_lis; i++)
+        evhttp_free(h->lis[i].http);
+    if (h->notes_ev)
+        event_free(h->notes_ev);
+    free(h->tools_json);
+    kmmemo_free(h->memo);
+    free(h);
+}

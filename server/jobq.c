@@ -1,0 +1,154 @@
+/* jobq.c — the loop ⇄ service-thread queues (see jobq.h). */
+#include "jobq.h"
+#include "util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct kmjobq {
+    pthread_mutex_t todo_lock;
+    pthread_cond_t  todo_cond;
+    STAILQ_HEAD(, kmjob) todo;
+    int             stopping;
+
+    pthread_mutex_t    done_lock;
+    struct kmjob_notes done;
+    int                efd;
+};
+
+kmcode
+kmjobq_new(kmjobq **out, kmerr *err)
+{
+    kmjobq *q = km_xcalloc(1, sizeof(*q));
+
+    q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (q->efd < 0) {
+        kmerr_set(err, KM_INTERNAL_ERROR, "eventfd: %s", strerror(errno));
+        free(q);
+        *out = NULL;
+        return KM_INTERNAL_ERROR;
+    }
+    pthread_mutex_init(&q->todo_lock, NULL);
+    pthread_cond_init(&q->todo_cond, NULL);
+    STAILQ_INIT(&q->todo);
+    pthread_mutex_init(&q->done_lock, NULL);
+    STAILQ_INIT(&q->done);
+    *out = q;
+    return KM_OK;
+}
+
+void
+kmjobq_free(kmjobq *q)
+{
+    if (!q)
+        return;
+    /* progress notes nobody took are ours to free; final notes belong to their jobs */
+    for (;;) {
+        struct kmjob_note *n = STAILQ_FIRST(&q->done);
+        if (!n)
+            break;
+        STAILQ_REMOVE_HEAD(&q->done, link);
+        if (!n->final)
+            free(n);
+    }
+    close(q->efd);
+    pthread_mutex_destroy(&q->todo_lock);
+    pthread_cond_destroy(&q->todo_cond);
+    pthread_mutex_destroy(&q->done_lock);
+    free(q);
+}
+
+int
+kmjobq_fd(const kmjobq *q)
+{
+    return q->efd;
+}
+
+void
+kmjobq_push(kmjobq *q, struct kmjob *job)
+{
+    pthread_mutex_lock(&q->todo_lock);
+    STAILQ_INSERT_TAIL(&q->todo, job, link);
+    pthread_cond_signal(&q->todo_cond);
+    pthread_mutex_unlock(&q->todo_lock);
+}
+
+struct kmjob *
+kmjobq_pop(kmjobq *q)
+{
+    struct kmjob *job;
+
+    pthread_mutex_lock(&q->todo_lock);
+    while (STAILQ_EMPTY(&q->todo) && !q->stopping)
+        pthread_cond_wait(&q->todo_cond, &q->todo_lock);
+    job = STAILQ_FIRST(&q->todo);
+    if (job)
+        STAILQ_REMOVE_HEAD(&q->todo, link);
+    pthread_mutex_unlock(&q->todo_lock);
+    return job;
+}
+
+void
+kmjobq_stop(kmjobq *q)
+{
+    pthread_mutex_lock(&q->todo_lock);
+    q->stopping = 1;
+    pthread_cond_broadcast(&q->todo_cond);
+    pthread_mutex_unlock(&q->todo_lock);
+}
+
+/* Append a note; wake the loop only when the list was empty: a non-empty list means a wake-up
+ * is already on its way and the loop will take this note with the others. */
+static void
+post(kmjobq *q, struct kmjob_note *n)
+{
+    int      was_empty;
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&q->done_lock);
+    was_empty = STAILQ_EMPTY(&q->done);
+    STAILQ_INSERT_TAIL(&q->done, n, link);
+    pthread_mutex_unlock(&q->done_lock);
+    if (was_empty && write(q->efd, &one, sizeof(one)) < 0) {
+        /* EAGAIN only when the counter is saturated: the loop is already woken */
+    }
+}
+
+void
+kmjobq_progress(kmjobq *q, struct kmjob *job, int done, int total)
+{
+    struct kmjob_note *n = km_xcalloc(1, sizeof(*n));
+
+    n->job = job;
+    n->done = done;
+    n->total = total;
+    post(q, n);
+}
+
+void
+kmjobq_finish(kmjobq *q, struct kmjob *job)
+{
+    memset(&job->final, 0, sizeof(job->final));
+    job->final.job = job;
+    job->final.final = 1;
+    post(q, &job->final);
+}
+
+void
+kmjobq_take(kmjobq *q, struct kmjob_notes *out)
+{
+    uint64_t count;
+
+    /* Reset the eventfd before splicing: a note posted after the splice finds the list empty
+     * and writes the eventfd again, so no note is ever left without a wake-up. */
+    if (read(q->efd, &count, sizeof(count)) < 0) {
+        /* EAGAIN: nothing was signalled; the list may still hold notes */
+    }
+    pthread_mutex_lock(&q->done_lock);
+    STAILQ_CONCAT(out, &q->done);
+    pthread_mutex_unlock(&q->done_lock);
+}

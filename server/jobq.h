@@ -1,0 +1,82 @@
+/* jobq.h — the hand-off between a worker's event loop and its service threads.
+ *
+ * Owns:    a kmjobq owns its locks, condition variable and eventfd, never a job. A job belongs
+ *          to the loop until kmjobq_push, then to the one service thread that pops it until
+ *          kmjobq_finish, then to the loop again once kmjobq_take hands back its final note.
+ *          Progress notes are made by kmjobq_progress and freed by the loop (free()); a job's
+ *          final note is part of the job.
+ * Threads: kmjobq_push, kmjobq_take and kmjobq_fd on the loop thread; kmjobq_pop,
+ *          kmjobq_progress and kmjobq_finish on service threads; kmjobq_stop from any thread.
+ * Fails:   kmjobq_new returns KM_INTERNAL_ERROR when no eventfd can be made; nothing else
+ *          fails.
+ *
+ * Shape (memcached thread.c): the loop pushes onto `todo` (mutex + condvar, service threads
+ * sleep on it); a service thread appends its notes to `done` and writes the eventfd only when
+ * the list was empty; the loop, woken by the eventfd, splices the whole `done` list out under
+ * the lock and handles it outside. A job's notes arrive in the order they were posted, so every
+ * progress note of a job comes before its final note.
+ */
+#ifndef KM_JOBQ_H
+#define KM_JOBQ_H
+
+#include "err.h"
+#include "reg.h"
+
+#include <json-c/json.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/queue.h>
+
+typedef struct kmjobq kmjobq;
+struct kmjob;
+
+/* A message from a service thread to the loop: progress of a job, or its end. */
+struct kmjob_note {
+    struct kmjob *job;
+    int           done, total;      /* progress notes: `done` of `total` Klaviyo calls */
+    int           final;            /* 1: the job has finished (the job's own note) */
+    STAILQ_ENTRY(kmjob_note) link;
+};
+STAILQ_HEAD(kmjob_notes, kmjob_note);
+
+/* One tool call in flight. */
+struct kmjob {
+    const struct kmtool *tool;
+    json_object         *args;      /* owned; the service thread reads it while it runs */
+    json_object         *envelope;  /* the answer, set by the service thread; owned */
+    int                  status;    /* its HTTP status */
+    int                  stream;    /* 1: post progress notes for this job */
+    char                 rid[65];   /* request id, tags the service thread's log lines */
+    atomic_bool          cancelled; /* set by the loop when the client went away */
+    void                *owner;     /* the loop's request context; loop thread only */
+    STAILQ_ENTRY(kmjob)  link;
+    struct kmjob_note    final;
+};
+
+kmcode kmjobq_new(kmjobq **out, kmerr *err);
+
+/* Free the queue; jobs still on it are not touched (the owner drains it first). NULL ok. */
+void kmjobq_free(kmjobq *q);
+
+/* The eventfd the loop watches for readability. */
+int kmjobq_fd(const kmjobq *q);
+
+/* Queue a job for the service threads. */
+void kmjobq_push(kmjobq *q, struct kmjob *job);
+
+/* Wait for the next job. Returns NULL once kmjobq_stop was called and no job is left. */
+struct kmjob *kmjobq_pop(kmjobq *q);
+
+/* Tell waiting and future kmjobq_pop callers to return NULL once the queue is empty. */
+void kmjobq_stop(kmjobq *q);
+
+/* Post progress of `job` (a service thread, while it runs the job). */
+void kmjobq_progress(kmjobq *q, struct kmjob *job, int done, int total);
+
+/* Post the end of `job`; the job belongs to the loop again from here. */
+void kmjobq_finish(kmjobq *q, struct kmjob *job);
+
+/* Move every posted note, in order, onto the tail of `out` and reset the eventfd. */
+void kmjobq_take(kmjobq *q, struct kmjob_notes *out);
+
+#endif

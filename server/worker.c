@@ -1,0 +1,331 @@
+/* worker.c — a worker process: loop, heartbeat, service threads, graceful stop. */
+#include "worker.h"
+#include "http.h"
+#include "jobq.h"
+#include "log.h"
+#include "svc.h"
+#include "util.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+struct worker;
+
+struct svcthr {
+    struct worker *w;
+    kmsvc_thread  *th;
+    pthread_t      tid;
+    int            started;
+};
+
+struct worker {
+    const struct kmworker_args *a;
+    struct event_base          *base;
+    kmsvc                      *svc;
+    kmjobq                     *q;
+    kmhttp                     *http;
+    struct svcthr              *thr;
+    int                         nthr;
+    struct event               *beat, *sigterm, *sigint, *grace;
+    int                         stopping;
+};
+
+/* --- service threads --------------------------------------------------------------------- */
+
+struct progress_arg {
+    kmjobq       *q;
+    struct kmjob *job;
+};
+
+static void
+on_progress(void *arg, int done, int total)
+{
+    struct progress_arg *p = arg;
+
+    kmjobq_progress(p->q, p->job, done, total);
+}
+
+static void *
+service_main(void *arg)
+{
+    struct svcthr *t = arg;
+    kmjobq        *q = t->w->q;
+
+    for (;;) {
+        struct kmjob       *job = kmjobq_pop(q);
+        struct progress_arg p;
+
+        if (!job)
+            break;
+        p.q = q;
+        p.job = job;
+        kmlog_set_request_id(job->rid);
+        if (atomic_load(&job->cancelled)) {
+            /* the client left while the job waited for a thread */
+            job->envelope = NULL;
+            job->status = 499;
+        } else {
+            job->envelope = kmsvc_call(t->th, job->tool, job->args, &job->cancelled,
+                                       job->stream ? on_progress : NULL, &p, &job->status);
+        }
+        kmlog_set_request_id(NULL);
+        kmjobq_finish(q, job);      /* the job is the loop's again: not touched after this */
+    }
+    return NULL;
+}
+
+static kmcode
+start_threads(struct worker *w, kmerr *err)
+{
+    sigset_t all, old;
+    kmcode   rc = KM_OK;
+
+    w->nthr = w->a->cfg->service_threads;
+    w->thr = km_xcalloc((size_t)w->nthr, sizeof(*w->thr));
+    /* service threads take no signals: libevent's handlers run on the loop thread */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (int i = 0; i < w->nthr; i++) {
+        int e;
+
+        w->thr[i].w = w;
+        rc = kmsvc_thread_new(w->svc, &w->thr[i].th, err);
+        if (rc != KM_OK)
+            break;
+        e = pthread_create(&w->thr[i].tid, NULL, service_main, &w->thr[i]);
+        if (e != 0) {
+            rc = kmerr_set(err, KM_INTERNAL_ERROR, "pthread_create: %s", strerror(e));
+            break;
+        }
+        w->thr[i].started = 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static void
+stop_threads(struct worker *w)
+{
+    if (w->q)
+        kmjobq_stop(w->q);
+    for (int i = 0; i < w->nthr; i++) {
+        if (w->thr[i].started)
+            pthread_join(w->thr[i].tid, NULL);
+        kmsvc_thread_free(w->thr[i].th);
+    }
+    free(w->thr);
+    w->thr = NULL;
+    w->nthr = 0;
+}
+
+/* --- loop events ------------------------------------------------------------------------- */
+
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    atomic_store(&w->a->slot->heartbeat_ms, km_now_ms());
+}
+
+static void
+on_idle(void *arg)
+{
+    struct worker *w = arg;
+
+    event_base_loopexit(w->base, NULL);
+}
+
+static void
+on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    kmlogf(KMLOG_WARN, "worker_grace_expired",
+           "%zu request(s) still in flight after GRACEFUL_TIMEOUT_SECONDS=%d; exiting",
+           kmhttp_live(w->http), w->a->cfg->graceful_timeout_s);
+    /* service threads may be inside a Klaviyo call: leave without unwinding them */
+    _exit(1);
+}
+
+static void
+on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct timeval tv = { w->a->cfg->graceful_timeout_s, 0 };
+    json_object   *f;
+
+    (void)what;
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    f = json_object_new_object();
+    json_object_object_add(f, "signal", json_object_new_string(sig == SIGINT ? "INT" : "TERM"));
+    json_object_object_add(f, "in_flight", json_object_new_int64((int64_t)kmhttp_live(w->http)));
+    kmlog(KMLOG_INFO, "worker_stopping", f);
+    w->grace = evtimer_new(w->base, on_grace, w);
+    if (w->grace)
+        evtimer_add(w->grace, &tv);
+    kmhttp_drain(w->http, on_idle, w);
+    /* the master waits for this before it calls a reload done */
+    atomic_store(&w->a->slot->accepting, 0);
+}
+
+/* --- the process ------------------------------------------------------------------------- */
+
+static void
+reset_signals(void)
+{
+    static const int dfl[] = { SIGTERM, SIGINT, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2 };
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+        sigaction(dfl[i], &sa, NULL);
+    /* the master reloads by replacing workers; a terminal hang-up is its business */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* An event base whose epoll changes are batched per loop iteration: evhttp turns read and
+ * write interest on and off several times per request, and the changelist folds those into
+ * at most one epoll_ctl per socket. (Its caveat, dup()ed descriptors sharing one file, does
+ * not arise: every socket here is accepted or inherited once, never duplicated.) */
+static struct event_base *
+new_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base   *base = NULL;
+
+    if (cfg) {
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        base = event_base_new_with_config(cfg);
+        event_config_free(cfg);
+    }
+    return base ? base : event_base_new();
+}
+
+static void
+cleanup(struct worker *w)
+{
+    stop_threads(w);
+    kmhttp_free(w->http);
+    kmjobq_free(w->q);
+    kmsvc_close(w->svc);
+    if (w->beat)
+        event_free(w->beat);
+    if (w->sigterm)
+        event_free(w->sigterm);
+    if (w->sigint)
+        event_free(w->sigint);
+    if (w->grace)
+        event_free(w->grace);
+    if (w->base)
+        event_base_free(w->base);
+}
+
+int
+kmworker_run(const struct kmworker_args *a)
+{
+    struct worker     w;
+    struct kmhttp_opts ho;
+    struct timeval     second = { 1, 0 };
+    sigset_t           none;
+    kmerr              err = { 0 };
+    kmcode             rc;
+    json_object       *f;
+
+    memset(&w, 0, sizeof(w));
+    w.a = a;
+    /* Signals stay blocked (as the master left them) until our handlers are in place. */
+    reset_signals();
+    /* die with the master, even when it is killed */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != a->master) {
+        kmlogf(KMLOG_ERROR, "worker_orphaned", "the master is gone; not starting");
+        return 1;
+    }
+
+    w.base = new_base();
+    if (!w.base) {
+        rc = kmerr_set(&err, KM_INTERNAL_ERROR, "event_base_new failed");
+        goto fail;
+    }
+    rc = kmsvc_open(a->cfg, a->accounts, &w.svc, &err);
+    if (rc != KM_OK)
+        goto fail;
+    rc = kmjobq_new(&w.q, &err);
+    if (rc != KM_OK)
+        goto fail;
+    memset(&ho, 0, sizeof(ho));
+    ho.cfg = a->cfg;
+    ho.q = w.q;
+    ho.generation = a->slot->generation;
+    /* the tool list is built here, before any service thread shares the registry */
+    rc = kmhttp_new(w.base, &ho, &w.http, &err);
+    if (rc != KM_OK)
+        goto fail;
+    rc = start_threads(&w, &err);
+    if (rc != KM_OK)
+        goto fail;
+    if (a->tcp_fd >= 0) {
+        rc = kmhttp_listen(w.http, a->tcp_fd, 0, &err);
+        if (rc != KM_OK)
+            goto fail;
+    }
+    if (a->unix_fd >= 0) {
+        rc = kmhttp_listen(w.http, a->unix_fd, 1, &err);
+        if (rc != KM_OK)
+            goto fail;
+    }
+    w.beat = event_new(w.base, -1, EV_PERSIST, on_beat, &w);
+    w.sigterm = evsignal_new(w.base, SIGTERM, on_stop, &w);
+    w.sigint = evsignal_new(w.base, SIGINT, on_stop, &w);
+    if (!w.beat || !w.sigterm || !w.sigint || event_add(w.beat, &second) != 0 ||
+        event_add(w.sigterm, NULL) != 0 || event_add(w.sigint, NULL) != 0) {
+        rc = kmerr_set(&err, KM_INTERNAL_ERROR, "cannot set up the worker's events");
+        goto fail;
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    atomic_store(&a->slot->heartbeat_ms, km_now_ms());
+    atomic_store(&a->slot->accepting, 1);
+    atomic_store(&a->slot->ready, 1);
+    f = json_object_new_object();
+    json_object_object_add(f, "generation", json_object_new_int(a->slot->generation));
+    json_object_object_add(f, "index", json_object_new_int(a->slot->index));
+    json_object_object_add(f, "service_threads", json_object_new_int(w.nthr));
+    json_object_object_add(f, "store", json_object_new_string(kmstore_backend(kmsvc_store(w.svc))));
+    kmlog(KMLOG_INFO, "worker_started", f);
+
+    /* A request can still arrive on a kept-alive connection in the iteration that saw the
+     * last one end; run again until none is left (the grace timer bounds this). */
+    for (;;) {
+        event_base_dispatch(w.base);
+        if (kmhttp_live(w.http) == 0)
+            break;
+    }
+    cleanup(&w);
+    kmlog(KMLOG_INFO, "worker_stopped", NULL);
+    return 0;
+
+fail:
+    kmlogf(KMLOG_ERROR, "worker_start_failed", "%s: %s", kmerr_name(rc), err.msg);
+    kmerr_clear(&err);
+    /* stop the threads before freeing what they use */
+    cleanup(&w);
+    return 1;
+}
