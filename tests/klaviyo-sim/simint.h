@@ -1,0 +1,170 @@
+/* simint.h — what the simulator's HTTP files (sim.c, simapi.c, simreport.c) share: the server
+ * state, one request in flight, the route table's shape and the reply helpers.
+ *
+ * Owns:    a simreq owns its parsed query, body, document and errors; sim.c frees it after the
+ *          one reply it sends.
+ * Threads: everything runs on the one event loop thread.
+ * Fails:   handlers never fail as C functions: they record a Klaviyo error on the request
+ *          (sim_error and friends) or set a document.
+ */
+#ifndef SIM_INT_H
+#define SIM_INT_H
+
+#include "sim.h"
+#include "simdata.h"
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <json-c/json.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+/* Rate-limit tiers of REFERENCE.md §4; every report endpoint is its own REPORT bucket. */
+enum simtier { SIMT_XS = 0, SIMT_S, SIMT_M, SIMT_L, SIMT_REPORT, SIMT_COUNT };
+
+struct simreq;
+typedef void simhandler(struct simreq *r);
+
+struct simroute {
+    const char  *method;
+    const char  *tmpl;       /* "/api/flows/{id}/flow-actions" */
+    const char  *scope;      /* "flows:read" */
+    enum simtier tier;
+    simhandler  *fn;
+};
+
+/* One fixed window: it opens at the first request after the previous one closed. */
+struct simwin {
+    int64_t start_ms;
+    int     count;
+};
+
+struct simbucket {
+    struct simwin w[3];      /* burst (1 s), steady (60 s), daily (1 day; reports only) */
+};
+
+enum simfault_mode { SIMF_STATUS = 0, SIMF_DELAY, SIMF_MALFORMED, SIMF_TRUNCATED, SIMF_DROP };
+
+struct simfault {
+    char               method[12];   /* "" = any */
+    char               path[256];    /* prefix of the request path */
+    int                count;        /* still to fire */
+    enum simfault_mode mode;
+    int                status;
+    int                retry_after;  /* seconds; 0 = none (429 uses 1) */
+    int                delay_ms;
+};
+
+#define SIM_MAX_FAULTS 64
+
+struct sim {
+    struct event_base *base;
+    struct evhttp     *http;
+    simdata           *sd;
+    struct simopts     opts;
+    char               base_url[96];    /* "http://127.0.0.1:PORT", no trailing slash */
+    int64_t            epoch_ms;        /* monotonic start, for windows */
+    struct simbucket  *buckets;         /* [account][route, then the profile_count bucket] */
+    size_t             n_routes;
+    struct simfault    faults[SIM_MAX_FAULTS];
+    size_t             n_faults;
+    json_object       *calls, *throttled;
+    int64_t            total_calls, total_throttled, faults_fired;
+    uint64_t           serial;          /* for ids of errors and reports */
+    struct event      *sigterm, *sigint;
+};
+
+#define SIM_MAX_SEGS 8
+
+struct simreq {
+    struct sim             *sim;
+    struct evhttp_request  *req;
+    const struct simroute  *route;
+    const struct simacct   *acct;
+    int                     limited_key;
+    char                    method[12];
+    char                    raw_path[512];   /* as sent, without the query */
+    char                    path[512];       /* decoded, without a trailing slash */
+    char                   *seg[SIM_MAX_SEGS];
+    int                     nseg;
+    char                    segbuf[512];
+    struct evkeyvalq        query;
+    int                     query_ok;
+    char                    revision[16];
+    json_object            *body;
+    int                     status;
+    json_object            *errors;          /* array, when an error was recorded */
+    json_object            *doc;             /* the success document */
+    struct simfault         fault;           /* the fault being applied, when any */
+    int                     faulted;
+    int                     rl_limit, rl_remaining, rl_reset;   /* RateLimit-* on success */
+    char                    rl_policy[96];
+    int                     retry_after;     /* 429 */
+    struct event           *timer;
+};
+
+/* --- errors (REFERENCE.md §3) ------------------------------------------------------------- */
+
+/* Record one error object; the first call fixes the status. src_kind is "pointer",
+ * "parameter" or NULL (no source). */
+void sim_error(struct simreq *r, int status, const char *code, const char *title,
+               const char *detail, const char *src_kind, const char *src_val);
+/* 400 invalid / "Invalid input." */
+void sim_invalid(struct simreq *r, const char *detail, const char *src_kind,
+                 const char *src_val);
+/* 404 for an unknown id. */
+void sim_not_found(struct simreq *r);
+int sim_failed(const struct simreq *r);
+
+/* --- query ------------------------------------------------------------------------------ */
+
+/* The decoded value of query parameter `key`, or NULL. */
+const char *sim_q(struct simreq *r, const char *key);
+/* Refuse (400, source.parameter) any parameter not in the NULL-terminated list. `include`
+ * is refused with its own message. Returns 0 when every parameter is allowed. */
+int sim_q_allow(struct simreq *r, const char *const *allowed);
+
+/* --- documents -------------------------------------------------------------------------- */
+
+/* Full URL of `path` (which starts with "/api/"), with a trailing slash added. New string. */
+char *sim_url(struct simreq *r, const char *path);
+/* {"self": url, "related": url} for "<path>" and "<path>/relationships/<rel>" style links. */
+json_object *sim_rel_links(struct simreq *r, const char *type_path, const char *id,
+                           const char *rel);
+/* {"self": url-of-path} */
+json_object *sim_self_links(struct simreq *r, const char *path);
+
+/* Page the current collection: reads page[cursor] (400 "Invalid cursor provided." when bad)
+ * and writes the first index of the page. Returns 0, or -1 after recording the error. */
+int sim_page_start(struct simreq *r, size_t total, size_t *offset);
+/* Top-level links of a collection page: self, next, prev (explicit nulls), each the full URL
+ * of this path with every original query parameter. */
+json_object *sim_page_links(struct simreq *r, size_t offset, size_t page, size_t total);
+
+/* "2025-03-02T09:41:00+00:00" for unix seconds; "...:00.276417+00:00" for microseconds. */
+void sim_time(int64_t unix_sec, char out[40]);
+void sim_time_us(int64_t unix_us, char out[40]);
+/* Add attribute `key` as a datetime string, or null when t < 0. */
+void sim_add_time(json_object *o, const char *key, int64_t unix_sec);
+
+/* A fresh UUID-shaped id (deterministic per simulator run). */
+void sim_uuid(struct sim *s, char out[40]);
+
+/* Seconds since the epoch now (the simulator's "now" is the wall clock). */
+int64_t sim_now(void);
+
+/* Apply fields[<type>] (sparse fieldsets) to an attributes object: 400 when a listed field is
+ * not one of `known`; otherwise members not listed are removed. Returns 0 on success. */
+int sim_fields(struct simreq *r, const char *type, const char *const *known,
+               json_object *attrs);
+
+/* --- handlers (simapi.c, simreport.c) ------------------------------------------------------ */
+
+simhandler simapi_accounts, simapi_campaigns, simapi_campaign, simapi_flows, simapi_flow,
+    simapi_flow_actions, simapi_flow_action, simapi_action_messages, simapi_flow_message,
+    simapi_lists, simapi_list, simapi_metrics, simapi_metric;
+simhandler simreport_campaign_values, simreport_flow_values, simreport_flow_series,
+    simreport_metric_aggregates;
+
+#endif
