@@ -607,6 +607,31 @@ status_fault(struct simreq *r)
                   NULL, NULL);
 }
 
+/* Requests held by a timer are listed, so shutting down can release them. */
+static void
+hold(struct simreq *r)
+{
+    struct sim *s = r->sim;
+
+    r->wprev = NULL;
+    r->wnext = s->waiting;
+    if (s->waiting)
+        s->waiting->wprev = r;
+    s->waiting = r;
+}
+
+static void
+unhold(struct simreq *r)
+{
+    if (r->wprev)
+        r->wprev->wnext = r->wnext;
+    else
+        r->sim->waiting = r->wnext;
+    if (r->wnext)
+        r->wnext->wprev = r->wprev;
+    r->wprev = r->wnext = NULL;
+}
+
 static void
 drop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -615,6 +640,7 @@ drop_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    unhold(r);
     log_request(r, 0);
     if (evcon) {
         /* frees the pending request with the connection: answer nothing */
@@ -633,6 +659,7 @@ delay_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    unhold(r);
     process(r);
     finish(r, 0);
 }
@@ -668,10 +695,12 @@ apply_fault(struct simreq *r)
         tv.tv_usec = (r->fault.delay_ms % 1000) * 1000;
         r->timer = evtimer_new(r->sim->base, delay_cb, r);
         evtimer_add(r->timer, &tv);
+        hold(r);
         return;
     case SIMF_DROP:
         r->timer = evtimer_new(r->sim->base, drop_cb, r);
         evtimer_add(r->timer, &tv);
+        hold(r);
         return;
     }
 }
@@ -992,6 +1021,15 @@ sim_free(sim *s)
         event_free(s->sigterm);
     if (s->sigint)
         event_free(s->sigint);
+    /* requests still held by a fault: one whose client left is ours to free; the others go
+     * with their connections in evhttp_free */
+    while (s->waiting) {
+        struct simreq *r = s->waiting;
+        unhold(r);
+        if (!evhttp_request_get_connection(r->req))
+            evhttp_request_free(r->req);
+        req_free(r);
+    }
     if (s->http)
         evhttp_free(s->http);
     simdata_free(s->sd);

@@ -73,6 +73,7 @@ struct sim {
     int64_t            total_calls, total_throttled, faults_fired;
     uint64_t           serial;          /* for ids of errors and reports */
     struct event      *sigterm, *sigint;
+    struct simreq     *waiting;         /* requests held by a delay or drop fault */
 };
 
 #define SIM_MAX_SEGS 8
@@ -102,6 +103,7 @@ struct simreq {
     char                    rl_policy[96];
     int                     retry_after;     /* 429 */
     struct event           *timer;
+    struct simreq          *wprev, *wnext;   /* in sim->waiting while the timer runs */
 };
 
 /* --- errors (REFERENCE.md §3) ------------------------------------------------------------- */
