@@ -301,6 +301,10 @@ gen_lists(simdata *sd, struct simacct *a, const struct acct_spec *sp)
         int             sec;
 
         alnum_id(sd, &r, l->id);
+        /* acme's first list carries the id the seed README's examples use, so that those
+         * commands work verbatim against the demo */
+        if (strcmp(sp->name, "acme") == 0 && i == 0 && id_claim(sd, SIM_EXAMPLE_LIST_ID))
+            km_strlcpy(l->id, SIM_EXAMPLE_LIST_ID, sizeof(l->id));
         /* kiwi's last list repeats the name of its fourth: names are not keys */
         if (strcmp(sp->name, "kiwi") == 0 && i == a->n_lists - 1)
             km_strlcpy(l->name, a->lists[3].name, sizeof(l->name));
@@ -372,6 +376,9 @@ gen_flows(simdata *sd, struct simacct *a, const struct acct_spec *sp)
         kmday                  cday, uday;
 
         alnum_id(sd, &r, f->id);
+        /* likewise acme's first flow and the README's flow structure example */
+        if (strcmp(sp->name, "acme") == 0 && i == 0 && id_claim(sd, SIM_EXAMPLE_FLOW_ID))
+            km_strlcpy(f->id, SIM_EXAMPLE_FLOW_ID, sizeof(f->id));
         if (round == 0)
             snprintf(f->name, sizeof(f->name), "%s", tp->name);
         else

@@ -40,6 +40,10 @@ typedef int64_t simhour;
 #define SIM_EVENTS_FROM "2022-01-01"
 /* A flow or list that never stops is active until this day (far beyond any test). */
 #define SIM_FOREVER_DAY 200000
+/* acme's first flow and first list carry the ids of the seed README's curl examples, so the
+ * README's commands answer with data against the demo */
+#define SIM_EXAMPLE_FLOW_ID "PPF7K3ABCD"
+#define SIM_EXAMPLE_LIST_ID "SrEULb"
 
 enum simchan { SIM_EMAIL = 0, SIM_SMS = 1, SIM_CHAN_COUNT };
 
@@ -96,7 +100,7 @@ struct simcampaign {
 };
 
 struct simflow {
-    char        id[8];
+    char        id[16];                    /* 6 alphanumerics; the README example's is 10 */
     char        name[96];
     const char *status;                    /* "live" | "draft" | "manual" */
     const char *trigger_type;              /* "Added to List", "Metric", ... */

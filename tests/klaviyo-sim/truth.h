@@ -68,7 +68,7 @@ void simtruth_sum(const struct simtruth_row *rows, size_t n, struct simcounts *o
  * local hour; daily/weekly/monthly: the first bucket starts at days.start, later ones at each
  * day / Monday / 1st of the month, kmdate_buckets), rows like simtruth_flow_values. */
 struct simtruth_series_row {
-    char              flow_id[8], message_id[8];
+    char              flow_id[16], message_id[8];
     enum simchan      channel;
     struct simcounts *buckets;        /* n_buckets entries */
 };
