@@ -1353,8 +1353,7 @@ START_TEST(the_restd_binary_is_found_by_override_then_path)
     kmerr       e = { 0 };
     int         fd;
 
-    make_tmpdir();
-    snprintf(bin, sizeof(bin), "%s/bin", tmpdir);
+    snprintf(bin, sizeof(bin), "%s/bin", tmpdir);      /* the fixture's directory */
     mkdir(bin, 0700);
     snprintf(exe, sizeof(exe), "%s/klaviyo-restd", bin);
     fd = open(exe, O_WRONLY | O_CREAT, 0700);
@@ -1380,7 +1379,6 @@ START_TEST(the_restd_binary_is_found_by_override_then_path)
     if (old_path)
         setenv("PATH", old_path, 1);
     free(old_path);
-    rm_tree(tmpdir);
 }
 END_TEST
 
@@ -1389,8 +1387,7 @@ START_TEST(a_socket_path_is_usable_when_its_directory_can_be_made)
     char        path[PATH_MAX], dir[PATH_MAX];
     struct stat st;
 
-    make_tmpdir();
-    snprintf(path, sizeof(path), "%s/a/b/restd.sock", tmpdir);
+    snprintf(path, sizeof(path), "%s/a/b/restd.sock", tmpdir);   /* the fixture's directory */
     ck_assert_int_eq(kmmcp_socket_usable(path), 1);
     snprintf(dir, sizeof(dir), "%s/a/b", tmpdir);
     ck_assert_int_eq(stat(dir, &st), 0);
@@ -1398,7 +1395,6 @@ START_TEST(a_socket_path_is_usable_when_its_directory_can_be_made)
     ck_assert_int_eq(kmmcp_socket_usable("relative.sock"), 0);
     snprintf(path, sizeof(path), "%s/a", tmpdir);
     ck_assert_int_eq(kmmcp_socket_usable(path), 0);      /* a directory, not a socket */
-    rm_tree(tmpdir);
 }
 END_TEST
 

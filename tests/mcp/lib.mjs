@@ -35,14 +35,19 @@ export function meta(extra = {}) {
 }
 
 const live = new Set();
-process.on('exit', () => {
+
+// Kill every process started here that still runs (a failed test leaves some behind; their
+// pipes would keep node alive). Call it from `after` hooks; it also runs at exit.
+export function killAll() {
   for (const p of live) {
     try {
       if (p.detachedGroup) process.kill(-p.pid, 'SIGKILL');
       else p.kill('SIGKILL');
     } catch { /* already gone */ }
   }
-});
+  live.clear();
+}
+process.on('exit', killAll);
 
 export function tmpdir(tag) {
   // short: a socket path under it must fit in sun_path (108 bytes)

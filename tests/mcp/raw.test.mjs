@@ -11,8 +11,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  BIN, META_SERVER, STATELESS, Shim, alive, descendants, healthy, initialize, meta, rmtree,
-  serviceEnv, simFault, simStats, startRestd, startSim, tmpdir, waitFor, waitGone,
+  BIN, META_SERVER, STATELESS, Shim, alive, descendants, healthy, initialize, killAll, meta,
+  rmtree, serviceEnv, simFault, simStats, startRestd, startSim, tmpdir, waitFor, waitGone,
 } from './lib.mjs';
 
 let sim;
@@ -32,6 +32,7 @@ before(async () => {
 
 after(async () => {
   await sim?.stop();
+  killAll();
   for (const d of dirs) rmtree(d);
 });
 
@@ -349,10 +350,27 @@ describe('configuration errors reach the client', () => {
   });
 });
 
-// The first tools/call of `name` reaching the simulator: wait until it has arrived there.
-async function arrived(route, before) {
-  await waitFor(async () => ((await simStats(sim)).calls[route] || 0) > before,
-    { what: `${route} to reach the simulator` });
+// Wait until the call `id` on `sh` has reached the simulator as `route` (its count passed
+// `before`); fail at once, with the answer, if the call was answered without getting there.
+async function arrived(sh, id, route, before) {
+  await waitFor(async () => {
+    const early = sh.queue.find((m) => m && m.id === id);
+    if (early) {
+      throw new Error(`${id} was answered before reaching the simulator: `
+        + `${JSON.stringify(early).slice(0, 500)}\n${sh.err.slice(-3000)}`);
+    }
+    return ((await simStats(sim)).calls[route] || 0) > before;
+  }, { what: `${route} to reach the simulator` });
+}
+
+// tools/list answered by a private service: the real list, and that service's pid.
+async function privateService(sh) {
+  const list = await sh.request({ jsonrpc: '2.0', id: 'list', method: 'tools/list' });
+  assert.equal(list.result.tools.length, 11, `no service: ${JSON.stringify(list.result.tools)
+    .slice(0, 400)}\n${sh.err.slice(-3000)}`);
+  const child = sh.restdChild();
+  assert.ok(child, `no private klaviyo-restd\n${sh.err.slice(-3000)}`);
+  return child;
 }
 
 describe('cancellation and a service that goes away', () => {
@@ -367,7 +385,7 @@ describe('cancellation and a service that goes away', () => {
       delay_ms: 2000 });
     sh.send({ jsonrpc: '2.0', id: 'slow', method: 'tools/call', params: {
       name: 'klaviyo_get_flows', arguments: { account: 'nosms' }, _meta: { progressToken: 1 } } });
-    await arrived(route, before);
+    await arrived(sh, 'slow', route, before);
     sh.send({ jsonrpc: '2.0', method: 'notifications/cancelled',
       params: { requestId: 'slow', reason: 'the user changed their mind' } });
     // still serving while that unwinds
@@ -393,7 +411,7 @@ describe('cancellation and a service that goes away', () => {
       delay_ms: 5000 });
     sh.send({ jsonrpc: '2.0', id: 'doomed', method: 'tools/call', params: {
       name: 'klaviyo_get_flows', arguments: { account: 'kiwi' } } });
-    await arrived(route, before);
+    await arrived(sh, 'doomed', route, before);
     assert.equal(sh.restdChild(), undefined, 'the shared service is used');
     await restd.kill9();
     const r = await sh.next((m) => m.id === 'doomed');
@@ -433,10 +451,7 @@ describe('the private service', () => {
   test('it starts with one worker on the socket and stops when stdin closes', async () => {
     const { sh, env } = shim('private');
     await sh.request(initialize());
-    const list = await sh.request({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
-    assert.equal(list.result.tools.length, 11);
-    const child = sh.restdChild();
-    assert.ok(child);
+    const child = await privateService(sh);
     const tree = [child, ...descendants(child)];
     assert.equal(tree.length, 2, 'the master and one worker');
     assert.ok(await healthy(env.KLAVIYO_MCP_SOCKET));
@@ -447,10 +462,8 @@ describe('the private service', () => {
   test('it dies with a SIGKILLed shim', async () => {
     const { sh } = shim('sigkill');
     await sh.request(initialize());
-    await sh.request({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
-    const child = sh.restdChild();
+    const child = await privateService(sh);
     const tree = [child, ...descendants(child)];
-    assert.ok(child);
     sh.kill('SIGKILL');
     await sh.wait();
     for (const pid of tree) await waitGone(pid);
@@ -459,8 +472,7 @@ describe('the private service', () => {
   test('SIGTERM during a call cancels it and stops the service', async () => {
     const { sh } = shim('sigterm', { CACHE_TTL_SECONDS: '0' });
     await sh.request(initialize());
-    await sh.request({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
-    const child = sh.restdChild();
+    const child = await privateService(sh);
     const tree = [child, ...descendants(child)];
     const route = 'GET /api/lists';
     const before = (await simStats(sim)).calls[route] || 0;
@@ -468,7 +480,7 @@ describe('the private service', () => {
       delay_ms: 3000 });
     sh.send({ jsonrpc: '2.0', id: 'pending', method: 'tools/call', params: {
       name: 'klaviyo_get_list_health', arguments: { account: 'acme' } } });
-    await arrived(route, before);
+    await arrived(sh, 'pending', route, before);
     sh.kill('SIGTERM');
     const r = await sh.wait();
     assert.equal(r.code, 0, sh.err.slice(-2000));

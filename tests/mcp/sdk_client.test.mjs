@@ -13,8 +13,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import Ajv from 'ajv';
 
 import {
-  BIN, alive, children, cmdline, restCall, restGet, rmtree, serviceEnv, startSim, tmpdir,
-  toolArgs, waitGone,
+  BIN, alive, children, cmdline, killAll, restCall, restGet, rmtree, serviceEnv, startSim,
+  tmpdir, toolArgs, waitGone,
 } from './lib.mjs';
 
 describe('klaviyo-mcp with the MCP SDK client', () => {
@@ -43,6 +43,7 @@ describe('klaviyo-mcp with the MCP SDK client', () => {
     await client?.close();
     if (restd) await waitGone(restd);
     await sim?.stop();
+    killAll();
     if (dir) rmtree(dir);
   });
 
