@@ -61,7 +61,7 @@ cleanup(void)
     nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* A temp root with home/, xdg/ and work/ (the working directory), the two keys in the
+/* A temp root with home/, xdg/ and cwd/ (the working directory), the two keys in the
  * environment, and the log going to a file in the root. */
 static void
 setup(void)
@@ -77,13 +77,13 @@ setup(void)
     snprintf(path, sizeof(path), "%s/xdg", tmp_root);
     ck_assert_int_eq(mkdir(path, 0700), 0);
     setenv("XDG_CONFIG_HOME", path, 1);
-    snprintf(path, sizeof(path), "%s/work", tmp_root);
+    snprintf(path, sizeof(path), "%s/cwd", tmp_root);
     ck_assert_int_eq(mkdir(path, 0700), 0);
     ck_assert_int_eq(chdir(path), 0);
     unsetenv("ACCOUNTS_FILE");
     setenv("KLAVIYO_ACME_KEY", ACME_KEY, 1);
     setenv("KLAVIYO_BETA_KEY", BETA_KEY, 1);
-    snprintf(file_path, sizeof(file_path), "%s/work/accounts.toml", tmp_root);
+    snprintf(file_path, sizeof(file_path), "%s/cwd/accounts.toml", tmp_root);
     snprintf(log_path, sizeof(log_path), "%s/log", tmp_root);
     log_fd = open(log_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     ck_assert_int_ge(log_fd, 0);
