@@ -239,18 +239,6 @@ buckets_of(double scale, const char *acct, const char *method, const char *path,
 
 /* --- small helpers ----------------------------------------------------------------------- */
 
-static uint64_t
-fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 /* Uniform in [0, n] (n >= 0). xorshift64*: jitter needs spread, not secrecy. */
 static int64_t
 rand_upto(kmkl *kl, int64_t n)
@@ -398,15 +386,15 @@ req_init(struct req *r, const kmkl *kl, const kmkl_call *call, const char *metho
     r->retry_after_s = -1;
     r->reset_s = -1;
     if (kl->cfg->cache_ttl_s > 0) {
-        uint64_t h = 0xcbf29ce484222325ULL;
+        uint64_t h = KM_FNV64_INIT;
         const char *rev = kl->cfg->klaviyo_revision ? kl->cfg->klaviyo_revision : "";
 
         /* the revision shapes the answer, so it is part of what is asked */
-        h = fnv1a(h, rev, strlen(rev) + 1);
-        h = fnv1a(h, method, strlen(method) + 1);
-        h = fnv1a(h, path, strlen(path) + 1);
+        h = km_fnv1a64(h, rev, strlen(rev) + 1);
+        h = km_fnv1a64(h, method, strlen(method) + 1);
+        h = km_fnv1a64(h, path, strlen(path) + 1);
         if (body)
-            h = fnv1a(h, body, r->body_len);
+            h = km_fnv1a64(h, body, r->body_len);
         snprintf(r->key, sizeof(r->key), "c:%s:%016llx", call->acct->name,
                  (unsigned long long)h);
         snprintf(r->mark, sizeof(r->mark), "l:%s", r->key);

@@ -6,7 +6,9 @@
 #include "tools.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +291,92 @@ static struct kmtool tools[] = {
 
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
 
+/* --- compiled schema patterns ------------------------------------------------------------ */
+
+/* Every `pattern` is compiled once and kept until kmreg_free. kmreg_init compiles the
+ * registry's own; a schema from elsewhere (kmreg_validate_schema) adds its patterns on first
+ * use. Entries are immutable once published at the head of the list, so lookups walk it
+ * without a lock; adding takes the mutex, so a pattern is compiled at most once. regexec
+ * on a shared compiled pattern is thread-safe (POSIX). */
+struct pattern {
+    struct pattern *next;
+    char           *text;
+    int             ok;     /* regcomp succeeded */
+    regex_t         re;
+};
+
+static _Atomic(struct pattern *) patterns;
+static pthread_mutex_t           patterns_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct pattern *
+pattern_find(struct pattern *p, const char *text)
+{
+    for (; p; p = p->next) {
+        if (strcmp(p->text, text) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* The compiled form of `text`, compiling it on first use. */
+static const struct pattern *
+pattern_get(const char *text)
+{
+    struct pattern *p = pattern_find(atomic_load(&patterns), text);
+
+    if (p)
+        return p;
+    pthread_mutex_lock(&patterns_lock);
+    p = pattern_find(atomic_load(&patterns), text);
+    if (!p) {
+        p = km_xcalloc(1, sizeof(*p));
+        p->text = km_xstrdup(text);
+        p->ok = regcomp(&p->re, text, REG_EXTENDED | REG_NOSUB) == 0;
+        p->next = atomic_load(&patterns);
+        atomic_store(&patterns, p);
+    }
+    pthread_mutex_unlock(&patterns_lock);
+    return p;
+}
+
+/* Compile every string-valued `pattern` in schema. */
+static void
+patterns_add(json_object *schema)
+{
+    if (json_object_is_type(schema, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(schema); i++)
+            patterns_add(json_object_array_get_idx(schema, i));
+        return;
+    }
+    if (!json_object_is_type(schema, json_type_object))
+        return;
+    json_object_object_foreach(schema, key, val) {
+        if (strcmp(key, "pattern") == 0 && json_object_is_type(val, json_type_string))
+            (void)pattern_get(json_object_get_string(val));
+        else
+            patterns_add(val);
+    }
+}
+
+static void
+patterns_free(void)
+{
+    struct pattern *p;
+
+    pthread_mutex_lock(&patterns_lock);
+    p = atomic_exchange(&patterns, NULL);
+    pthread_mutex_unlock(&patterns_lock);
+    while (p) {
+        struct pattern *next = p->next;
+
+        if (p->ok)
+            regfree(&p->re);
+        free(p->text);
+        free(p);
+        p = next;
+    }
+}
+
 static json_object *
 parse_builtin(const char *name, const char *what, const char *text)
 {
@@ -312,6 +400,8 @@ kmreg_init(void)
             continue;
         tools[i].input = parse_builtin(tools[i].name, "input", tools[i].input_schema);
         tools[i].output = parse_builtin(tools[i].name, "output", tools[i].output_schema);
+        patterns_add(tools[i].input);
+        patterns_add(tools[i].output);
     }
 }
 
@@ -323,6 +413,7 @@ kmreg_free(void)
         json_object_put(tools[i].output);
         tools[i].input = tools[i].output = NULL;
     }
+    patterns_free();
 }
 
 size_t
@@ -574,12 +665,12 @@ validate_string(json_object *schema, json_object *v, const char *where, kmerr *e
         }
     }
     if (pat) {
-        regex_t re;
-        int     ok;
-        if (regcomp(&re, json_object_get_string(pat), REG_EXTENDED | REG_NOSUB) != 0)
+        const struct pattern *re = pattern_get(json_object_get_string(pat));
+        int                   ok;
+
+        if (!re->ok)
             return kmerr_set(err, KM_INTERNAL_ERROR, "%s: bad schema pattern", where);
-        ok = regexec(&re, s, 0, NULL, 0) == 0;
-        regfree(&re);
+        ok = regexec(&re->re, s, 0, NULL, 0) == 0;
         if (!ok || strlen(s) != strnlen(s, len + 1))
             return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%.40s' does not match %s", where, s,
                              json_object_get_string(pat));

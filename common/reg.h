@@ -3,8 +3,9 @@
  *
  * Owns:    the table is static and immutable; every pointer returned is borrowed for the
  *          life of the process. Objects returned by kmreg_*_json are new (json_object_put).
- * Threads: kmreg_init once in main() before any thread; afterwards everything is read-only
- *          and safe from any thread.
+ * Threads: kmreg_init once in main() before any thread; afterwards everything is safe from
+ *          any thread (schema patterns are compiled once and shared; kmreg_free only after
+ *          the last thread is done).
  * Fails:   kmreg_validate returns KM_INVALID_ARGUMENT naming the field and the rule.
  *
  * REST routes, GET /v1/tools, POST /v1/tools/<name>, MCP tools/list and validation all come

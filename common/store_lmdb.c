@@ -98,18 +98,6 @@ warn_rarely(int kind, const char *event, const char *msg)
 
 /* --- keys -------------------------------------------------------------------------------- */
 
-static uint64_t
-fnv64(const char *s)
-{
-    uint64_t h = 14695981039346656037ull;
-
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* buf has DBKEY_MAX bytes. */
 static MDB_val
 db_key(const char *key, char *buf)
@@ -125,7 +113,7 @@ db_key(const char *key, char *buf)
         buf[0] = '#';
         memcpy(buf + 1, key, KEY_PREFIX);
         snprintf(buf + 1 + KEY_PREFIX, DBKEY_MAX - 1 - KEY_PREFIX, "%016llx",
-                 (unsigned long long)fnv64(key));
+                 (unsigned long long)km_fnv1a64(KM_FNV64_INIT, key, n));
         v.mv_size = 1 + KEY_PREFIX + 16;
     }
     v.mv_data = buf;
@@ -586,6 +574,28 @@ evict_batch(struct env_ref *e, struct evict_goal *g)
     return rc;
 }
 
+/* Drop every cache entry and its age index and zero the byte count, in one transaction. */
+static int
+empty_cache(struct env_ref *e)
+{
+    MDB_txn *txn;
+    int      rc;
+
+    rc = txn_begin(e, 0, &txn);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = mdb_drop(txn, e->cache, 0);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_drop(txn, e->age, 0);
+    if (rc == MDB_SUCCESS)
+        rc = set_total(e, txn, 0);
+    if (rc == MDB_SUCCESS)
+        rc = txn_commit(e, txn);
+    else
+        txn_abort(e, txn);
+    return rc;
+}
+
 /* MDB_MAP_FULL: drop the oldest quarter of the cache entries and at least a quarter of its
  * bytes (everything on the last tries), so that the write that failed can be retried.
  * Counting entries matters: many small bodies under long keys fill the map before their
@@ -639,18 +649,7 @@ make_room(struct env_ref *e, int attempt, uint64_t need)
     if (rc != MDB_MAP_FULL)
         return;
     /* not even one deletion fits: empty the cache databases outright */
-    rc = txn_begin(e, 0, &txn);
-    if (rc == MDB_SUCCESS) {
-        rc = mdb_drop(txn, e->cache, 0);
-        if (rc == MDB_SUCCESS)
-            rc = mdb_drop(txn, e->age, 0);
-        if (rc == MDB_SUCCESS)
-            rc = set_total(e, txn, 0);
-        if (rc == MDB_SUCCESS)
-            rc = txn_commit(e, txn);
-        else
-            txn_abort(e, txn);
-    }
+    rc = empty_cache(e);
     warn_rarely(WARN_FULL, "store_full",
                 rc == MDB_SUCCESS ? "store map full: cache emptied"
                                   : "store map full: even emptying the cache failed");
@@ -819,21 +818,9 @@ static kmcode
 lmdb_cache_clear(kmstore_be *be, kmerr *err)
 {
     struct env_ref *e = be->e;
-    MDB_txn        *txn;
     int             rc;
 
-    rc = txn_begin(e, 0, &txn);
-    if (rc != MDB_SUCCESS)
-        return lmdb_fail(err, rc, "clear");
-    rc = mdb_drop(txn, e->cache, 0);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_drop(txn, e->age, 0);
-    if (rc == MDB_SUCCESS)
-        rc = set_total(e, txn, 0);
-    if (rc == MDB_SUCCESS)
-        rc = txn_commit(e, txn);
-    else
-        txn_abort(e, txn);
+    rc = empty_cache(e);
     if (rc != MDB_SUCCESS)
         return lmdb_fail(err, rc, "clear");
     return KM_OK;

@@ -17,79 +17,8 @@
 
 #define CAMPAIGNS_PATH "/api/campaigns/"
 
-/* The rows of every chunk merged by (campaign_id, send_channel). */
-static kmcode
-fetch_rows(kmctx *ctx, kmrange r, const char *filter, kmt_rows *rows, kmerr *err)
-{
-    kmrange *chunks = NULL;
-    size_t   n = kmt_chunks(ctx, r, &chunks);
-    kmcode   rc = KM_OK;
-
-    if (n > 1) {
-        rc = kmt_plan(ctx, "POST", KMT_CAMPAIGN_VALUES_PATH, (int)n, err);
-        if (rc != KM_OK)
-            goto out;
-    }
-    for (size_t c = 0; c < n; c++) {
-        json_object *results = NULL;
-
-        rc = kmt_values_report(ctx, "campaign", chunks[c], NULL, filter, &results, err);
-        if (rc != KM_OK)
-            goto out;
-        for (size_t i = 0; i < json_object_array_length(results); i++) {
-            json_object *row = json_object_array_get_idx(results, i);
-            json_object *g = kmjson_get(row, "groupings");
-            const char  *key[3] = { kmjson_str(g, "campaign_id"), kmjson_str(g, "send_channel"),
-                                    NULL };
-
-            if (!key[0])
-                continue;
-            kmt_rows_add(rows, key, kmjson_get(row, "statistics"));
-        }
-        json_object_put(results);
-    }
-out:
-    free(chunks);
-    return rc;
-}
-
-/* Distinct campaign ids of the rows, in order; names[i] for each row index. */
-static kmcode
-resolve_names(kmctx *ctx, const kmt_rows *rows, char **row_names, kmerr *err)
-{
-    const char **ids = km_xcalloc(rows->n ? rows->n : 1, sizeof(*ids));
-    size_t      *of_row = km_xcalloc(rows->n ? rows->n : 1, sizeof(*of_row));
-    char       **names;
-    size_t       n = 0;
-    kmcode       rc;
-
-    for (size_t i = 0; i < rows->n; i++) {
-        size_t j;
-
-        for (j = 0; j < n; j++) {
-            if (strcmp(ids[j], rows->v[i].key[0]) == 0)
-                break;
-        }
-        if (j == n)
-            ids[n++] = rows->v[i].key[0];
-        of_row[i] = j;
-    }
-    names = km_xcalloc(n ? n : 1, sizeof(*names));
-    rc = kmt_lookup_names(ctx, CAMPAIGNS_PATH, "campaign name", "the send channel", ids, n,
-                          names, err);
-    if (rc == KM_OK) {
-        for (size_t i = 0; i < rows->n; i++) {
-            if (names[of_row[i]])
-                row_names[i] = km_xstrdup(names[of_row[i]]);
-        }
-    }
-    for (size_t j = 0; j < n; j++)
-        free(names[j]);
-    free(names);
-    free(ids);
-    free(of_row);
-    return rc;
-}
+/* The grouping key of a campaign row: (campaign_id, send_channel). */
+static const char *const campaign_key[3] = { "campaign_id", "send_channel", NULL };
 
 kmcode
 kmtool_campaign_performance(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
@@ -113,12 +42,13 @@ kmtool_campaign_performance(kmctx *ctx, json_object *args, json_object **data, k
                              "id (1 to %d letters and digits)", KMT_ID_MAX);
         filter = kmt_filter_equals("campaign_id", campaign);
     }
-    rc = fetch_rows(ctx, r, filter, &rows, err);
+    rc = kmt_fetch_values(ctx, "campaign", r, filter, campaign_key, &rows, err);
     if (rc != KM_OK)
         goto out;
     names = km_xcalloc(rows.n ? rows.n : 1, sizeof(*names));
     if (resolve && rows.n > 0) {
-        rc = resolve_names(ctx, &rows, names, err);
+        rc = kmt_lookup_row_names(ctx, &rows, 0, CAMPAIGNS_PATH, "campaign name",
+                                  "the send channel", names, err);
         if (rc != KM_OK)
             goto out;
     }

@@ -274,6 +274,55 @@ kmt_rows_free(kmt_rows *rs)
 }
 
 kmcode
+kmt_fetch_chunks(kmctx *ctx, const char *kind, const kmrange *chunks, size_t n,
+                 const char *filter, const char *const key_fields[3], kmt_rows *rows,
+                 kmerr *err)
+{
+    for (size_t c = 0; c < n; c++) {
+        json_object *results = NULL;
+        kmcode       rc;
+
+        rc = kmt_values_report(ctx, kind, chunks[c], NULL, filter, &results, err);
+        if (rc != KM_OK)
+            return rc;
+        for (size_t i = 0; i < json_object_array_length(results); i++) {
+            json_object *row = json_object_array_get_idx(results, i);
+            json_object *g = kmjson_get(row, "groupings");
+            const char  *key[3];
+
+            for (int k = 0; k < 3; k++)
+                key[k] = key_fields[k] ? kmjson_str(g, key_fields[k]) : NULL;
+            if (!key[0])
+                continue;
+            kmt_rows_add(rows, key, kmjson_get(row, "statistics"));
+        }
+        json_object_put(results);
+    }
+    return KM_OK;
+}
+
+kmcode
+kmt_fetch_values(kmctx *ctx, const char *kind, kmrange r, const char *filter,
+                 const char *const key_fields[3], kmt_rows *rows, kmerr *err)
+{
+    kmrange *chunks = NULL;
+    size_t   n = kmt_chunks(ctx, r, &chunks);
+    kmcode   rc = KM_OK;
+
+    if (n > 1) {
+        rc = kmt_plan(ctx, "POST", strcmp(kind, "flow") == 0 ? KMT_FLOW_VALUES_PATH
+                                                              : KMT_CAMPAIGN_VALUES_PATH,
+                      (int)n, err);
+        if (rc != KM_OK)
+            goto out;
+    }
+    rc = kmt_fetch_chunks(ctx, kind, chunks, n, filter, key_fields, rows, err);
+out:
+    free(chunks);
+    return rc;
+}
+
+kmcode
 kmt_lookup_names(kmctx *ctx, const char *prefix, const char *what, const char *fallback,
                  const char *const *ids, size_t n, char **names, kmerr *err)
 {
@@ -338,5 +387,46 @@ out:
     free(outs);
     free(codes);
     kmerr_clear(&perr);
+    return rc;
+}
+
+kmcode
+kmt_lookup_row_names(kmctx *ctx, const kmt_rows *rows, int k, const char *prefix,
+                     const char *what, const char *fallback, char **row_names, kmerr *err)
+{
+    const char **ids = km_xcalloc(rows->n ? rows->n : 1, sizeof(*ids));
+    long        *of_row = km_xcalloc(rows->n ? rows->n : 1, sizeof(*of_row));
+    char       **names;
+    size_t       n = 0;
+    kmcode       rc;
+
+    for (size_t i = 0; i < rows->n; i++) {
+        const char *id = rows->v[i].key[k];
+        size_t      j;
+
+        of_row[i] = -1;
+        if (!id)
+            continue;
+        for (j = 0; j < n; j++) {
+            if (strcmp(ids[j], id) == 0)
+                break;
+        }
+        if (j == n)
+            ids[n++] = id;
+        of_row[i] = (long)j;
+    }
+    names = km_xcalloc(n ? n : 1, sizeof(*names));
+    rc = kmt_lookup_names(ctx, prefix, what, fallback, ids, n, names, err);
+    if (rc == KM_OK) {
+        for (size_t i = 0; i < rows->n; i++) {
+            if (of_row[i] >= 0 && names[of_row[i]])
+                row_names[i] = km_xstrdup(names[of_row[i]]);
+        }
+    }
+    for (size_t j = 0; j < n; j++)
+        free(names[j]);
+    free(names);
+    free(ids);
+    free(of_row);
     return rc;
 }

@@ -102,6 +102,19 @@ size_t kmt_rows_add(kmt_rows *rs, const char *const key[3], json_object *statist
 size_t kmt_rows_merge(kmt_rows *rs, const char *const key[3], const kmmetrics *m);
 void kmt_rows_free(kmt_rows *rs);
 
+/* Run one values report of `kind` ("campaign" or "flow") per chunks[0..n) (already planned
+ * by the caller; no plan is made here) and add every row into `rows`, keyed by the
+ * groupings named in key_fields (a NULL field keeps that key part NULL); a row without its
+ * first grouping is skipped. On failure `rows` keeps what was merged so far. */
+kmcode kmt_fetch_chunks(kmctx *ctx, const char *kind, const kmrange *chunks, size_t n,
+                        const char *filter, const char *const key_fields[3], kmt_rows *rows,
+                        kmerr *err);
+
+/* kmt_fetch_chunks over r: split into kmt_chunks, planned against the report budget first
+ * when there is more than one chunk. */
+kmcode kmt_fetch_values(kmctx *ctx, const char *kind, kmrange r, const char *filter,
+                        const char *const key_fields[3], kmt_rows *rows, kmerr *err);
+
 /* Look up the `attributes.name` of each of ids[0..n) (distinct) concurrently as GET
  * `prefix` + id + "/", within the tier's rate (planned; when the plan says no, nothing is
  * fetched and a warning says why). names[i] becomes a new string, or NULL when the id is not
@@ -111,5 +124,12 @@ void kmt_rows_free(kmt_rows *rs);
  * the deadline) is an error. */
 kmcode kmt_lookup_names(kmctx *ctx, const char *prefix, const char *what, const char *fallback,
                         const char *const *ids, size_t n, char **names, kmerr *err);
+
+/* kmt_lookup_names for the distinct non-NULL values of key part `k` of rows (one lookup per
+ * distinct id): on KM_OK row_names[i] becomes a new string with the name of row i's id, and
+ * stays as it was (NULL) when the row has no id or its lookup found no name. */
+kmcode kmt_lookup_row_names(kmctx *ctx, const kmt_rows *rows, int k, const char *prefix,
+                            const char *what, const char *fallback, char **row_names,
+                            kmerr *err);
 
 #endif

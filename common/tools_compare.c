@@ -74,31 +74,19 @@ prior_window(json_object *args, kmrange cur, kmrange *out, kmerr *err)
     return KM_OK;
 }
 
-/* Sum every row of every chunk of the period; count distinct entity ids. */
+/* Sum every row of every chunk of the period (planned by the caller); count distinct entity
+ * ids. */
 static kmcode
 fetch_period(kmctx *ctx, const char *entity, const char *filter, struct period *p, kmerr *err)
 {
-    const char *id_field = strcmp(entity, "flow") == 0 ? "flow_id" : "campaign_id";
-    kmt_rows    ids = { 0 };
-    kmcode      rc = KM_OK;
+    const char *const key[3] = { strcmp(entity, "flow") == 0 ? "flow_id" : "campaign_id", NULL,
+                                 NULL };
+    kmt_rows          ids = { 0 };
+    kmcode            rc;
 
-    for (size_t c = 0; c < p->nchunks; c++) {
-        json_object *results = NULL;
-
-        rc = kmt_values_report(ctx, entity, p->chunks[c], NULL, filter, &results, err);
-        if (rc != KM_OK)
-            goto out;
-        for (size_t i = 0; i < json_object_array_length(results); i++) {
-            json_object *row = json_object_array_get_idx(results, i);
-            const char  *key[3] = { kmjson_str(kmjson_get(row, "groupings"), id_field), NULL,
-                                    NULL };
-
-            if (!key[0])
-                continue;
-            kmt_rows_add(&ids, key, kmjson_get(row, "statistics"));
-        }
-        json_object_put(results);
-    }
+    rc = kmt_fetch_chunks(ctx, entity, p->chunks, p->nchunks, filter, key, &ids, err);
+    if (rc != KM_OK)
+        goto out;
     for (size_t i = 0; i < ids.n; i++)
         kmt_metrics_sum(&p->total, &ids.v[i].m);
     p->entities = ids.n;

@@ -111,84 +111,8 @@ kmtool_get_flows(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
 
 /* --- klaviyo_get_flow_performance -------------------------------------------------------- */
 
-/* Every chunk's rows merged by (flow_id, flow_message_id, send_channel). */
-static kmcode
-fetch_rows(kmctx *ctx, kmrange r, const char *filter, kmt_rows *rows, kmerr *err)
-{
-    kmrange *chunks = NULL;
-    size_t   n = kmt_chunks(ctx, r, &chunks);
-    kmcode   rc = KM_OK;
-
-    if (n > 1) {
-        rc = kmt_plan(ctx, "POST", KMT_FLOW_VALUES_PATH, (int)n, err);
-        if (rc != KM_OK)
-            goto out;
-    }
-    for (size_t c = 0; c < n; c++) {
-        json_object *results = NULL;
-
-        rc = kmt_values_report(ctx, "flow", chunks[c], NULL, filter, &results, err);
-        if (rc != KM_OK)
-            goto out;
-        for (size_t i = 0; i < json_object_array_length(results); i++) {
-            json_object *row = json_object_array_get_idx(results, i);
-            json_object *g = kmjson_get(row, "groupings");
-            const char  *key[3] = { kmjson_str(g, "flow_id"), kmjson_str(g, "flow_message_id"),
-                                    kmjson_str(g, "send_channel") };
-
-            if (!key[0])
-                continue;
-            kmt_rows_add(rows, key, kmjson_get(row, "statistics"));
-        }
-        json_object_put(results);
-    }
-out:
-    free(chunks);
-    return rc;
-}
-
-/* The name of each row's message (row_names[i], NULL when unknown), one lookup per distinct
- * message id. */
-static kmcode
-resolve_message_names(kmctx *ctx, const kmt_rows *rows, char **row_names, kmerr *err)
-{
-    const char **ids = km_xcalloc(rows->n ? rows->n : 1, sizeof(*ids));
-    long        *of_row = km_xcalloc(rows->n ? rows->n : 1, sizeof(*of_row));
-    char       **names;
-    size_t       n = 0;
-    kmcode       rc;
-
-    for (size_t i = 0; i < rows->n; i++) {
-        const char *mid = rows->v[i].key[1];
-        size_t      j;
-
-        of_row[i] = -1;
-        if (!mid)
-            continue;
-        for (j = 0; j < n; j++) {
-            if (strcmp(ids[j], mid) == 0)
-                break;
-        }
-        if (j == n)
-            ids[n++] = mid;
-        of_row[i] = (long)j;
-    }
-    names = km_xcalloc(n ? n : 1, sizeof(*names));
-    rc = kmt_lookup_names(ctx, FLOW_MESSAGES_PATH, "flow message name", "a null name", ids, n,
-                          names, err);
-    if (rc == KM_OK) {
-        for (size_t i = 0; i < rows->n; i++) {
-            if (of_row[i] >= 0 && names[of_row[i]])
-                row_names[i] = km_xstrdup(names[of_row[i]]);
-        }
-    }
-    for (size_t j = 0; j < n; j++)
-        free(names[j]);
-    free(names);
-    free(ids);
-    free(of_row);
-    return rc;
-}
+/* The grouping key of a flow row: (flow_id, flow_message_id, send_channel). */
+static const char *const flow_key[3] = { "flow_id", "flow_message_id", "send_channel" };
 
 static json_object *
 str_or_null(const char *s)
@@ -220,7 +144,7 @@ kmtool_flow_performance(kmctx *ctx, json_object *args, json_object **data, kmerr
                              "%d letters and digits)", KMT_ID_MAX);
         filter = kmt_filter_equals("flow_id", flow);
     }
-    rc = fetch_rows(ctx, r, filter, &rows, err);
+    rc = kmt_fetch_values(ctx, "flow", r, filter, flow_key, &rows, err);
     if (rc != KM_OK)
         goto out;
 
@@ -235,7 +159,8 @@ kmtool_flow_performance(kmctx *ctx, json_object *args, json_object **data, kmerr
     }
     names = km_xcalloc(out_rows->n ? out_rows->n : 1, sizeof(*names));
     if (resolve && !rollup && rows.n > 0) {
-        rc = resolve_message_names(ctx, &rows, names, err);
+        rc = kmt_lookup_row_names(ctx, &rows, 1, FLOW_MESSAGES_PATH, "flow message name",
+                                  "a null name", names, err);
         if (rc != KM_OK)
             goto out;
     }

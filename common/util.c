@@ -127,3 +127,15 @@ km_is_alnum_id(const char *s, size_t maxlen)
     }
     return 1;
 }
+
+uint64_t
+km_fnv1a64(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}

@@ -32,4 +32,9 @@ size_t km_strlcpy(char *dst, const char *src, size_t size);
  * Klaviyo URL path (REFERENCE.md §2: ids are alphanumeric). */
 int km_is_alnum_id(const char *s, size_t maxlen);
 
+/* 64-bit FNV-1a: fold the n bytes at p into h (start from KM_FNV64_INIT); for hash tables
+ * and cache keys, not for anything that must resist an adversary. */
+#define KM_FNV64_INIT 0xcbf29ce484222325ULL
+uint64_t km_fnv1a64(uint64_t h, const void *p, size_t n);
+
 #endif

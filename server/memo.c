@@ -24,18 +24,6 @@ struct kmmemo {
     size_t        max_entries, max_bytes;
 };
 
-static uint64_t
-fnv1a(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 kmmemo *
 kmmemo_new(size_t max_entries, size_t max_bytes)
 {
@@ -148,7 +136,7 @@ int
 kmmemo_get(kmmemo *m, const char *key, int64_t now_ms, const char **before,
            size_t *before_len, const char **after, size_t *after_len)
 {
-    uint64_t       h = fnv1a(key);
+    uint64_t       h = km_fnv1a64(KM_FNV64_INIT, key, strlen(key));
     struct entry **pp = slot(m, key, h);
     struct entry  *e = *pp;
 
@@ -188,7 +176,7 @@ void
 kmmemo_put(kmmemo *m, const char *key, const char *text, size_t len, size_t at, size_t skip,
            int64_t now_ms, int64_t expires_ms)
 {
-    uint64_t       h = fnv1a(key);
+    uint64_t       h = km_fnv1a64(KM_FNV64_INIT, key, strlen(key));
     struct entry **pp = slot(m, key, h);
     struct entry  *e;
     size_t         need;

@@ -3,6 +3,7 @@
 #include "reg.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,19 @@ parse(const char *text)
 
     ck_assert_int_eq(kmjson_parse(text, strlen(text), KM_INVALID_ARGUMENT, &o, &err), KM_OK);
     return o;
+}
+
+/* Validate `value` (JSON text) against `schema` (JSON text). */
+static kmcode
+check_value(const char *schema, const char *value, kmerr *err)
+{
+    json_object *sc = parse(schema);
+    json_object *v = parse(value);
+    kmcode       rc = kmreg_validate_schema(sc, v, "v", err);
+
+    json_object_put(v);
+    json_object_put(sc);
+    return rc;
 }
 
 static kmcode
@@ -272,6 +286,74 @@ START_TEST(the_tool_listing_carries_schemas_and_read_only_annotations)
 }
 END_TEST
 
+START_TEST(a_pattern_gives_the_same_verdict_every_time_it_is_used)
+{
+    static const char schema[] = "{\"type\":\"string\",\"pattern\":\"^[a-z]{2,4}$\"}";
+
+    for (int round = 0; round < 3; round++) {
+        kmerr err = { 0 };
+
+        ck_assert_int_eq(check_value(schema, "\"abc\"", &err), KM_OK);
+        ck_assert_int_eq(check_value(schema, "\"abcde\"", &err), KM_INVALID_ARGUMENT);
+        ck_assert_ptr_nonnull(strstr(err.msg, "v: 'abcde' does not match ^[a-z]{2,4}$"));
+        ck_assert_int_eq(check_args("klaviyo_get_flow_structure", "{\"flow_id\":\"XVTP5Q\"}",
+                                    &err), KM_OK);
+        ck_assert_int_eq(check_args("klaviyo_get_flow_structure", "{\"flow_id\":\"../x\"}",
+                                    &err), KM_INVALID_ARGUMENT);
+    }
+}
+END_TEST
+
+START_TEST(a_pattern_that_does_not_compile_is_an_internal_error_every_time)
+{
+    for (int round = 0; round < 2; round++) {
+        kmerr err = { 0 };
+
+        ck_assert_int_eq(check_value("{\"type\":\"string\",\"pattern\":\"a(b\"}", "\"ab\"",
+                                     &err), KM_INTERNAL_ERROR);
+        ck_assert_ptr_nonnull(strstr(err.msg, "v: bad schema pattern"));
+    }
+}
+END_TEST
+
+/* Each thread validates against a pattern no registry schema has (compiled on first use,
+ * racing the others) and a registry one; returns the number of wrong verdicts. */
+static void *
+validate_many(void *arg)
+{
+    static const char schema[] = "{\"type\":\"string\",\"pattern\":\"^x[0-9]+y$\"}";
+    size_t            wrong = 0;
+
+    (void)arg;
+    for (int i = 0; i < 200; i++) {
+        kmerr err = { 0 };
+
+        wrong += check_value(schema, "\"x42y\"", &err) != KM_OK;
+        wrong += check_value(schema, "\"x42\"", &err) != KM_INVALID_ARGUMENT;
+        wrong += check_args("klaviyo_get_campaign_performance",
+                            "{\"start_date\":\"2025-01-01\",\"end_date\":\"2025-01-31\"}",
+                            &err) != KM_OK;
+        wrong += check_args("klaviyo_get_campaign_performance",
+                            "{\"start_date\":\"2025/01/01\"}", &err) != KM_INVALID_ARGUMENT;
+    }
+    return (void *)wrong;
+}
+
+START_TEST(patterns_validate_correctly_from_many_threads_at_once)
+{
+    pthread_t th[4];
+
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, validate_many, NULL), 0);
+    for (size_t i = 0; i < 4; i++) {
+        void *wrong = NULL;
+
+        ck_assert_int_eq(pthread_join(th[i], &wrong), 0);
+        ck_assert_uint_eq((size_t)wrong, 0);
+    }
+}
+END_TEST
+
 static Suite *
 reg_suite(void)
 {
@@ -298,6 +380,13 @@ reg_suite(void)
     tcase_add_test(tc, each_schema_violation_names_the_field_and_the_rule);
     tcase_add_test(tc, arguments_that_are_not_an_object_are_refused);
     tcase_add_test(tc, output_schemas_accept_the_seed_examples_and_reject_wrong_shapes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("patterns");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, a_pattern_gives_the_same_verdict_every_time_it_is_used);
+    tcase_add_test(tc, a_pattern_that_does_not_compile_is_an_internal_error_every_time);
+    tcase_add_test(tc, patterns_validate_correctly_from_many_threads_at_once);
     suite_add_tcase(s, tc);
     return s;
 }
