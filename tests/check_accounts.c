@@ -2,6 +2,7 @@
 #include "accounts.h"
 #include "json.h"
 #include "log.h"
+#include "sandbox.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -22,69 +23,27 @@ static const char seed_sample[] = "[acme]\n"
                                   "conversion_metric_id = \"ABC123\"\n"
                                   "label = \"Acme Storefront\"\n";
 
-static char tmp_root[256];
-static char old_cwd[1024];
 static char file_path[1200];
 static char log_path[1200];
 static int  log_fd = -1;
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* Each test's temp root lives in one base directory that the parent process makes and
- * removes (an unchecked fixture): a failing check ends the test's process without running
- * its teardown, and the base's removal still cleans up after it. */
-static char base_dir[] = "/tmp/check_accounts.XXXXXX";
-
 static void
 base_setup(void)
 {
-    strcpy(base_dir, "/tmp/check_accounts.XXXXXX");  /* one base per test case */
-    ck_assert_ptr_nonnull(mkdtemp(base_dir));
+    sandbox_base_setup_named("check_accounts");  /* one base per test case */
 }
 
-static void
-base_teardown(void)
-{
-    nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-cleanup(void)
-{
-    nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A temp root with home/, xdg/ and cwd/ (the working directory), the two keys in the
- * environment, and the log going to a file in the root. */
+/* The sandbox (sandbox.h), the two keys in the environment, and the log going to a file in
+ * the root. */
 static void
 setup(void)
 {
-    char path[1200];
-
-    snprintf(tmp_root, sizeof(tmp_root), "%s/t.XXXXXX", base_dir);
-    ck_assert_ptr_nonnull(mkdtemp(tmp_root));
-    ck_assert_ptr_nonnull(getcwd(old_cwd, sizeof(old_cwd)));
-    snprintf(path, sizeof(path), "%s/home", tmp_root);
-    ck_assert_int_eq(mkdir(path, 0700), 0);
-    setenv("HOME", path, 1);
-    snprintf(path, sizeof(path), "%s/xdg", tmp_root);
-    ck_assert_int_eq(mkdir(path, 0700), 0);
-    setenv("XDG_CONFIG_HOME", path, 1);
-    snprintf(path, sizeof(path), "%s/cwd", tmp_root);
-    ck_assert_int_eq(mkdir(path, 0700), 0);
-    ck_assert_int_eq(chdir(path), 0);
+    sandbox_setup();
     unsetenv("ACCOUNTS_FILE");
     setenv("KLAVIYO_ACME_KEY", ACME_KEY, 1);
     setenv("KLAVIYO_BETA_KEY", BETA_KEY, 1);
-    snprintf(file_path, sizeof(file_path), "%s/cwd/accounts.toml", tmp_root);
-    snprintf(log_path, sizeof(log_path), "%s/log", tmp_root);
+    snprintf(file_path, sizeof(file_path), "%s/cwd/accounts.toml", sandbox_root);
+    snprintf(log_path, sizeof(log_path), "%s/log", sandbox_root);
     log_fd = open(log_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     ck_assert_int_ge(log_fd, 0);
     kmlog_set_fd(log_fd);
@@ -95,9 +54,7 @@ teardown(void)
 {
     kmlog_set_fd(2);
     close(log_fd);
-    if (chdir(old_cwd) != 0)
-        perror("chdir");
-    cleanup();
+    sandbox_teardown();
 }
 
 /* Write `text` as accounts.toml in the working directory. */
@@ -529,7 +486,7 @@ START_TEST(accounts_file_overrides_the_search_path)
     char  other[1300];
     FILE *f;
 
-    snprintf(other, sizeof(other), "%s/elsewhere.toml", tmp_root);
+    snprintf(other, sizeof(other), "%s/elsewhere.toml", sandbox_root);
     f = fopen(other, "w");
     ck_assert_ptr_nonnull(f);
     fclose(f);
@@ -566,7 +523,7 @@ START_TEST(the_user_directory_comes_before_the_working_directory)
     ck_assert_str_eq(path, "./accounts.toml");
     free(path);
 
-    snprintf(user, sizeof(user), "%s/xdg/klaviyo-mcp", tmp_root);
+    snprintf(user, sizeof(user), "%s/xdg/klaviyo-mcp", sandbox_root);
     ck_assert_int_eq(mkdir(user, 0700), 0);
     strcat(user, "/accounts.toml");
     f = fopen(user, "w");
@@ -584,7 +541,7 @@ START_TEST(no_manifest_anywhere_is_not_found_listing_where_it_looked)
     kmerr err = { 0 };
     char  user[1300];
 
-    snprintf(user, sizeof(user), "%s/xdg/klaviyo-mcp/accounts.toml", tmp_root);
+    snprintf(user, sizeof(user), "%s/xdg/klaviyo-mcp/accounts.toml", sandbox_root);
     ck_assert_int_eq(kmacct_locate(&path, &err), KM_NOT_FOUND);
     ck_assert_ptr_null(path);
     ck_assert_ptr_nonnull(strstr(err.msg, user));
@@ -702,7 +659,7 @@ accounts_suite(void)
     TCase *tc;
 
     tc = tcase_create("format");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, base_setup, sandbox_base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, the_seed_sample_loads_unchanged);
     tcase_add_test(tc, several_accounts_with_comments_and_both_quote_styles_load);
@@ -712,7 +669,7 @@ accounts_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("names");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, base_setup, sandbox_base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, slug_names_follow_the_rule);
     tcase_add_test(tc, a_bad_name_in_the_file_is_refused_at_its_line);
@@ -720,7 +677,7 @@ accounts_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("validation");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, base_setup, sandbox_base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, each_missing_required_key_is_named_with_the_section_line, 0, 3);
     tcase_add_test(tc, an_empty_section_is_missing_its_keys);
@@ -738,7 +695,7 @@ accounts_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("keys");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, base_setup, sandbox_base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, an_unset_key_variable_names_the_variable_and_the_account);
     tcase_add_test(tc, an_empty_key_variable_is_as_good_as_unset);
@@ -746,7 +703,7 @@ accounts_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("locate");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, base_setup, sandbox_base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, accounts_file_overrides_the_search_path);
     tcase_add_test(tc, a_missing_accounts_file_is_a_config_error_naming_the_variable);
@@ -755,7 +712,7 @@ accounts_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("resolve");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, base_setup, sandbox_base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, with_one_account_the_name_is_optional);
     tcase_add_test(tc, with_several_accounts_a_name_is_required);

@@ -1,5 +1,6 @@
 /* check_env.c — .env lines, files, and the search path's precedence. */
 #include "env.h"
+#include "sandbox.h"
 
 #include <check.h>
 #include <ftw.h>
@@ -151,61 +152,17 @@ END_TEST
 
 /* --- files and the search path ------------------------------------------------------ */
 
-static char tmp_root[256];
-static char old_cwd[1024];
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* Each test's temp root lives in one base directory that the parent process makes and
- * removes (an unchecked fixture): a failing check ends the test's process without running
- * its teardown, and the base's removal still cleans up after it. */
-static char base_dir[] = "/tmp/check_env.XXXXXX";
-
 static void
 base_setup(void)
 {
-    strcpy(base_dir, "/tmp/check_env.XXXXXX");  /* one base per test case */
-    ck_assert_ptr_nonnull(mkdtemp(base_dir));
+    sandbox_base_setup_named("check_env");  /* one base per test case */
 }
 
-static void
-base_teardown(void)
-{
-    nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-cleanup(void)
-{
-    nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A temp root with home/, xdg/ and work/ (the working directory); HOME and
- * XDG_CONFIG_HOME point into it. */
+/* The sandbox (sandbox.h) with none of the test variables set. */
 static void
 setup(void)
 {
-    char path[1200];
-
-    snprintf(tmp_root, sizeof(tmp_root), "%s/t.XXXXXX", base_dir);
-    ck_assert_ptr_nonnull(mkdtemp(tmp_root));
-    ck_assert_ptr_nonnull(getcwd(old_cwd, sizeof(old_cwd)));
-    snprintf(path, sizeof(path), "%s/home", tmp_root);
-    ck_assert_int_eq(mkdir(path, 0700), 0);
-    setenv("HOME", path, 1);
-    snprintf(path, sizeof(path), "%s/xdg", tmp_root);
-    ck_assert_int_eq(mkdir(path, 0700), 0);
-    setenv("XDG_CONFIG_HOME", path, 1);
-    snprintf(path, sizeof(path), "%s/work", tmp_root);
-    ck_assert_int_eq(mkdir(path, 0700), 0);
-    ck_assert_int_eq(chdir(path), 0);
+    sandbox_setup();
     unsetenv("KMT_A");
     unsetenv("KMT_B");
     unsetenv("KMT_C");
@@ -215,20 +172,18 @@ setup(void)
 static void
 teardown(void)
 {
-    if (chdir(old_cwd) != 0)
-        perror("chdir");
-    cleanup();
+    sandbox_teardown();
 }
 
-/* Write `text` to tmp_root/rel, creating the parent directories. */
+/* Write `text` to sandbox_root/rel, creating the parent directories. */
 static void
 put(const char *rel, const char *text)
 {
     char  path[1200];
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", tmp_root, rel);
-    for (char *p = path + strlen(tmp_root) + 1; *p; p++) {
+    snprintf(path, sizeof(path), "%s/%s", sandbox_root, rel);
+    for (char *p = path + strlen(sandbox_root) + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
             mkdir(path, 0700);  /* may exist */
@@ -246,7 +201,7 @@ abs_path(const char *rel)
 {
     static char path[1200];
 
-    snprintf(path, sizeof(path), "%s/%s", tmp_root, rel);
+    snprintf(path, sizeof(path), "%s/%s", sandbox_root, rel);
     return path;
 }
 
@@ -254,7 +209,7 @@ START_TEST(a_file_sets_each_variable_it_defines)
 {
     kmerr err = { 0 };
 
-    put("work/.env", "# settings\n"
+    put("cwd/.env", "# settings\n"
                      "\n"
                      "export KMT_A=alpha\n"
                      "KMT_B='two words'\n"
@@ -268,7 +223,7 @@ END_TEST
 
 START_TEST(crlf_line_ends_and_a_byte_order_mark_are_tolerated)
 {
-    put("work/.env", "\xEF\xBB\xBFKMT_A=1\r\nKMT_B=two\r\n");
+    put("cwd/.env", "\xEF\xBB\xBFKMT_A=1\r\nKMT_B=two\r\n");
     ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
     ck_assert_str_eq(getenv("KMT_A"), "1");
     ck_assert_str_eq(getenv("KMT_B"), "two");
@@ -279,7 +234,7 @@ START_TEST(a_variable_already_in_the_environment_wins)
 {
     setenv("KMT_A", "from-env", 1);
     setenv("KMT_B", "", 1);
-    put("work/.env", "KMT_A=from-file\nKMT_B=from-file\nKMT_C=from-file\n");
+    put("cwd/.env", "KMT_A=from-file\nKMT_B=from-file\nKMT_C=from-file\n");
     ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
     ck_assert_str_eq(getenv("KMT_A"), "from-env");
     ck_assert_str_eq(getenv("KMT_B"), "");
@@ -289,7 +244,7 @@ END_TEST
 
 START_TEST(the_first_definition_in_a_file_wins)
 {
-    put("work/.env", "KMT_A=first\nKMT_A=second\n");
+    put("cwd/.env", "KMT_A=first\nKMT_A=second\n");
     ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
     ck_assert_str_eq(getenv("KMT_A"), "first");
 }
@@ -299,7 +254,7 @@ START_TEST(a_malformed_line_names_the_file_and_line)
 {
     kmerr err = { 0 };
 
-    put("work/.env", "KMT_A=1\n# fine\nKMT_B 2\nKMT_C=3\n");
+    put("cwd/.env", "KMT_A=1\n# fine\nKMT_B 2\nKMT_C=3\n");
     ck_assert_int_eq(kmenv_load_file("./.env", &err), KM_CONFIG_ERROR);
     ck_assert_msg(strncmp(err.msg, "./.env:3: ", 10) == 0, "%s", err.msg);
     ck_assert_ptr_null(getenv("KMT_C"));
@@ -324,11 +279,11 @@ START_TEST(the_search_path_is_the_user_directory_then_the_working_directory)
     size_t n = kmenv_search_paths(".env", paths, 4);
 
     ck_assert_uint_eq(n, 2);
-    snprintf(want, sizeof(want), "%s/xdg/klaviyo-mcp/.env", tmp_root);
+    snprintf(want, sizeof(want), "%s/xdg/klaviyo-mcp/.env", sandbox_root);
     ck_assert_str_eq(paths[0], want);
     ck_assert_str_eq(paths[1], "./.env");
     ck_assert_uint_eq(kmenv_search_paths("accounts.toml", paths, 1), 1);
-    snprintf(want, sizeof(want), "%s/xdg/klaviyo-mcp/accounts.toml", tmp_root);
+    snprintf(want, sizeof(want), "%s/xdg/klaviyo-mcp/accounts.toml", sandbox_root);
     ck_assert_str_eq(paths[0], want);
 }
 END_TEST
@@ -339,7 +294,7 @@ START_TEST(without_xdg_config_home_the_user_directory_is_under_home)
     char   want[1200];
     size_t n;
 
-    snprintf(want, sizeof(want), "%s/home/.config/klaviyo-mcp/.env", tmp_root);
+    snprintf(want, sizeof(want), "%s/home/.config/klaviyo-mcp/.env", sandbox_root);
     unsetenv("XDG_CONFIG_HOME");
     n = kmenv_search_paths(".env", paths, 4);
     ck_assert_uint_eq(n, 2);
@@ -359,7 +314,7 @@ START_TEST(the_per_user_file_wins_over_the_working_directory)
 
     setenv("KMT_D", "from-env", 1);
     put("xdg/klaviyo-mcp/.env", "KMT_A=user\nKMT_B=user\nKMT_D=user\n");
-    put("work/.env", "KMT_A=cwd\nKMT_C=cwd\nKMT_D=cwd\n");
+    put("cwd/.env", "KMT_A=cwd\nKMT_C=cwd\nKMT_D=cwd\n");
     ck_assert_int_eq(kmenv_load(&loaded, &err), KM_OK);
     ck_assert_str_eq(getenv("KMT_A"), "user");
     ck_assert_str_eq(getenv("KMT_B"), "user");
@@ -377,7 +332,7 @@ START_TEST(the_home_config_file_is_used_without_xdg_config_home)
 
     unsetenv("XDG_CONFIG_HOME");
     put("home/.config/klaviyo-mcp/.env", "KMT_A=home\n");
-    put("work/.env", "KMT_A=cwd\nKMT_B=cwd\n");
+    put("cwd/.env", "KMT_A=cwd\nKMT_B=cwd\n");
     ck_assert_int_eq(kmenv_load(&loaded, NULL), KM_OK);
     ck_assert_str_eq(getenv("KMT_A"), "home");
     ck_assert_str_eq(getenv("KMT_B"), "cwd");
@@ -390,7 +345,7 @@ START_TEST(only_the_working_directory_file_is_fine)
 {
     char *loaded = NULL;
 
-    put("work/.env", "KMT_C=cwd\n");
+    put("cwd/.env", "KMT_C=cwd\n");
     ck_assert_int_eq(kmenv_load(&loaded, NULL), KM_OK);
     ck_assert_str_eq(getenv("KMT_C"), "cwd");
     ck_assert_str_eq(loaded, "./.env");
@@ -414,7 +369,7 @@ START_TEST(a_malformed_per_user_file_stops_loading_with_its_path)
     char  want[1300];
 
     put("xdg/klaviyo-mcp/.env", "KMT_A=1\n\"oops\n");
-    put("work/.env", "KMT_C=cwd\n");
+    put("cwd/.env", "KMT_C=cwd\n");
     ck_assert_int_eq(kmenv_load(&loaded, &err), KM_CONFIG_ERROR);
     ck_assert_ptr_null(loaded);
     snprintf(want, sizeof(want), "%s:2: ", abs_path("xdg/klaviyo-mcp/.env"));
@@ -443,7 +398,7 @@ env_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("file");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, base_setup, sandbox_base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, a_file_sets_each_variable_it_defines);
     tcase_add_test(tc, crlf_line_ends_and_a_byte_order_mark_are_tolerated);
@@ -454,7 +409,7 @@ env_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("search path");
-    tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+    tcase_add_unchecked_fixture(tc, base_setup, sandbox_base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, the_search_path_is_the_user_directory_then_the_working_directory);
     tcase_add_test(tc, without_xdg_config_home_the_user_directory_is_under_home);
