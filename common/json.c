@@ -25,6 +25,14 @@ kmjson_parse(const char *text, size_t len, kmcode bad, json_object **out, kmerr 
         rc = kmerr_set(err, bad, "JSON text too large");
         goto out;
     }
+    /* json-c stops at a NUL byte as if the text ended there: refuse it instead */
+    if (memchr(text, '\0', len)) {
+        rc = kmerr_set(err, bad, "malformed JSON: NUL byte at offset %zu",
+                       (size_t)((const char *)memchr(text, '\0', len) - text));
+        goto out;
+    }
+    /* RFC 8259 only: no single quotes, trailing commas, NaN or comments */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     obj = json_tokener_parse_ex(tok, text, (int)len);
     if (json_tokener_get_error(tok) == json_tokener_continue) {
         /* All of the text was read. json-c cannot tell that a top-level number (or true,

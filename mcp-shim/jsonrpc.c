@@ -1,5 +1,6 @@
 /* jsonrpc.c — JSON-RPC 2.0 framing, parsing and output for the MCP stdio transport. */
 #include "jsonrpc.h"
+#include "json.h"
 #include "util.h"
 
 #include <errno.h>
@@ -191,67 +192,13 @@ bad_byte:
 kmcode
 kmmcp_parse(const char *text, size_t len, json_object **out, kmerr *err)
 {
-    json_tokener        *tok = NULL;
-    json_object         *obj = NULL;
-    enum json_tokener_error jerr;
-    kmcode               rc = KM_OK;
-    size_t               at;
-    const char          *nul;
-    int                  ended = 0;
+    size_t at;
 
     *out = NULL;
-    if (len > (size_t)INT32_MAX)
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "message too large");
-    nul = memchr(text, '\0', len);
-    if (nul)
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "NUL byte at offset %zu",
-                         (size_t)(nul - text));
+    /* binary bytes on stdin get their own message; the grammar is kmjson_parse's */
     if (!kmmcp_utf8_valid(text, len, &at))
         return kmerr_set(err, KM_INVALID_ARGUMENT, "invalid UTF-8 at byte %zu", at);
-
-    tok = json_tokener_new_ex(MAX_DEPTH);
-    if (!tok)
-        return kmerr_set(err, KM_INTERNAL_ERROR, "cannot allocate a JSON parser");
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    obj = json_tokener_parse_ex(tok, text, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (jerr == json_tokener_continue && !obj) {
-        /* the text ended inside a value; a bare number ends only at a terminator, and the
-         * NUL byte is json-c's end of input */
-        obj = json_tokener_parse_ex(tok, "", 1);
-        if (json_tokener_get_error(tok) != json_tokener_success) {
-            rc = kmerr_set(err, KM_INVALID_ARGUMENT, "unexpected end of input");
-            goto out;
-        }
-        ended = 1;
-        jerr = json_tokener_success;
-    }
-    if (jerr != json_tokener_success) {
-        rc = kmerr_set(err, KM_INVALID_ARGUMENT, "%s at offset %zu",
-                       json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
-        goto out;
-    }
-    at = ended ? len : json_tokener_get_parse_end(tok);
-    while (at < len && (text[at] == ' ' || text[at] == '\t' || text[at] == '\r' ||
-                        text[at] == '\n'))
-        at++;
-    if (at < len) {
-        rc = kmerr_set(err, KM_INVALID_ARGUMENT, "unexpected data after the value at offset %zu",
-                       at);
-        goto out;
-    }
-    if (!obj) {
-        rc = kmerr_set(err, KM_INVALID_ARGUMENT, "null is not a message");
-        goto out;
-    }
-out:
-    if (rc != KM_OK) {
-        json_object_put(obj);
-        obj = NULL;
-    }
-    json_tokener_free(tok);
-    *out = obj;
-    return rc;
+    return kmjson_parse(text, len, KM_INVALID_ARGUMENT, out, err);
 }
 
 /* --- classification --------------------------------------------------------------------- */
