@@ -31,7 +31,8 @@ kmjson_parse(const char *text, size_t len, kmcode bad, json_object **out, kmerr 
                        (size_t)((const char *)memchr(text, '\0', len) - text));
         goto out;
     }
-    /* RFC 8259 only: no single quotes, trailing commas, NaN or comments */
+    /* json-c strict mode: no single quotes, trailing commas or comments (json-c 0.16 still
+     * lets NaN, Infinity and "1." through) */
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     obj = json_tokener_parse_ex(tok, text, (int)len);
     if (json_tokener_get_error(tok) == json_tokener_continue) {
