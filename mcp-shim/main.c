@@ -1180,9 +1180,11 @@ main(int argc, char **argv)
         kmlog_set_level(lvl);
     memset(&sh, 0, sizeof(sh));
     sh.config_ok = load_config(&cfg, &naccounts, &sh.config_err) == KM_OK;
-    if (sh.config_ok)
-        sh.config_ok = kmmcp_result_cap_parse(getenv("KLAVIYO_MCP_MAX_MESSAGE_BYTES"),
-                                              &message_cap, &sh.config_err) == KM_OK;
+    if (sh.config_ok && kmmcp_result_cap_parse(getenv("KLAVIYO_MCP_MAX_MESSAGE_BYTES"),
+                                               &message_cap, &sh.config_err) != KM_OK) {
+        sh.config_ok = 0;           /* like any configuration error: every call says so */
+        kmcfg_free(&cfg);
+    }
     if (check_only) {
         if (!sh.config_ok) {
             fprintf(stderr, "CONFIG_ERROR: %s\n", sh.config_err.msg);

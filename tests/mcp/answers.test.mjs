@@ -6,6 +6,7 @@
 // cut to fit instead of breaking the connection.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -233,6 +234,18 @@ describe('answers that fit a model', () => {
     const plain = await rest('klaviyo_get_campaign_performance', { account: 'acme', ...YEAR });
     assert.equal(plain.truncated, undefined);
     assert.equal(plain.campaigns.length, plain.campaign_count);
+  });
+
+  test('a message cap out of range is a configuration error', () => {
+    for (const bad of ['12', '9000000', '64k']) {
+      const r = spawnSync(BIN.mcp, ['--check-config'], { cwd: dir, encoding: 'utf8',
+        env: serviceEnv(sim, dir, { KLAVIYO_MCP_MAX_MESSAGE_BYTES: bad }) });
+      assert.equal(r.status, 78, r.stderr);
+      assert.match(r.stderr, /CONFIG_ERROR: KLAVIYO_MCP_MAX_MESSAGE_BYTES must be a byte count/);
+    }
+    const ok = spawnSync(BIN.mcp, ['--check-config'], { cwd: dir, encoding: 'utf8',
+      env: serviceEnv(sim, dir, { KLAVIYO_MCP_MAX_MESSAGE_BYTES: '65536' }) });
+    assert.equal(ok.status, 0, ok.stderr);
   });
 
   test('a result past the message cap is cut to fit, not broken', async () => {
