@@ -371,7 +371,9 @@ render_series(kmbuf *b, json_object *data, const struct kmshape_info *info)
         kmbuf_appendf(b, "\nPer bucket, all series together:\n");
         table_head(b, "bucket", add, nadd);
         for (i = 0; i < rows && b->len < KMSUMMARY_MAX_CHARS - FOOTER_RESERVE; i++) {
-            kmbuf_appendf(b, "| %.10s", json_object_get_string(json_object_array_get_idx(dates, i)));
+            json_object *d = json_object_array_get_idx(dates, i);
+
+            kmbuf_appendf(b, "| %.10s", json_object_get_string(d));
             for (size_t c = 0; c < nadd; c++) {
                 double s = 0;
                 for (size_t k = 0; k < ns; k++) {

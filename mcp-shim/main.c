@@ -16,8 +16,9 @@
  *   ttlMs/cacheScope; an unknown version gets -32022 with data {supported, requested}.
  *
  * Tool results: a success is the service's envelope as structuredContent and its Markdown
- * summary as the text block, under the message cap (result.h); a tool error is isError with the text "CODE: message" (and
- * the details, when there are any) — protocol faults stay JSON-RPC errors.
+ * summary as the text block, under the message cap (result.h); a tool error is isError with
+ * the text "CODE: message" (and the details, when there are any) — protocol faults stay
+ * JSON-RPC errors.
  *
  * Threads: the main thread reads stdin and answers what needs no service. tools/call (and
  * tools/list until the list is known) runs on a thread of its own, so stdin is still read

@@ -49,7 +49,8 @@ campaigns(size_t n)
         json_object_object_add(r, "sent", json_object_new_int64((int64_t)(100 * (i % 3))));
         json_object_object_add(r, "delivered", json_object_new_int64((int64_t)(90 * (i % 3))));
         json_object_object_add(r, "opens", json_object_new_int64((int64_t)(i % 4)));
-        json_object_object_add(r, "open_rate", i % 5 == 0 ? NULL : kmjson_double(0.1 * (double)(i % 2)));
+        json_object_object_add(r, "open_rate",
+                               i % 5 == 0 ? NULL : kmjson_double(0.1 * (double)(i % 2)));
         json_object_object_add(r, "clicks", json_object_new_int64((int64_t)(i % 2)));
         json_object_object_add(r, "click_rate", kmjson_double(0.05 * (double)(i % 3)));
         json_object_object_add(r, "bounces", json_object_new_int64(1));
