@@ -33,6 +33,9 @@ struct kmhttp_opts {
     const kmcfg *cfg;          /* tokens, REST_MAX_BODY_BYTES, REST_TIMEOUT_SECONDS */
     kmjobq      *q;            /* where tool calls are queued */
     int          generation;   /* reported by /health */
+    void       (*grow)(void *arg);   /* may be NULL: called on the loop when a call was queued
+                                        and no service thread was idle */
+    void        *grow_arg;
 };
 
 kmcode kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out,
