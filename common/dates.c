@@ -100,7 +100,17 @@ kmdate_format(kmday day, char out[11])
     char tmp[32];
 
     kmdate_to_ymd(day, &y, &m, &d);
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y % 10000, m, d);
+    /* four digits: never wrap a year past 9999 (kmdate_window refuses such windows) */
+    if (y > 9999) {
+        y = 9999;
+        m = 12;
+        d = 31;
+    } else if (y < 0) {
+        y = 0;
+        m = 1;
+        d = 1;
+    }
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y, m, d);
     memcpy(out, tmp, 10);
     out[10] = '\0';
 }
@@ -307,6 +317,12 @@ kmdate_window(const char *timeframe, const char *start_date, const char *end_dat
     if (r.end < r.start)
         return kmerr_set(err, KM_INVALID_ARGUMENT,
                          "end_date %s is before start_date %s", end_date, start_date);
+    /* Klaviyo gets the window as [start, day after end): that day must still have a
+     * four-digit year */
+    if (r.end >= kmdate_from_ymd(9999, 12, 31))
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "end_date %s is past 9999-12-30, the last day Klaviyo can be asked "
+                         "about", end_date);
     if (kmdate_range_days(r) > KMDATE_MAX_RANGE_DAYS)
         return kmerr_set(err, KM_INVALID_ARGUMENT,
                          "the window %s..%s spans %d days; the limit is %d days (about 5 "

@@ -267,6 +267,22 @@ START_TEST(an_explicit_pair_is_the_window)
 }
 END_TEST
 
+/* The window goes to Klaviyo as [start, day after end): 9999-12-31 would send 10000-01-01,
+ * which used to print as 0000-01-01 and turn Klaviyo's 400 into an empty 200. */
+START_TEST(a_window_past_9999_12_30_is_refused_and_no_year_wraps)
+{
+    kmrange r;
+    kmerr   e = { 0 };
+
+    ck_assert_int_eq(window(NULL, "9999-12-01", "9999-12-30", &r, NULL), KM_OK);
+    ck_assert_int_eq(window(NULL, "9999-12-01", "9999-12-31", &r, &e), KM_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "9999-12-30"));
+    kmerr_clear(&e);
+    ck_assert_str_eq(fmt(kmdate_from_ymd(9999, 12, 31) + 1), "9999-12-31");
+    ck_assert_str_eq(fmt(kmdate_from_ymd(9999, 12, 31)), "9999-12-31");
+}
+END_TEST
+
 START_TEST(a_timeframe_alone_is_the_preset)
 {
     kmrange r;
@@ -884,6 +900,7 @@ dates_suite(void)
 
     tc = tcase_create("window");
     tcase_add_test(tc, an_explicit_pair_is_the_window);
+    tcase_add_test(tc, a_window_past_9999_12_30_is_refused_and_no_year_wraps);
     tcase_add_test(tc, a_timeframe_alone_is_the_preset);
     tcase_add_test(tc, a_timeframe_with_any_date_is_refused);
     tcase_add_test(tc, no_window_at_all_is_refused);
