@@ -177,7 +177,10 @@ static struct kmtool tools[] = {
             "Aggregate campaign or flow totals for a current window against a prior window "
             "(by default the equal-length window just before it), with absolute and percent "
             "change per metric; rates are rederived from the summed counts. Use for 'how does "
-            "this month compare to last?'. entity_id narrows both periods to one id." WINDOW_HELP,
+            "this month compare to last?'. entity_id narrows both periods to one id. "
+            "current_entity_count/prior_entity_count count report rows (campaign or flow "
+            "message x channel); current_campaign_count or current_flow_count (and prior_) "
+            "count distinct campaigns or flows." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/performance/compare",
         .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
@@ -194,7 +197,9 @@ static struct kmtool tools[] = {
             "current_period":) PERIOD J(,"prior_period":) PERIOD J(,"current_totals":)
             METRIC_BLOCK J(,"prior_totals":) METRIC_BLOCK J(,"deltas":{"type":"object",
             "additionalProperties":) DELTA J(},"current_entity_count":{"type":"integer"},
-            "prior_entity_count":{"type":"integer"}}}),
+            "prior_entity_count":{"type":"integer"},
+            "current_campaign_count":{"type":"integer"},"prior_campaign_count":{"type":"integer"},
+            "current_flow_count":{"type":"integer"},"prior_flow_count":{"type":"integer"}}}),
         .run = kmtool_compare_periods,
         .needs_account = 1,
         .date_scoped = 1,

@@ -63,14 +63,15 @@ stat_at(json_object *stats, size_t i)
     return json_object_get_string(json_object_array_get_idx(stats, i));
 }
 
+/* 1 when a bucket of a series starting at `start` begins on `day` (kmdate_buckets). */
 static int
-is_bucket_start(kmday day, kminterval iv)
+is_bucket_start(kmday start, kmday day, kminterval iv)
 {
     int y, m, d;
 
     switch (iv) {
     case KMI_WEEKLY:
-        return kmdate_weekday(day) == 0;
+        return (day - start) % 7 == 0;
     case KMI_MONTHLY:
         kmdate_to_ymd(day, &y, &m, &d);
         return d == 1;
@@ -96,7 +97,7 @@ series_chunks(kmrange r, kminterval iv, kmrange **out)
             e = r.end;
         } else {
             /* the next chunk must start a bucket; within a limit there is always one */
-            while (e > s && !is_bucket_start(e + 1, iv))
+            while (e > s && !is_bucket_start(r.start, e + 1, iv))
                 e--;
         }
         if (n == cap) {

@@ -291,7 +291,7 @@ START_TEST(a_monthly_campaign_trend_is_one_report_per_bucket_equal_to_truth)
                      2);
     ck_assert_int_eq(toolfix_sim_calls(VALUES), 4);
     ck_assert(toolfix_has_warning(env, "stitched"));
-    ck_assert(toolfix_has_warning(env, "attributed by event time"));
+    ck_assert(toolfix_has_warning(env, "count by send date"));
     /* progress: call k of n, ending with n of n over at least the four report calls */
     ck_assert_int_ge(p.reports, 4);
     ck_assert_int_ge(p.last_total, 4);

@@ -545,7 +545,8 @@ simreport_campaign_values(struct simreq *r)
                                       chan))
             continue;
         memset(&cnt, 0, sizeof(cnt));
-        simstat_campaign(a, c, w.from, w.to, &cnt);
+        /* by send date: a campaign sent in the window brings all its numbers */
+        simstat_campaign_sent(a, c, w.from, w.to, &cnt);
         if (simstat_is_zero(&cnt))
             continue;
         row = json_object_new_object();
