@@ -143,16 +143,24 @@ static struct kmtool tools[] = {
         .title = "Performance over time",
         .description =
             "A statistic bucketed over time (hourly, daily, weekly or monthly) for flows "
-            "(Klaviyo's native series, passed through verbatim) or campaigns (one report per "
-            "bucket, daily/weekly/monthly only, at most 53 buckets - prefer weekly or monthly). "
+            "(Klaviyo's native series, passed through verbatim) or campaigns (daily, weekly or "
+            "monthly, at most 53 buckets). Weekly buckets are 7 days from the window start. "
             "Returns date_times and one series per flow message or campaign, each statistic an "
-            "array aligned to date_times. Use for trends ('is flow revenue growing week over "
-            "week?')." WINDOW_HELP,
+            "array aligned to date_times. Campaign trends have two bases. basis \"send_date\" "
+            "(default) counts each campaign by its send date, as Klaviyo's UI and campaign "
+            "reports do: all its numbers sit in the bucket it was sent in (one report call for "
+            "up to a year, plus one cached lookup per campaign); use it to match Klaviyo. "
+            "basis \"activity\" counts when the opens, clicks and orders happened (metric "
+            "aggregates, no report budget): use it for 'when did people engage?'; it will not "
+            "match Klaviyo's campaign reports. Use for trends ('is flow revenue growing week "
+            "over week?')." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/performance/over-time",
         .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
             "properties":{) IN_ACCOUNT J(,) IN_WINDOW J(,"entity":{"type":"string",
-            "enum":["flow","campaign"],"description":"flow (native series) or campaign (stitched per bucket)."},
+            "enum":["flow","campaign"],"description":"flow (native series) or campaign (bucketed by basis)."},
+            "basis":{"type":"string","enum":["send_date","activity"],"default":"send_date",
+            "description":"Campaigns only: send_date (as Klaviyo's reports and UI count, the default) or activity (when events happened, from metric aggregates)."},
             "interval":{"type":"string","enum":["hourly","daily","weekly","monthly"],
             "default":"weekly","description":"Bucket size; campaigns take daily, weekly or monthly."},
             "entity_id":{) ID_PATTERN J(,"description":"Only this flow or campaign id."},
@@ -161,6 +169,7 @@ static struct kmtool tools[] = {
             "description":"Klaviyo statistic names (default recipients, delivered, opens_unique, clicks_unique, conversions, conversion_value)."}}}),
         .output_schema = J({"type":"object","required":["entity","interval","date_times",
             "series"],"properties":{"entity":{"type":"string"},"interval":{"type":"string"},
+            "basis":{"type":"string","enum":["send_date","activity"]},
             "date_times":{"type":"array","items":{"type":"string"}},
             "series":{"type":"array","items":{"type":"object","required":["groupings",
             "statistics"],"properties":{"groupings":{"type":"object"},

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FLOW_SERIES_PATH "/api/flow-series-reports/"
 /* The seed's cap on stitched campaign buckets (one report call each). */
@@ -346,30 +347,261 @@ out:
     return rc;
 }
 
-/* --- entity=campaign: one campaign-values report per bucket ------------------------------ */
+/* --- entity=campaign --------------------------------------------------------------------- */
 
+/* One campaign (and channel) of a trend: its statistics per bucket. */
 struct cseries {
     char   *id, *channel;
     double *v;   /* nstats x nbuckets */
 };
 
+struct ctrend {
+    struct cseries *v;
+    size_t          n, cap;
+    size_t          nstats, nb;
+};
+
+static struct cseries *
+ctrend_of(struct ctrend *t, const char *id, const char *channel)
+{
+    for (size_t k = 0; k < t->n; k++) {
+        if (strcmp(t->v[k].id, id) == 0 && same(t->v[k].channel, channel))
+            return &t->v[k];
+    }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->v = km_xrealloc(t->v, t->cap * sizeof(*t->v));
+    }
+    t->v[t->n].id = km_xstrdup(id);
+    t->v[t->n].channel = channel ? km_xstrdup(channel) : NULL;
+    t->v[t->n].v = km_xcalloc(t->nstats * t->nb + 1, sizeof(double));
+    return &t->v[t->n++];
+}
+
+static void
+ctrend_free(struct ctrend *t)
+{
+    for (size_t k = 0; k < t->n; k++) {
+        free(t->v[k].id);
+        free(t->v[k].channel);
+        free(t->v[k].v);
+    }
+    free(t->v);
+    memset(t, 0, sizeof(*t));
+}
+
+/* The bucket's start as Klaviyo's flow series writes it: local midnight with the account's
+ * UTC offset at that moment ("2025-03-03T00:00:00-05:00"), so a campaign trend and a flow
+ * series over the same window and interval have the same date_times. */
+static kmcode
+bucket_time(const char *tz, kmday day, char out[32], kmerr *err)
+{
+    time_t t;
+    char   d[11];
+    long   off;
+    kmcode rc = kmdate_local_to_utc(tz, day, 0, &t, err);
+
+    if (rc != KM_OK)
+        return rc;
+    off = (long)((int64_t)day * 86400 - (int64_t)t);
+    kmdate_format(day, d);
+    snprintf(out, 32, "%sT00:00:00%c%02ld:%02ld", d, off < 0 ? '-' : '+',
+             (off < 0 ? -off : off) / 3600 % 100, (off < 0 ? -off : off) / 60 % 60);
+    return KM_OK;
+}
+
+/* A Klaviyo datetime ("2025-11-27T14:00:00+00:00", fractions and "Z" allowed) as unix
+ * seconds. -1 when it is not one. */
+static int
+parse_instant(const char *s, int64_t *out)
+{
+    int         y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0, sign = 1;
+    const char *p;
+    kmday       day;
+
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n != 19 || mo < 1 || mo > 12 || d < 1 || d > kmdate_days_in_month(y, mo) || h > 23 ||
+        mi > 59 || sec > 60)
+        return -1;
+    p = s + n;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p == '-' ? -1 : 1;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
+            return -1;
+        p += 6;
+    }
+    if (*p)
+        return -1;
+    day = kmdate_from_ymd(y, mo, d);
+    *out = (int64_t)day * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
+    return 0;
+}
+
+/* A refused plan with what would fit for this trend: details.suggestion, and for a request
+ * that can never fit (KM_INVALID_ARGUMENT) the suggestion in the message too. */
+static kmcode
+never_fits(kmctx *ctx, kmcode rc, kmerr *err, const char *what)
+{
+    char plan[sizeof(err->msg)];
+
+    (void)ctx;
+    if (!err || (rc != KM_INVALID_ARGUMENT && rc != KM_RATE_LIMITED))
+        return rc;
+    kmerr_detail(err, "suggestion", json_object_new_string(what));
+    if (rc == KM_RATE_LIMITED)
+        return rc;  /* its message already says when, and how many calls would fit */
+    km_strlcpy(plan, err->msg, sizeof(plan));
+    return kmerr_set(err, rc, "%s. %s", plan, what);
+}
+
+/* Send-date basis: one campaign-values report per 365-day chunk of r gives every campaign
+ * sent in r with all its numbers (reports count by send date); each campaign's send time
+ * (GET /api/campaigns/{id}/, the M tier, cached and shared with resolve_campaign_names) places
+ * it in its bucket. Equal to one report per bucket, for 1 report call instead of nb. */
+static kmcode
+campaign_by_send(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const char *filter,
+                 struct ctrend *t, kmerr *err)
+{
+    kmrange      *chunks = NULL;
+    size_t        nch = kmt_chunks(ctx, r, &chunks), m = 0, lost = 0;
+    struct ctrend sums = { 0 };
+    char        **paths = NULL;
+    json_object **outs = NULL;
+    kmcode       *codes = NULL;
+    size_t        uncached = 0;
+    kmcode        rc = KM_OK;
+
+    sums.nstats = t->nstats;
+    sums.nb = 1;
+    for (size_t c = 0; c < nch; c++)
+        uncached += !kmt_values_cached(ctx, "campaign", chunks[c], stats, filter);
+    rc = kmt_plan(ctx, "POST", KMT_CAMPAIGN_VALUES_PATH, (int)uncached, err);
+    if (rc != KM_OK) {
+        rc = never_fits(ctx, rc, err, "Would fit: a shorter window (one report call per 365 "
+                        "days) or basis \"activity\" (no report budget).");
+        goto out;
+    }
+    for (size_t c = 0; c < nch; c++) {
+        json_object *results = NULL;
+
+        rc = kmt_values_report(ctx, "campaign", chunks[c], stats, filter, &results, err);
+        if (rc != KM_OK)
+            goto out;
+        for (size_t i = 0; i < json_object_array_length(results); i++) {
+            json_object    *row = json_object_array_get_idx(results, i);
+            json_object    *g = kmjson_get(row, "groupings");
+            json_object    *st = kmjson_get(row, "statistics");
+            const char     *id = kmjson_str(g, "campaign_id");
+            struct cseries *cs;
+
+            if (!id || !km_is_alnum_id(id, KMT_ID_MAX))
+                continue;
+            cs = ctrend_of(&sums, id, kmjson_str(g, "send_channel"));
+            for (size_t j = 0; j < t->nstats; j++)
+                cs->v[j] += kmjson_num(st, stat_at(stats, j), 0);
+        }
+        json_object_put(results);
+    }
+
+    /* the send time of each distinct campaign */
+    paths = km_xcalloc(sums.n + 1, sizeof(*paths));
+    for (size_t k = 0; k < sums.n; k++) {
+        size_t j;
+
+        for (j = 0; j < k; j++) {
+            if (strcmp(sums.v[j].id, sums.v[k].id) == 0)
+                break;
+        }
+        if (j == k)
+            paths[m++] = km_xasprintf("/api/campaigns/%s/", sums.v[k].id);
+    }
+    if (m > 0) {
+        rc = kmt_plan(ctx, "GET", paths[0],
+                      (int)kmt_uncached_gets(ctx, (const char *const *)paths, m), err);
+        if (rc != KM_OK) {
+            rc = never_fits(ctx, rc, err, "Would fit: a shorter window or one campaign "
+                            "(entity_id): each campaign's send time is one lookup.");
+            goto out;
+        }
+        outs = km_xcalloc(m, sizeof(*outs));
+        codes = km_xcalloc(m, sizeof(*codes));
+        rc = kmkl_get_many(ctx->kl, ctx->call, (const char *const *)paths, m, outs, codes,
+                           NULL, err);
+        if (rc != KM_OK)
+            goto out;
+    }
+    for (size_t k = 0; k < sums.n; k++) {
+        const char     *send_time = NULL;
+        int64_t         at;
+        kmday           day;
+        int             sod;
+        long            b = -1;
+        struct cseries *cs;
+        kmerr           e = { 0 };
+
+        for (size_t j = 0; j < m; j++) {
+            const char *pid = paths[j] + strlen("/api/campaigns/");
+
+            if (codes[j] == KM_OK && strncmp(pid, sums.v[k].id, strlen(sums.v[k].id)) == 0 &&
+                pid[strlen(sums.v[k].id)] == '/') {
+                send_time = kmjson_str(kmjson_path(outs[j], "data", "attributes", NULL),
+                                       "send_time");
+                break;
+            }
+        }
+        if (send_time && parse_instant(send_time, &at) == 0 &&
+            kmdate_utc_to_local(ctx->tz, (time_t)at, &day, &sod, &e) == KM_OK)
+            b = kmdate_bucket_of(r, iv, day);
+        kmerr_clear(&e);
+        if (b < 0) {
+            lost++;
+            continue;
+        }
+        cs = ctrend_of(t, sums.v[k].id, sums.v[k].channel);
+        for (size_t j = 0; j < t->nstats; j++)
+            cs->v[j * t->nb + (size_t)b] += sums.v[k].v[j];
+    }
+    if (lost > 0)
+        kmctx_warn(ctx, "%zu of %zu campaigns in the report could not be placed in a bucket "
+                   "(their send time could not be read) and are left out of the trend.", lost,
+                   sums.n);
+out:
+    for (size_t j = 0; j < m; j++) {
+        free(paths[j]);
+        if (outs)
+            json_object_put(outs[j]);
+    }
+    free(paths);
+    free(outs);
+    free(codes);
+    ctrend_free(&sums);
+    free(chunks);
+    return rc;
+}
+
 static kmcode
 campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
                    const char *filter, json_object **data, kmerr *err)
 {
-    size_t          nstats = json_object_array_length(stats);
-    size_t          nb, ns = 0, cap = 0;
-    kmday          *starts = NULL;
-    struct cseries *cs = NULL;
-    json_object    *date_times, *list;
-    char           *bad = NULL;
-    kmcode          rc = KM_OK;
+    struct ctrend t = { 0 };
+    kmday        *starts = NULL;
+    json_object  *date_times = NULL, *list;
+    char         *bad = NULL;
+    kmcode        rc = KM_OK;
 
     if (iv == KMI_HOURLY)
         return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: hourly is not available for "
-                         "entity=campaign (it is stitched from one report per bucket); use "
+                         "entity=campaign (a campaign is one send: it lands in one bucket); use "
                          "daily, weekly or monthly");
-    for (size_t j = 0; j < nstats; j++) {
+    t.nstats = json_object_array_length(stats);
+    for (size_t j = 0; j < t.nstats; j++) {
         char *b;
 
         if (!is_rate(stat_at(stats, j)))
@@ -380,84 +612,48 @@ campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
     }
     if (bad) {
         rc = kmerr_set(err, KM_INVALID_ARGUMENT, "statistics: rate statistics (%.120s) are not "
-                       "available for campaign trends, which are summed from one report per "
-                       "bucket; request counts (e.g. delivered, opens_unique) instead", bad);
+                       "available for campaign trends, whose buckets are sums; request counts "
+                       "(e.g. delivered, opens_unique) instead", bad);
         free(bad);
         return rc;
     }
-    nb = kmdate_buckets(r, iv, NULL, 0);
-    if (nb > CAMPAIGN_MAX_BUCKETS)
+    t.nb = kmdate_buckets(r, iv, NULL, 0);
+    if (t.nb > CAMPAIGN_MAX_BUCKETS)
         return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: a %s campaign trend over this "
-                         "window has %zu buckets, more than the %d allowed (one report call "
-                         "each); use a coarser interval%s or a shorter window",
-                         kmdate_interval_name(iv), nb, CAMPAIGN_MAX_BUCKETS,
+                         "window has %zu buckets, more than the %d allowed; use a coarser "
+                         "interval%s or a shorter window",
+                         kmdate_interval_name(iv), t.nb, CAMPAIGN_MAX_BUCKETS,
                          iv == KMI_DAILY ? " (weekly or monthly)" : " (monthly)");
-    starts = km_xcalloc(nb ? nb : 1, sizeof(*starts));
-    kmdate_buckets(r, iv, starts, nb);
-    if (nb > 1) {
-        rc = kmt_plan(ctx, "POST", KMT_CAMPAIGN_VALUES_PATH, (int)nb, err);
-        if (rc != KM_OK)
-            goto out;
-    }
-    for (size_t b = 0; b < nb; b++) {
-        kmrange      br = { starts[b], b + 1 < nb ? starts[b + 1] - 1 : r.end };
-        json_object *results = NULL;
+    starts = km_xcalloc(t.nb ? t.nb : 1, sizeof(*starts));
+    kmdate_buckets(r, iv, starts, t.nb);
 
-        rc = kmt_values_report(ctx, "campaign", br, stats, filter, &results, err);
-        if (rc != KM_OK)
-            goto out;
-        for (size_t i = 0; i < json_object_array_length(results); i++) {
-            json_object *row = json_object_array_get_idx(results, i);
-            json_object *g = kmjson_get(row, "groupings");
-            json_object *st = kmjson_get(row, "statistics");
-            const char  *id = kmjson_str(g, "campaign_id");
-            const char  *ch = kmjson_str(g, "send_channel");
-            size_t       k;
-
-            if (!id)
-                continue;
-            for (k = 0; k < ns; k++) {
-                if (strcmp(cs[k].id, id) == 0 && same(cs[k].channel, ch))
-                    break;
-            }
-            if (k == ns) {
-                if (ns == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    cs = km_xrealloc(cs, cap * sizeof(*cs));
-                }
-                cs[ns].id = km_xstrdup(id);
-                cs[ns].channel = ch ? km_xstrdup(ch) : NULL;
-                cs[ns].v = km_xcalloc(nstats * nb + 1, sizeof(double));
-                ns++;
-            }
-            for (size_t j = 0; j < nstats; j++)
-                cs[k].v[j * nb + b] += kmjson_num(st, stat_at(stats, j), 0);
-        }
-        json_object_put(results);
-    }
+    rc = campaign_by_send(ctx, r, iv, stats, filter, &t, err);
+    if (rc != KM_OK)
+        goto out;
 
     date_times = json_object_new_array();
-    for (size_t b = 0; b < nb; b++) {
-        char d[11], buf[24];
+    for (size_t b = 0; b < t.nb; b++) {
+        char buf[32];
 
-        kmdate_format(starts[b], d);
-        snprintf(buf, sizeof(buf), "%sT00:00:00", d);
+        rc = bucket_time(ctx->tz, starts[b], buf, err);
+        if (rc != KM_OK)
+            goto out;
         json_object_array_add(date_times, json_object_new_string(buf));
     }
     list = json_object_new_array();
-    for (size_t k = 0; k < ns; k++) {
+    for (size_t k = 0; k < t.n; k++) {
         json_object *o = json_object_new_object();
         json_object *g = json_object_new_object();
         json_object *st = json_object_new_object();
 
-        json_object_object_add(g, "campaign_id", json_object_new_string(cs[k].id));
+        json_object_object_add(g, "campaign_id", json_object_new_string(t.v[k].id));
         json_object_object_add(g, "send_channel",
-                               cs[k].channel ? json_object_new_string(cs[k].channel) : NULL);
-        for (size_t j = 0; j < nstats; j++) {
+                               t.v[k].channel ? json_object_new_string(t.v[k].channel) : NULL);
+        for (size_t j = 0; j < t.nstats; j++) {
             json_object *a = json_object_new_array();
 
-            for (size_t b = 0; b < nb; b++)
-                json_object_array_add(a, kmjson_double(cs[k].v[j * nb + b]));
+            for (size_t b = 0; b < t.nb; b++)
+                json_object_array_add(a, kmjson_double(t.v[k].v[j * t.nb + b]));
             json_object_object_add(st, stat_at(stats, j), a);
         }
         json_object_object_add(o, "groupings", g);
@@ -467,20 +663,19 @@ campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
     *data = json_object_new_object();
     json_object_object_add(*data, "entity", json_object_new_string("campaign"));
     json_object_object_add(*data, "interval", json_object_new_string(kmdate_interval_name(iv)));
+    json_object_object_add(*data, "basis", json_object_new_string("send_date"));
     json_object_object_add(*data, "date_times", date_times);
+    date_times = NULL;
     json_object_object_add(*data, "series", list);
     kmctx_warn(ctx, "%s", KMT_TIME_BASIS_WARNING);
-    kmctx_warn(ctx, "Campaign trends are stitched from one campaign-values report per %s "
-               "bucket (Klaviyo has no campaign series report): a campaign shows up in the "
-               "buckets its send and engagement fall in, not as a continuous line.",
+    kmctx_warn(ctx, "Campaign trends count each campaign by its send date, as Klaviyo's UI "
+               "does: its numbers over the whole window (one campaign-values report) sit in "
+               "the %s bucket of its send time, including opens and orders that came later. "
+               "For when the activity happened, ask with basis \"activity\".",
                kmdate_interval_name(iv));
 out:
-    for (size_t k = 0; k < ns; k++) {
-        free(cs[k].id);
-        free(cs[k].channel);
-        free(cs[k].v);
-    }
-    free(cs);
+    json_object_put(date_times);
+    ctrend_free(&t);
     free(starts);
     return rc;
 }
