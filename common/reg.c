@@ -301,6 +301,35 @@ static struct kmtool tools[] = {
         .needs_account = 1,
         .date_scoped = 1,
     },
+    {
+        .name = "klaviyo_get_budget",
+        .title = "Klaviyo budget",
+        .description =
+            "What each account has left of Klaviyo's rate limits right now: report calls used "
+            "and left today (Klaviyo allows 225 a day per account, shared by every integration "
+            "on the key) and, per rate-limit tier, the seconds until a request could be sent. "
+            "Read-only and free: it makes no Klaviyo call. Call it before a large question "
+            "(a multi-year trend or comparison) to see whether it fits today; answers the "
+            "cache already holds cost nothing. Omit account for every account.",
+        .method = "GET",
+        .route = "/v1/budget",
+        .input_schema = J({"type":"object","additionalProperties":false,"properties":{
+            "account":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,63}$",
+            "description":"Canonical account name; omit for every configured account."}}}),
+        .output_schema = J({"type":"object","required":["accounts"],"properties":{
+            "accounts":{"type":"array","items":{"type":"object","required":["account",
+            "report_calls_used_today","report_calls_left_today","daily_report_cap","tiers"],
+            "properties":{"account":{"type":"string"},
+            "report_calls_used_today":{"type":"integer","minimum":0},
+            "report_calls_left_today":{"type":"integer","minimum":0},
+            "daily_report_cap":{"type":"integer","minimum":1},
+            "tiers":{"type":"array","items":{"type":"object","required":["tier",
+            "next_free_slot_s"],"properties":{"tier":{"type":"string"},
+            "next_free_slot_s":{"type":"number","minimum":0}}}}}}}}}),
+        .run = kmtool_get_budget,
+        .needs_account = 0,
+        .live = 1,
+    },
 };
 
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
