@@ -51,6 +51,40 @@ kmt_aggregate_filter(kmrange r)
     return f;
 }
 
+/* A Klaviyo datetime ("2025-11-27T14:00:00+00:00", fractions and "Z" allowed) as unix
+ * seconds. -1 when it is not one. */
+int
+kmt_parse_instant(const char *s, int64_t *out)
+{
+    int         y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0, sign = 1;
+    const char *p;
+    kmday       day;
+
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n != 19 || mo < 1 || mo > 12 || d < 1 || d > kmdate_days_in_month(y, mo) || h > 23 ||
+        mi > 59 || sec > 60)
+        return -1;
+    p = s + n;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p == '-' ? -1 : 1;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
+            return -1;
+        p += 6;
+    }
+    if (*p)
+        return -1;
+    day = kmdate_from_ymd(y, mo, d);
+    *out = (int64_t)day * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
+    return 0;
+}
+
 size_t
 kmt_chunks(kmctx *ctx, kmrange r, kmrange **chunks)
 {

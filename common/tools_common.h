@@ -43,6 +43,10 @@ json_object *kmt_timeframe(kmrange r);
  * less-than (D2+1)T00:00:00 — a new array of two strings. */
 json_object *kmt_aggregate_filter(kmrange r);
 
+/* A Klaviyo datetime ("2025-11-27T14:00:00+00:00"; fractions and "Z" allowed; no offset
+ * reads as UTC) as unix seconds into *out. 0, or -1 when it is not one. */
+int kmt_parse_instant(const char *s, int64_t *out);
+
 /* Chunks of at most 365 days; adds the seed's chunking warning to ctx when r needed more
  * than one. Returns the count; *chunks is a new array the caller frees. */
 size_t kmt_chunks(kmctx *ctx, kmrange r, kmrange **chunks);

@@ -3,18 +3,26 @@
  * entity=flow uses Klaviyo's flow-series report and passes its arrays through verbatim. The
  * report caps a window by the interval (hourly 7 days, daily 60, weekly and monthly 52 weeks;
  * REFERENCE.md §5.2, §13), so a longer window is split into chunks that end on bucket
- * boundaries (a chunk after the first starts on a Monday for weekly, on the 1st for monthly),
+ * boundaries (a chunk after the first starts a whole number of weeks after the window start
+ * for weekly, on the 1st for monthly),
  * no bucket is ever split, and the chunks' date_times and arrays are concatenated; a series
  * absent from a chunk is padded there (0.0 for counts, null for rates).
  *
- * entity=campaign is stitched: Klaviyo has no campaign series, so each bucket (from
- * kmdate_buckets: the first at the window start, then every day / Monday / 1st) is one
- * campaign-values report over that bucket's days. At most 53 buckets, no hourly, counts only.
+ * entity=campaign, basis "send_date" (the default): Klaviyo's reports count a campaign by its
+ * send date (REFERENCE.md §5.1), so one campaign-values report per 365 days of window gives
+ * every campaign sent in it with all its numbers, and each campaign's send_time (GET
+ * /api/campaigns/{id}/, cached, shared with resolve_campaign_names) puts it in its bucket:
+ * exactly what one report per bucket gives, for one report call instead of one per bucket.
+ * Buckets: kmdate_buckets (the first at the window start, then every day / 7 days / 1st), at
+ * most 53, no hourly, counts only; date_times as the flow series writes them.
+ * basis "activity": metric aggregates by message, bucketed by event time (tools_activity.h).
  *
- * More than one report call is planned against the account's report budget before the first.
+ * The calls the cache would not answer are planned against the account's budget before the
+ * first; a request that can never fit says what would.
  */
 #include "json.h"
 #include "tools.h"
+#include "tools_activity.h"
 #include "tools_common.h"
 #include "util.h"
 
@@ -349,47 +357,6 @@ out:
 
 /* --- entity=campaign --------------------------------------------------------------------- */
 
-/* One campaign (and channel) of a trend: its statistics per bucket. */
-struct cseries {
-    char   *id, *channel;
-    double *v;   /* nstats x nbuckets */
-};
-
-struct ctrend {
-    struct cseries *v;
-    size_t          n, cap;
-    size_t          nstats, nb;
-};
-
-static struct cseries *
-ctrend_of(struct ctrend *t, const char *id, const char *channel)
-{
-    for (size_t k = 0; k < t->n; k++) {
-        if (strcmp(t->v[k].id, id) == 0 && same(t->v[k].channel, channel))
-            return &t->v[k];
-    }
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->v = km_xrealloc(t->v, t->cap * sizeof(*t->v));
-    }
-    t->v[t->n].id = km_xstrdup(id);
-    t->v[t->n].channel = channel ? km_xstrdup(channel) : NULL;
-    t->v[t->n].v = km_xcalloc(t->nstats * t->nb + 1, sizeof(double));
-    return &t->v[t->n++];
-}
-
-static void
-ctrend_free(struct ctrend *t)
-{
-    for (size_t k = 0; k < t->n; k++) {
-        free(t->v[k].id);
-        free(t->v[k].channel);
-        free(t->v[k].v);
-    }
-    free(t->v);
-    memset(t, 0, sizeof(*t));
-}
-
 /* The bucket's start as Klaviyo's flow series writes it: local midnight with the account's
  * UTC offset at that moment ("2025-03-03T00:00:00-05:00"), so a campaign trend and a flow
  * series over the same window and interval have the same date_times. */
@@ -408,40 +375,6 @@ bucket_time(const char *tz, kmday day, char out[32], kmerr *err)
     snprintf(out, 32, "%sT00:00:00%c%02ld:%02ld", d, off < 0 ? '-' : '+',
              (off < 0 ? -off : off) / 3600 % 100, (off < 0 ? -off : off) / 60 % 60);
     return KM_OK;
-}
-
-/* A Klaviyo datetime ("2025-11-27T14:00:00+00:00", fractions and "Z" allowed) as unix
- * seconds. -1 when it is not one. */
-static int
-parse_instant(const char *s, int64_t *out)
-{
-    int         y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0, sign = 1;
-    const char *p;
-    kmday       day;
-
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-        n != 19 || mo < 1 || mo > 12 || d < 1 || d > kmdate_days_in_month(y, mo) || h > 23 ||
-        mi > 59 || sec > 60)
-        return -1;
-    p = s + n;
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        sign = *p == '-' ? -1 : 1;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
-            return -1;
-        p += 6;
-    }
-    if (*p)
-        return -1;
-    day = kmdate_from_ymd(y, mo, d);
-    *out = (int64_t)day * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
-    return 0;
 }
 
 /* A refused plan with what would fit for this trend: details.suggestion, and for a request
@@ -467,11 +400,11 @@ never_fits(kmctx *ctx, kmcode rc, kmerr *err, const char *what)
  * it in its bucket. Equal to one report per bucket, for 1 report call instead of nb. */
 static kmcode
 campaign_by_send(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const char *filter,
-                 struct ctrend *t, kmerr *err)
+                 kmt_trend *t, kmerr *err)
 {
     kmrange      *chunks = NULL;
     size_t        nch = kmt_chunks(ctx, r, &chunks), m = 0, lost = 0;
-    struct ctrend sums = { 0 };
+    kmt_trend sums = { 0 };
     char        **paths = NULL;
     json_object **outs = NULL;
     kmcode       *codes = NULL;
@@ -499,11 +432,11 @@ campaign_by_send(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const
             json_object    *g = kmjson_get(row, "groupings");
             json_object    *st = kmjson_get(row, "statistics");
             const char     *id = kmjson_str(g, "campaign_id");
-            struct cseries *cs;
+            struct kmt_cseries *cs;
 
             if (!id || !km_is_alnum_id(id, KMT_ID_MAX))
                 continue;
-            cs = ctrend_of(&sums, id, kmjson_str(g, "send_channel"));
+            cs = kmt_trend_of(&sums, id, kmjson_str(g, "send_channel"));
             for (size_t j = 0; j < t->nstats; j++)
                 cs->v[j] += kmjson_num(st, stat_at(stats, j), 0);
         }
@@ -543,7 +476,7 @@ campaign_by_send(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const
         kmday           day;
         int             sod;
         long            b = -1;
-        struct cseries *cs;
+        struct kmt_cseries *cs;
         kmerr           e = { 0 };
 
         for (size_t j = 0; j < m; j++) {
@@ -556,7 +489,7 @@ campaign_by_send(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const
                 break;
             }
         }
-        if (send_time && parse_instant(send_time, &at) == 0 &&
+        if (send_time && kmt_parse_instant(send_time, &at) == 0 &&
             kmdate_utc_to_local(ctx->tz, (time_t)at, &day, &sod, &e) == KM_OK)
             b = kmdate_bucket_of(r, iv, day);
         kmerr_clear(&e);
@@ -564,7 +497,7 @@ campaign_by_send(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const
             lost++;
             continue;
         }
-        cs = ctrend_of(t, sums.v[k].id, sums.v[k].channel);
+        cs = kmt_trend_of(t, sums.v[k].id, sums.v[k].channel);
         for (size_t j = 0; j < t->nstats; j++)
             cs->v[j * t->nb + (size_t)b] += sums.v[k].v[j];
     }
@@ -581,20 +514,20 @@ out:
     free(paths);
     free(outs);
     free(codes);
-    ctrend_free(&sums);
+    kmt_trend_free(&sums);
     free(chunks);
     return rc;
 }
 
 static kmcode
-campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
-                   const char *filter, json_object **data, kmerr *err)
+campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, int activity,
+                   const char *entity_id, const char *filter, json_object **data, kmerr *err)
 {
-    struct ctrend t = { 0 };
-    kmday        *starts = NULL;
-    json_object  *date_times = NULL, *list;
-    char         *bad = NULL;
-    kmcode        rc = KM_OK;
+    kmt_trend    t = { 0 };
+    kmday       *starts = NULL;
+    json_object *date_times = NULL, *list;
+    char        *bad = NULL, *unknown = NULL;
+    kmcode       rc = KM_OK;
 
     if (iv == KMI_HOURLY)
         return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: hourly is not available for "
@@ -617,6 +550,24 @@ campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
         free(bad);
         return rc;
     }
+    for (size_t j = 0; activity && j < t.nstats; j++) {
+        char *u;
+
+        if (kmt_activity_supports(stat_at(stats, j)))
+            continue;
+        u = unknown ? km_xasprintf("%s, %s", unknown, stat_at(stats, j))
+                    : km_xstrdup(stat_at(stats, j));
+        free(unknown);
+        unknown = u;
+    }
+    if (unknown) {
+        rc = kmerr_set(err, KM_INVALID_ARGUMENT, "statistics: %.120s cannot be counted by "
+                       "activity (metric aggregates); the activity basis gives recipients, "
+                       "delivered, bounced, opens, opens_unique, clicks, clicks_unique, "
+                       "unsubscribes, conversions and conversion_value", unknown);
+        free(unknown);
+        return rc;
+    }
     t.nb = kmdate_buckets(r, iv, NULL, 0);
     if (t.nb > CAMPAIGN_MAX_BUCKETS)
         return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: a %s campaign trend over this "
@@ -627,7 +578,10 @@ campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
     starts = km_xcalloc(t.nb ? t.nb : 1, sizeof(*starts));
     kmdate_buckets(r, iv, starts, t.nb);
 
-    rc = campaign_by_send(ctx, r, iv, stats, filter, &t, err);
+    if (activity)
+        rc = kmt_activity_trend(ctx, r, iv, stats, entity_id, &t, err);
+    else
+        rc = campaign_by_send(ctx, r, iv, stats, filter, &t, err);
     if (rc != KM_OK)
         goto out;
 
@@ -663,19 +617,29 @@ campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
     *data = json_object_new_object();
     json_object_object_add(*data, "entity", json_object_new_string("campaign"));
     json_object_object_add(*data, "interval", json_object_new_string(kmdate_interval_name(iv)));
-    json_object_object_add(*data, "basis", json_object_new_string("send_date"));
+    json_object_object_add(*data, "basis",
+                           json_object_new_string(activity ? "activity" : "send_date"));
     json_object_object_add(*data, "date_times", date_times);
     date_times = NULL;
     json_object_object_add(*data, "series", list);
-    kmctx_warn(ctx, "%s", KMT_TIME_BASIS_WARNING);
-    kmctx_warn(ctx, "Campaign trends count each campaign by its send date, as Klaviyo's UI "
-               "does: its numbers over the whole window (one campaign-values report) sit in "
-               "the %s bucket of its send time, including opens and orders that came later. "
-               "For when the activity happened, ask with basis \"activity\".",
-               kmdate_interval_name(iv));
+    if (activity) {
+        kmctx_warn(ctx, "basis activity: counted by when the events happened (Klaviyo's "
+                   "metric aggregates, daily in the account's timezone, summed into %s "
+                   "buckets), so a campaign spreads over the buckets its opens, clicks and "
+                   "orders fall in. This will not match Klaviyo's campaign reports or UI, "
+                   "which count by send date; unique counts are sums of daily uniques.",
+                   kmdate_interval_name(iv));
+    } else {
+        kmctx_warn(ctx, "%s", KMT_TIME_BASIS_WARNING);
+        kmctx_warn(ctx, "Campaign trends count each campaign by its send date, as Klaviyo's "
+                   "UI does: its numbers over the whole window (one campaign-values report) "
+                   "sit in the %s bucket of its send time, including opens and orders that "
+                   "came later. For when the activity happened, ask with basis \"activity\".",
+                   kmdate_interval_name(iv));
+    }
 out:
     json_object_put(date_times);
-    ctrend_free(&t);
+    kmt_trend_free(&t);
     free(starts);
     return rc;
 }
@@ -686,7 +650,9 @@ kmtool_over_time(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
     const char  *entity = kmjson_str(args, "entity");
     const char  *interval = kmjson_str(args, "interval");
     const char  *entity_id = kmjson_str(args, "entity_id");
+    const char  *basis = kmjson_str(args, "basis");
     int          campaign = entity && strcmp(entity, "campaign") == 0;
+    int          activity = basis && strcmp(basis, "activity") == 0;
     json_object *stats = NULL;
     char        *filter = NULL;
     kminterval   iv = KMI_WEEKLY;
@@ -699,6 +665,11 @@ kmtool_over_time(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
     if (interval && kmdate_interval_parse(interval, &iv) != 0)
         return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: must be hourly, daily, weekly "
                          "or monthly");
+    if (basis && !activity && strcmp(basis, "send_date") != 0)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "basis: must be send_date or activity");
+    if (basis && !campaign)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "basis: only for entity=campaign (a flow "
+                         "series is Klaviyo's own)");
     rc = kmt_window(ctx, args, &r, err);
     if (rc != KM_OK)
         return rc;
@@ -710,7 +681,7 @@ kmtool_over_time(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
     }
     stats = statistics_of(args);
     if (campaign)
-        rc = campaign_over_time(ctx, r, iv, stats, filter, data, err);
+        rc = campaign_over_time(ctx, r, iv, stats, activity, entity_id, filter, data, err);
     else
         rc = flow_over_time(ctx, r, iv, stats, filter, data, err);
     json_object_put(stats);

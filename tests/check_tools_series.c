@@ -387,6 +387,134 @@ START_TEST(a_weekly_trend_of_one_campaign_has_that_campaigns_series_only)
 }
 END_TEST
 
+/* --- campaigns by activity ------------------------------------------------------------------ */
+
+/* An activity trend equals the simulator's event-time truth: per bucket, each campaign's
+ * activity within the bucket's days, whenever it was sent. Returns the number of series. */
+static size_t
+assert_activity_series(json_object *env, const char *acct, kmrange days, kminterval iv,
+                       const char *only)
+{
+    json_object *data = kmjson_get(env, "data");
+    size_t       nb = kmdate_buckets(days, iv, NULL, 0);
+    kmday       *starts = km_xcalloc(nb, sizeof(*starts));
+    json_object *seen = json_object_new_object();
+    size_t       nseries = 0;
+    char         what[160];
+
+    kmdate_buckets(days, iv, starts, nb);
+    ck_assert_str_eq(kmjson_str(data, "basis"), "activity");
+    ck_assert_int_eq(json_object_array_length(kmjson_get(data, "date_times")), nb);
+    for (size_t b = 0; b < nb; b++) {
+        kmrange              br = { starts[b], b + 1 < nb ? starts[b + 1] - 1 : days.end };
+        struct simtruth_row *rows = NULL;
+        long n = simtruth_campaign_activity(toolfix_world(), acct, br, only, &rows);
+
+        for (long i = 0; i < n; i++) {
+            json_object *o = series_of(data, "campaign_id", rows[i].entity_id, "send_channel",
+                                       simdata_channel_name(rows[i].channel), NULL, NULL);
+
+            ck_assert_msg(o != NULL, "activity series of campaign %s missing",
+                          rows[i].entity_id);
+            if (!kmjson_get(seen, rows[i].entity_id)) {
+                json_object_object_add(seen, rows[i].entity_id, json_object_new_int(1));
+                nseries++;
+            }
+            for (size_t j = 0; j < N_DEFAULT; j++) {
+                snprintf(what, sizeof(what), "%s.%s[%zu]", rows[i].entity_id, default_stats[j],
+                         b);
+                toolfix_assert_num(json_object_array_get_idx(
+                                       kmjson_path(o, "statistics", default_stats[j], NULL), b),
+                                   toolfix_stat(&rows[i].counts, default_stats[j]), what);
+            }
+        }
+        free(rows);
+    }
+    ck_assert_int_eq(json_object_array_length(kmjson_get(data, "series")), nseries);
+    json_object_put(seen);
+    free(starts);
+    return nseries;
+}
+
+START_TEST(an_activity_trend_equals_the_event_time_truth_without_a_report_call)
+{
+    json_object *env = toolfix_ok(TOOL, "{\"account\":\"acme\",\"entity\":\"campaign\","
+                                        "\"basis\":\"activity\",\"start_date\":"
+                                        "\"2025-03-04\",\"end_date\":\"2025-04-28\"}");
+    kmerr        err = { 0 };
+
+    ck_assert_int_eq(kmreg_validate_schema(kmreg_find(TOOL)->output, kmjson_get(env, "data"),
+                                           "data", &err),
+                     KM_OK);
+    ck_assert_int_gt(assert_activity_series(env, "acme", range("2025-03-04", "2025-04-28"),
+                                            KMI_WEEKLY, NULL),
+                     3);
+    /* no report budget: metric aggregates only */
+    ck_assert_int_eq(toolfix_sim_calls(VALUES), 0);
+    ck_assert_int_gt(toolfix_sim_calls("POST /api/metric-aggregates"), 0);
+    ck_assert(toolfix_has_warning(env, "will not match Klaviyo's campaign reports"));
+    json_object_put(env);
+}
+END_TEST
+
+START_TEST(a_campaign_sent_at_the_end_of_a_bucket_differs_by_basis)
+{
+    const struct simacct     *a = simdata_account_by_name(toolfix_world(), "acme");
+    const struct simcampaign *c = NULL;
+    char                      args[400], from[11], to[11];
+    json_object              *send, *act;
+    kmrange                   r;
+    double                    s0, s1, a1;
+
+    /* an email campaign sent in the evening: its opens go on into the next days */
+    for (size_t i = 0; i < a->n_campaigns && !c; i++) {
+        const struct simcampaign *x = &a->campaigns[i];
+
+        if (x->active && x->channel == SIM_EMAIL && x->send_hour % 24 >= 18 &&
+            x->send_hour / 24 > toolfix_parse_day("2024-06-01"))
+            c = x;
+    }
+    ck_assert_ptr_nonnull(c);
+    /* its send day is the last day of the first weekly bucket */
+    r.start = (kmday)(c->send_hour / 24) - 6;
+    r.end = r.start + 13;
+    km_strlcpy(from, toolfix_day(0, r.start), sizeof(from));
+    km_strlcpy(to, toolfix_day(1, r.end), sizeof(to));
+    snprintf(args, sizeof(args), "{\"account\":\"acme\",\"entity\":\"campaign\","
+             "\"entity_id\":\"%s\",\"start_date\":\"%s\",\"end_date\":\"%s\","
+             "\"statistics\":[\"opens_unique\"]}", c->id, from, to);
+    send = toolfix_ok(TOOL, args);
+    snprintf(args, sizeof(args), "{\"account\":\"acme\",\"entity\":\"campaign\","
+             "\"entity_id\":\"%s\",\"start_date\":\"%s\",\"end_date\":\"%s\","
+             "\"statistics\":[\"opens_unique\"],\"basis\":\"activity\"}", c->id, from, to);
+    act = toolfix_ok(TOOL, args);
+    s0 = json_object_get_double(json_object_array_get_idx(
+        kmjson_path(json_object_array_get_idx(kmjson_path(send, "data", "series", NULL), 0),
+                    "statistics", "opens_unique", NULL), 0));
+    s1 = json_object_get_double(json_object_array_get_idx(
+        kmjson_path(json_object_array_get_idx(kmjson_path(send, "data", "series", NULL), 0),
+                    "statistics", "opens_unique", NULL), 1));
+    a1 = json_object_get_double(json_object_array_get_idx(
+        kmjson_path(json_object_array_get_idx(kmjson_path(act, "data", "series", NULL), 0),
+                    "statistics", "opens_unique", NULL), 1));
+    /* by send date everything sits in the send's bucket; by activity the later opens move on */
+    ck_assert(s0 > 0);
+    ck_assert_double_eq(s1, 0.0);
+    ck_assert(a1 > 0);
+    {
+        kmrange              b1 = { r.start + 7, r.end };
+        struct simtruth_row *rows = NULL;
+
+        ck_assert_int_eq(simtruth_campaign_activity(toolfix_world(), "acme", b1, c->id, &rows),
+                         1);
+        ck_assert_double_eq(a1, (double)rows[0].counts.v[SIMC_OPENS_UNIQUE]);
+        free(rows);
+    }
+    json_object_put(send);
+    json_object_put(act);
+}
+END_TEST
+
 /* --- invalid arguments ------------------------------------------------------------------- */
 
 static const struct {
@@ -399,6 +527,13 @@ static const struct {
       "\"start_date\":\"2025-01-01\",\"end_date\":\"2025-01-02\"}", "hourly" },
     { "{\"account\":\"acme\",\"entity\":\"campaign\",\"timeframe\":\"last_30_days\","
       "\"statistics\":[\"delivered\",\"open_rate\",\"click_rate\"]}", "open_rate, click_rate" },
+    { "{\"account\":\"acme\",\"entity\":\"campaign\",\"basis\":\"activity\","
+      "\"timeframe\":\"last_30_days\",\"statistics\":[\"delivered\",\"spam_complaints\"]}",
+      "spam_complaints cannot be counted by activity" },
+    { "{\"account\":\"acme\",\"entity\":\"flow\",\"basis\":\"activity\","
+      "\"timeframe\":\"last_30_days\"}", "only for entity=campaign" },
+    { "{\"account\":\"acme\",\"entity\":\"campaign\",\"basis\":\"events\","
+      "\"timeframe\":\"last_30_days\"}", "basis" },
     /* the schema */
     { "{\"account\":\"acme\",\"timeframe\":\"last_30_days\"}", "entity" },
     { "{\"account\":\"acme\",\"entity\":\"list\",\"timeframe\":\"last_30_days\"}", "entity" },
@@ -607,6 +742,8 @@ suite(void)
                         (int)(sizeof(stitched) / sizeof(stitched[0])));
     tcase_add_test(tc, a_campaign_trend_and_a_flow_series_share_their_date_times);
     tcase_add_test(tc, a_weekly_trend_of_one_campaign_has_that_campaigns_series_only);
+    tcase_add_test(tc, an_activity_trend_equals_the_event_time_truth_without_a_report_call);
+    tcase_add_test(tc, a_campaign_sent_at_the_end_of_a_bucket_differs_by_basis);
     suite_add_tcase(s, tc);
 
     tc = tcase("invalid arguments", toolfix_sim_up, toolfix_up);
