@@ -108,7 +108,8 @@ for months in 1 3 12; do
         throttled=$(printf '%s\n%s\n' "$before" "$after" | jq -s -r \
             '.[1].total_throttled - .[0].total_throttled')
         printf '%-8s %-10s %-23s %8.1f %8s %8s %8s %10s\n' "$months" "$basis" \
-            "$start..$end" "$(echo "$t1 - $t0" | bc)" "$calls" "$reports" "$throttled" \
+            "$start..$end" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+            "$calls" "$reports" "$throttled" \
             "$series"
     done
 done
