@@ -79,8 +79,8 @@ char *kmt_filter_equals(const char *field, const char *value);
 /* Plan `n` requests like `method path` before the first is made — count only the ones the
  * cache will not answer (kmt_uncached_*). kmkl_plan decides: KM_INVALID_ARGUMENT when they
  * can never fit, KM_RATE_LIMITED (retry_after_s > 0) when they fit later, both with
- * calls_needed and calls_that_fit; on KM_OK let the client wait for rate slots until the deadline and
- * count the n requests into the call's progress total. */
+ * calls_needed and calls_that_fit; on KM_OK let the client wait for rate slots until the
+ * deadline and count the n requests into the call's progress total. */
 kmcode kmt_plan(kmctx *ctx, const char *method, const char *path, int n, kmerr *err);
 
 /* 1 when the shared cache would answer that values report (kmt_values_report with the same

@@ -1992,7 +1992,8 @@ sim_suite(void)
     tc = tcase("values and series", start_unlimited, 0);
     tcase_add_test(tc, a_flow_values_report_equals_the_truth_for_whole_local_days);
     tcase_add_test(tc, a_campaign_values_report_equals_the_truth_and_skips_quiet_campaigns);
-    tcase_add_test(tc, a_campaign_sent_before_the_window_brings_nothing_though_its_opens_fall_in_it);
+    tcase_add_test(tc,
+                   a_campaign_sent_before_the_window_brings_nothing_though_its_opens_fall_in_it);
     tcase_add_test(tc, kiwi_reads_the_window_in_auckland_time_and_ignores_offsets);
     tcase_add_test(tc, a_filtered_report_has_only_the_rows_asked_for);
     tcase_add_test(tc, shifting_the_end_by_one_day_changes_the_numbers);

@@ -762,7 +762,8 @@ suite(void)
     TCase *tc;
 
     tc = tcase("flow series", toolfix_sim_up, toolfix_up);
-    tcase_add_test(tc, weekly_over_more_than_52_weeks_is_chunked_on_a_bucket_start_and_equals_truth);
+    tcase_add_test(tc,
+                   weekly_over_more_than_52_weeks_is_chunked_on_a_bucket_start_and_equals_truth);
     tcase_add_test(tc, daily_over_more_than_60_days_is_chunked_and_equals_truth);
     tcase_add_test(tc, monthly_over_a_year_is_chunked_on_the_first_and_equals_truth);
     tcase_add_test(tc, hourly_over_nine_days_is_chunked_by_seven_days_and_equals_truth);
