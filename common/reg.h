@@ -39,6 +39,8 @@ struct kmtool {
     kmtool_fn  *run;
     int         needs_account;  /* 0 only for klaviyo_list_accounts */
     int         date_scoped;    /* takes timeframe or start_date+end_date */
+    int         live;           /* answers from live state (rate windows): never kept as a
+                                   recent answer (server/http.c's memo) */
     const struct kmshape_spec *shape;   /* how a list or series answer is bounded (shape.h);
                                            NULL: the answer is small by nature */
     /* parsed once by kmreg_init */

@@ -146,6 +146,21 @@ plan_calls(kmctx *ctx, const char *method, const char *path, size_t n, kmerr *er
     return KM_OK;
 }
 
+/* How many of the rows' size lookups the cache would not answer: what a plan counts. */
+static size_t
+uncached_sizes(kmctx *ctx, const struct lists *ls)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ls->n; i++) {
+        char *path = size_path(ls->rows[i].id);
+
+        n += !kmkl_cached(ctx->kl, ctx->acct, "GET", path, NULL);
+        free(path);
+    }
+    return n;
+}
+
 /* The size of every row, fetched concurrently within the XS tier. Planning happened before
  * (plan_calls with ls->n). A failed lookup leaves has_count 0 and is counted; only a batch
  * that could not run at all (cancelled, deadline) fails. */
@@ -513,9 +528,21 @@ growth_prepare(kmctx *ctx, json_object *args, struct growth *g, kmerr *err)
     for (size_t i = 0; i < g->n; i++)
         found += g->sides[i].id != NULL;
     g->ncalls = found * g->nch;
-    /* one call per metric per chunk; a single call needs no plan */
-    if (g->ncalls > 1)
-        rc = plan_calls(ctx, "POST", AGGREGATES_PATH, g->ncalls, err);
+    /* one call per metric per chunk; a single call needs no plan; cached ones cost none */
+    if (g->ncalls > 1) {
+        size_t uncached = 0;
+
+        for (size_t i = 0; i < g->n; i++) {
+            for (size_t c = 0; g->sides[i].id && c < g->nch; c++) {
+                json_object *body = aggregate_body(ctx, g->sides[i].id, g->by_list,
+                                                   g->chunks[c], NULL);
+
+                uncached += !kmkl_cached(ctx->kl, ctx->acct, "POST", AGGREGATES_PATH, body);
+                json_object_put(body);
+            }
+        }
+        rc = plan_calls(ctx, "POST", AGGREGATES_PATH, uncached, err);
+    }
     return rc;
 }
 
@@ -625,10 +652,8 @@ health_one(kmctx *ctx, const char *list_id, struct lists *ls, kmerr *err)
     return KM_OK;
 }
 
-/* Every list, in Klaviyo's order, with its size: the fan-out is planned first. The plan
- * counts every lookup, cached or not (the client has no way to ask what its cache holds), so
- * a warm repeat for more lists than the deadline allows at 15 a minute is refused like a
- * cold one — with the default 10-minute deadline that takes about 150 lists. */
+/* Every list, in Klaviyo's order, with its size: the fan-out is planned first, counting only
+ * the lookups the cache will not answer (kmkl_cached), so a warm repeat is never refused. */
 static kmcode
 health_all(kmctx *ctx, struct lists *ls, kmerr *err)
 {
@@ -638,7 +663,7 @@ health_all(kmctx *ctx, struct lists *ls, kmerr *err)
     if (rc != KM_OK || ls->n == 0)
         return rc;
     probe = size_path(ls->rows[0].id);
-    rc = plan_calls(ctx, "GET", probe, ls->n, err);
+    rc = plan_calls(ctx, "GET", probe, uncached_sizes(ctx, ls), err);
     free(probe);
     if (rc != KM_OK)
         return rc;
@@ -922,7 +947,7 @@ kmtool_list_breakdown(kmctx *ctx, json_object *args, json_object **data, kmerr *
         goto out;
     if (ls.n > 0) {
         probe = size_path(ls.rows[0].id);
-        rc = plan_calls(ctx, "GET", probe, ls.n, err);
+        rc = plan_calls(ctx, "GET", probe, uncached_sizes(ctx, &ls), err);
         if (rc != KM_OK)
             goto out;
     }

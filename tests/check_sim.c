@@ -1143,16 +1143,62 @@ END_TEST
 
 START_TEST(a_campaign_values_report_equals_the_truth_and_skips_quiet_campaigns)
 {
-    kmrange              days = { day_of("2024-11-20"), day_of("2024-12-05") };
+    kmrange              days = { day_of("2024-11-01"), day_of("2024-12-15") };
     struct simtruth_row *rows;
     long                 n = simtruth_campaign_values(world, "acme", days, NULL, &rows);
-    json_object         *doc = values(acme, 0, "2024-11-20", "2024-12-05T23:59:59", NULL);
+    json_object         *doc = values(acme, 0, "2024-11-01", "2024-12-15T23:59:59", NULL);
 
     ck_assert_int_gt(n, 3);
     ck_assert_int_lt(n, (long)acme->n_campaigns);
     assert_rows_equal(doc, rows, n, 0);
+    /* by send date: every row is a campaign sent inside the window */
+    for (long i = 0; i < n; i++) {
+        const struct simcampaign *c = simdata_campaign(acme, rows[i].entity_id);
+
+        ck_assert_int_ge(c->send_hour, simdata_hour(days.start, 0));
+        ck_assert_int_le(c->send_hour, simdata_hour(days.end, 23));
+    }
     json_object_put(doc);
     free(rows);
+}
+END_TEST
+
+START_TEST(a_campaign_sent_before_the_window_brings_nothing_though_its_opens_fall_in_it)
+{
+    const struct simcampaign *c = NULL;
+    struct simtruth_row      *rows = NULL, *act = NULL;
+    kmrange                   days;
+    long                      n, na;
+    json_object              *doc, *results;
+    char                      from[11], to[24];
+
+    for (size_t i = 0; i < acme->n_campaigns && !c; i++) {
+        if (acme->campaigns[i].active && acme->campaigns[i].channel == SIM_EMAIL &&
+            acme->campaigns[i].send_hour / 24 > day_of("2024-06-01"))
+            c = &acme->campaigns[i];
+    }
+    ck_assert_ptr_nonnull(c);
+    /* the three days after its send day: its opens go on there, its send does not */
+    days.start = (kmday)(c->send_hour / 24) + 1;
+    days.end = days.start + 2;
+    n = simtruth_campaign_values(world, "acme", days, c->id, &rows);
+    na = simtruth_campaign_activity(world, "acme", days, c->id, &act);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(na, 1);
+    ck_assert_int_gt(act[0].counts.v[SIMC_OPENS_UNIQUE], 0);
+    kmdate_format(days.start, from);
+    kmdate_format(days.end, to);
+    strcat(to, "T23:59:59");
+    doc = values(acme, 0, from, to, NULL);
+    results = kmjson_path(doc, "data", "attributes", "results", NULL);
+    for (size_t i = 0; i < json_object_array_length(results); i++) {
+        json_object *g = kmjson_get(json_object_array_get_idx(results, i), "groupings");
+
+        ck_assert_str_ne(kmjson_str(g, "campaign_id"), c->id);
+    }
+    json_object_put(doc);
+    free(rows);
+    free(act);
 }
 END_TEST
 
@@ -1422,6 +1468,79 @@ aggregate(const struct simacct *a, const char *metric_id, const char *tz, const 
     free(body);
     return doc;
 }
+
+START_TEST(by_message_a_campaigns_events_are_its_message_row_by_event_time)
+{
+    const struct simmetric   *opened = simdata_metric_by_name(acme, "Opened Email");
+    const struct simmetric   *order = &acme->metrics[acme->conversion_metric];
+    const struct simcampaign *c = NULL;
+    struct simtruth_row      *rows = NULL;
+    struct resp               r;
+    char                      path[80], ge[32], lt[32], from[11];
+    const char               *mid;
+    json_object              *doc, *list;
+    kmrange                   days;
+    double                    unique = 0, orders = 0;
+
+    for (size_t i = 0; i < acme->n_campaigns && !c; i++) {
+        if (acme->campaigns[i].active && acme->campaigns[i].channel == SIM_EMAIL &&
+            acme->campaigns[i].send_hour / 24 > day_of("2024-06-01"))
+            c = &acme->campaigns[i];
+    }
+    ck_assert_ptr_nonnull(c);
+    /* its message id, as the campaign lists it */
+    snprintf(path, sizeof(path), "/api/campaigns/%s", c->id);
+    call(acme, "GET", path, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    mid = kmjson_str(json_object_array_get_idx(kmjson_path(r.doc, "data", "relationships",
+                                                           "campaign-messages", "data", NULL),
+                                               0),
+                     "id");
+    ck_assert_ptr_nonnull(mid);
+    /* the three days after its send day, in the account's timezone */
+    days.start = (kmday)(c->send_hour / 24) + 1;
+    days.end = days.start + 2;
+    kmdate_format(days.start, from);
+    snprintf(ge, sizeof(ge), "%sT00:00:00", from);
+    kmdate_format(days.end + 1, from);
+    snprintf(lt, sizeof(lt), "%sT00:00:00", from);
+    ck_assert_int_eq(simtruth_campaign_activity(world, "acme", days, c->id, &rows), 1);
+
+    doc = aggregate(acme, opened->id, acme->tz, ge, lt, ",\"by\":[\"$message\"]");
+    list = kmjson_path(doc, "data", "attributes", "data", NULL);
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *row = json_object_array_get_idx(list, i);
+        json_object *u = kmjson_path(row, "measurements", "unique", NULL);
+
+        if (strcmp(json_object_get_string(json_object_array_get_idx(
+                       kmjson_get(row, "dimensions"), 0)), mid) != 0)
+            continue;
+        for (size_t k = 0; k < json_object_array_length(u); k++)
+            unique += json_object_get_double(json_object_array_get_idx(u, k));
+    }
+    ck_assert_int_gt((int64_t)unique, 0);
+    ck_assert(unique == (double)rows[0].counts.v[SIMC_OPENS_UNIQUE]);
+    json_object_put(doc);
+
+    /* orders are attributed: by $attributed_message on the conversion metric */
+    doc = aggregate(acme, order->id, acme->tz, ge, lt, ",\"by\":[\"$attributed_message\"]");
+    list = kmjson_path(doc, "data", "attributes", "data", NULL);
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *row = json_object_array_get_idx(list, i);
+        json_object *cnt = kmjson_path(row, "measurements", "count", NULL);
+
+        if (strcmp(json_object_get_string(json_object_array_get_idx(
+                       kmjson_get(row, "dimensions"), 0)), mid) != 0)
+            continue;
+        for (size_t k = 0; k < json_object_array_length(cnt); k++)
+            orders += json_object_get_double(json_object_array_get_idx(cnt, k));
+    }
+    ck_assert(orders == (double)rows[0].counts.v[SIMC_CONVERSIONS]);
+    json_object_put(doc);
+    resp_free(&r);
+    free(rows);
+}
+END_TEST
 
 START_TEST(day_buckets_are_local_days_written_in_utc_and_count_like_the_truth)
 {
@@ -1873,6 +1992,8 @@ sim_suite(void)
     tc = tcase("values and series", start_unlimited, 0);
     tcase_add_test(tc, a_flow_values_report_equals_the_truth_for_whole_local_days);
     tcase_add_test(tc, a_campaign_values_report_equals_the_truth_and_skips_quiet_campaigns);
+    tcase_add_test(tc,
+                   a_campaign_sent_before_the_window_brings_nothing_though_its_opens_fall_in_it);
     tcase_add_test(tc, kiwi_reads_the_window_in_auckland_time_and_ignores_offsets);
     tcase_add_test(tc, a_filtered_report_has_only_the_rows_asked_for);
     tcase_add_test(tc, shifting_the_end_by_one_day_changes_the_numbers);
@@ -1884,6 +2005,7 @@ sim_suite(void)
 
     tc = tcase("metric aggregates", start_unlimited, 0);
     tcase_add_test(tc, day_buckets_are_local_days_written_in_utc_and_count_like_the_truth);
+    tcase_add_test(tc, by_message_a_campaigns_events_are_its_message_row_by_event_time);
     tcase_add_test(tc, summer_buckets_in_new_york_start_at_four_utc);
     tcase_add_test(tc, by_list_returns_list_names_with_the_truths_counts);
     tcase_add_test(tc, a_window_in_auckland_counts_differently_from_the_same_dates_in_utc);
