@@ -188,17 +188,9 @@ toml_string(const char *raw, char **out)
         *out = res;
         return 0;
     }
-    /* bare value: not valid TOML for a string, but accept it up to a '#' comment */
-    {
-        const char *h = strchr(raw, '#');
-        size_t      len = h ? (size_t)(h - raw) : n;
-        while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
-            len--;
-        if (len == 0)
-            return -1;
-        *out = km_xstrndup(raw, len);
-    }
-    return 0;
+    /* a bare value (api_key_env = KLAVIYO_ACME_KEY) is not valid TOML: refuse what TOML
+     * refuses, so a file this service accepts is one every TOML reader accepts */
+    return -1;
 }
 
 static int
@@ -230,8 +222,12 @@ handler(void *user, const char *sect, const char *key, const char *value)
                ctx->a->path, ctx->line, key, acc->name);
         return 1;
     }
-    if (toml_string(value, &v) != 0)
+    if (toml_string(value, &v) != 0) {
+        if (value[0] != '"' && value[0] != '\'' && value[0])
+            return fail(ctx, "%s must be a quoted string (this is not valid TOML), e.g. "
+                        "%s = \"%.64s\"", key, key, value);
         return fail(ctx, "%s must be a quoted string, e.g. %s = \"...\"", key, key);
+    }
     if (*slot)
         free(*slot);
     *slot = v;
