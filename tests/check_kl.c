@@ -898,6 +898,27 @@ START_TEST(a_dropped_connection_is_retried)
 }
 END_TEST
 
+/* "could not reach Klaviyo" says why: here nothing listens on the port */
+START_TEST(a_refused_connection_is_upstream_error_naming_the_cause)
+{
+    struct client c;
+    json_object  *doc = NULL;
+    kmerr         err = { 0 };
+    char          url[64];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", kmfix_free_port());
+    setenv("KLAVIYO_BASE_URL", url, 1);
+    setenv("KLAVIYO_MAX_RETRIES", "0", 1);
+    client_open(&c, 0, "acme");
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_UPSTREAM_ERROR);
+    ck_assert_ptr_null(doc);
+    ck_assert_msg(strstr(err.msg, "could not reach Klaviyo (1 attempt): connection refused"),
+                  "%s", err.msg);
+    kmerr_clear(&err);
+    client_close(&c);
+}
+END_TEST
+
 START_TEST(a_malformed_body_is_upstream_error)
 {
     struct client c;
@@ -1619,6 +1640,7 @@ kl_suite(void)
     tcase_add_test(tc, a_throttle_whose_wait_passes_the_deadline_fails_at_once);
     tcase_add_test(tc, a_slow_answer_times_out_as_upstream_timeout_after_retries);
     tcase_add_test(tc, a_dropped_connection_is_retried);
+    tcase_add_test(tc, a_refused_connection_is_upstream_error_naming_the_cause);
     tcase_add_test(tc, a_malformed_body_is_upstream_error);
     tcase_add_test(tc, a_truncated_body_is_upstream_error);
     suite_add_tcase(s, tc);
