@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct kmaccounts {
     char             *path;
@@ -412,6 +413,15 @@ kmacct_resolve(const kmaccounts *a, const char *name, const struct kmaccount **o
     *out = kmacct_find(a, name);
     if (*out)
         return KM_OK;
+    /* names are lower-case slugs; "ACME" is a near miss worth naming, not a pattern error */
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcasecmp(a->items[i].name, name) == 0) {
+            kmerr_set(err, KM_UNKNOWN_ACCOUNT, "unknown account '%.64s': account names are "
+                      "lower-case; did you mean '%s'?", name, a->items[i].name);
+            kmerr_detail(err, "available_accounts", names(a));
+            return KM_UNKNOWN_ACCOUNT;
+        }
+    }
     kmerr_set(err, KM_UNKNOWN_ACCOUNT, "unknown account '%.64s'",
               kmacct_name_valid(name) ? name : "(invalid name)");
     kmerr_detail(err, "available_accounts", names(a));

@@ -650,6 +650,14 @@ START_TEST(a_wrong_name_with_one_account_is_still_unknown)
     ck_assert_int_eq(kmacct_resolve(a, "Acme", &acc, &err), KM_UNKNOWN_ACCOUNT);
     ck_assert_ptr_null(acc);
     kmerr_clear(&err);
+    /* the wrong case is named as such, with the list */
+    ck_assert_int_eq(kmacct_resolve(a, "ACME", &acc, &err), KM_UNKNOWN_ACCOUNT);
+    ck_assert_str_eq(err.msg, "unknown account 'ACME': account names are lower-case; did you "
+                     "mean 'acme'?");
+    ck_assert_ptr_nonnull(err.details);
+    ck_assert_ptr_nonnull(strstr(kmjson_text(err.details),
+                                 "\"available_accounts\":[\"acme\"]"));
+    kmerr_clear(&err);
     kmacct_free(a);
 }
 END_TEST
