@@ -1154,7 +1154,15 @@ START_TEST(every_error_status_has_an_envelope_and_a_request_id)
     /* 400: malformed JSON, a body that is not an object, an argument the schema refuses */
     post(&d, "/v1/campaigns/performance", "{\"account\": ", TOKEN_A, &r);
     assert_error(&r, 400, "INVALID_ARGUMENT");
-    ck_assert_ptr_nonnull(strstr(r.body.data, "malformed JSON"));
+    ck_assert_ptr_nonnull(strstr(r.body.data, "malformed JSON body"));
+    ck_assert_ptr_null(strstr(strstr(r.body.data, "malformed JSON") + 1, "malformed JSON"));
+    reply_free(&r);
+    /* a name in the wrong case is an unknown account with the list, not a pattern error */
+    post(&d, "/v1/campaigns/performance", "{\"account\":\"ACME\",\"timeframe\":\"last_30_days\"}",
+         TOKEN_A, &r);
+    assert_error(&r, 404, "UNKNOWN_ACCOUNT");
+    ck_assert_ptr_nonnull(strstr(r.body.data, "did you mean 'acme'"));
+    ck_assert_ptr_nonnull(strstr(r.body.data, "available_accounts"));
     reply_free(&r);
     post(&d, "/v1/campaigns/performance", "[1, 2]", TOKEN_A, &r);
     assert_error(&r, 400, "INVALID_ARGUMENT");
@@ -1841,6 +1849,7 @@ START_TEST(a_stale_socket_file_is_replaced_but_a_live_one_is_not)
         ck_assert_int_ne(restd_wait(&d), -1);
         ck_assert(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 1);
         ck_assert(log_has(&d, "another service is listening"));
+        ck_assert(log_has(&d, "set both REST_PORT and KLAVIYO_MCP_SOCKET"));
         call(&d2, &c, &r);
         ck_assert_int_eq(r.status, 200);
         reply_free(&r);
