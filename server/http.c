@@ -558,6 +558,7 @@ job_done(struct kmreq *r)
     r->state = R_REPLYING;
     evhttp_request_set_on_complete_cb(req, on_complete, r);
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, r);
+    evhttp_connection_set_timeout(evhttp_request_get_connection(req), r->h->cfg->rest_timeout_s);
     evhttp_send_reply_end(req);
 }
 
@@ -605,6 +606,11 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     if (r->stream) {
         common_headers(r, NDJSON);
         evhttp_send_reply_start(r->req, 200, NULL);
+        /* A streamed call may wait minutes between progress lines (a rate-limit slot at 2 a
+         * minute): REST_TIMEOUT_SECONDS of silence must not close it. The call's own
+         * deadline bounds it instead; the end of the stream restores the idle timeout. */
+        evhttp_connection_set_timeout(evhttp_request_get_connection(r->req),
+                                      h->cfg->request_deadline_s + h->cfg->rest_timeout_s);
     }
     r->state = R_QUEUED;
     evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_conn_close, r);

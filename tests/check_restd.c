@@ -1691,6 +1691,32 @@ START_TEST(a_tool_call_streams_progress_lines_then_the_result)
 }
 END_TEST
 
+/* A streamed call that waits on Klaviyo longer than REST_TIMEOUT_SECONDS between two lines
+ * (a report slot at 2 a minute is a wait of up to a minute) is not cut off by that idle
+ * timeout: the stream runs to its result. Timed in real time: a 2 s idle timeout, a 3.5 s
+ * Klaviyo answer. */
+START_TEST(a_stream_outlives_the_idle_timeout_while_klaviyo_is_slow)
+{
+    struct restd_opts o = { .workers = 1, .rest_timeout_s = 2 };
+    struct restd      d;
+    struct reply      r;
+    struct call       c = { .method = "POST", .path = "/v1/tools/klaviyo_get_list_health",
+                            .token = TOKEN_A, .body = "{\"account\":\"kiwi\"}",
+                            .accept = "application/x-ndjson" };
+
+    test_up();
+    restd_start(&d, &o);
+    sim_delay("/api/lists", 1, 3500);
+    call(&d, &c, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(r.body.data);
+    ck_assert_msg(strstr(r.body.data, "{\"status\":200,\"result\":{\"data\""),
+                  "no result line: %.300s", r.body.data);
+    reply_free(&r);
+    restd_stop(&d);
+}
+END_TEST
+
 /* Loop: 0 plain, 1 streaming. The client gives up while the first Klaviyo call of a
  * list-health is held by the simulator; the service must abandon the call before the
  * per-list requests, and write nothing back. */
@@ -2335,6 +2361,7 @@ restd_suite(void)
 
     tc = tcase(s, "streaming", tc_up_plain);
     tcase_add_test(tc, a_tool_call_streams_progress_lines_then_the_result);
+    tcase_add_test(tc, a_stream_outlives_the_idle_timeout_while_klaviyo_is_slow);
     tcase_add_loop_test(tc, a_client_that_disconnects_cancels_the_work, 0, 2);
     tcase_add_test(tc, a_slow_report_does_not_block_health_or_a_cache_hit);
 
