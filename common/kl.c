@@ -1115,8 +1115,16 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
         else if (status >= 500)
             c = C_SERVER;
         else if (status == 401 || status == 403) {
-            kmerr_set(&r->err, KM_INVALID_API_KEY, "Klaviyo rejected the API key for account "
-                      "'%s'%s%s", call->acct->name, detail[0] ? ": " : "", detail);
+            /* 401: the key itself; 403: a key without the endpoint's scope. klaviyo_status
+             * lets a caller (klaviyo-mcp-admin check --api) tell them apart. */
+            if (status == 403)
+                kmerr_set(&r->err, KM_INVALID_API_KEY, "the API key of account '%s' lacks a "
+                          "scope this needs%s%s", call->acct->name, detail[0] ? ": " : "",
+                          detail);
+            else
+                kmerr_set(&r->err, KM_INVALID_API_KEY, "Klaviyo rejected the API key for "
+                          "account '%s'%s%s", call->acct->name, detail[0] ? ": " : "", detail);
+            kmerr_detail(&r->err, "klaviyo_status", json_object_new_int((int)status));
             fail(kl, call, r, KM_INVALID_API_KEY);
             return;
         } else if (status == 404) {

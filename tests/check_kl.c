@@ -642,6 +642,7 @@ START_TEST(a_wrong_key_is_invalid_api_key_and_the_message_has_no_key)
     ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_INVALID_API_KEY);
     ck_assert_ptr_null(doc);
     ck_assert_ptr_nonnull(strstr(err.msg, "Klaviyo rejected the API key for account 'acme'"));
+    ck_assert_int_eq(json_object_get_int(kmjson_get(err.details, "klaviyo_status")), 401);
     ck_assert_ptr_null(strstr(err.msg, bad));
     ck_assert_ptr_null(strstr(err.msg, "pk_"));
     ck_assert_int_eq(kmsecret_leaks(err.msg), 0);
@@ -660,6 +661,9 @@ START_TEST(a_key_without_the_scope_is_invalid_api_key)
     ck_assert(simacct("acme")->limited_key[0]);
     client_open_key(&c, 0, "acme", simacct("acme")->limited_key);
     ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_INVALID_API_KEY);
+    ck_assert_msg(strstr(err.msg, "the API key of account 'acme' lacks a scope this needs") &&
+                  strstr(err.msg, "flows:read"), "%s", err.msg);
+    ck_assert_int_eq(json_object_get_int(kmjson_get(err.details, "klaviyo_status")), 403);
     ck_assert_ptr_null(strstr(err.msg, simacct("acme")->limited_key));
     ck_assert_int_eq(sim_calls("GET /api/flows"), 1);
     kmerr_clear(&err);
