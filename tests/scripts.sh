@@ -87,7 +87,7 @@ printf 'all:\n\t@touch made-in-tree\ncheck:\n\t@touch checked-in-tree\n' > "$src
 
 export HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/home/.config" XDG_RUNTIME_DIR="$tmp/xdg"
 unset ACCOUNTS_FILE REST_API_KEY REST_API_TOKENS REST_HOST KLAVIYO_MCP_SOCKET STORE_DIR \
-    RUN_BUILD_DIR KLAVIYO_BASE_URL KLAVIYO_DEMO
+    KLAVIYO_BASE_URL KLAVIYO_DEMO
 export WORKERS=1 LOG_LEVEL=warning GRACEFUL_TIMEOUT_SECONDS=2
 
 # --- 1. the first demo: in-tree build, .env.example's empty REST_API_KEY= -----------------
