@@ -199,6 +199,9 @@ ok "call: JSON envelope, CSV read back by a CSV reader equals the JSON data, a t
 grep -q "UNKNOWN_ACCOUNT: unknown account 'ACME': account names are lower-case; did you mean 'acme'" \
     "$tmp/e.err" || fail "ACME is not UNKNOWN_ACCOUNT with a did-you-mean"
 grep -q 'available_accounts' "$tmp/e.err" || fail "no list of accounts"
+"$admin" call get_flows account=ACME --format json > "$tmp/e.json" 2> /dev/null
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["error"]["code"]=="UNKNOWN_ACCOUNT"' \
+    "$tmp/e.json" || fail "--format json does not print the error envelope"
 "$admin" call no_such_tool > /dev/null 2>&1; [ $? -eq 2 ] || fail "an unknown tool is not exit 2"
 "$admin" call get_flows archived=maybe > /dev/null 2> "$tmp/e.err"
 [ $? -eq 2 ] && grep -q 'archived must be true or false' "$tmp/e.err" || fail "typing"

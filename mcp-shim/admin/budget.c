@@ -79,7 +79,8 @@ kmadm_budget(int argc, char **argv)
     kmcode              code;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "hf:a:", opts, NULL)) != -1) {
+    for (o = getopt_long(argc, argv, "hf:a:", opts, NULL); o != -1;
+         o = getopt_long(argc, argv, "hf:a:", opts, NULL)) {
         if (o == 'f' && kmadm_format_parse(optarg, &fmt) == 0) {
             continue;
         } else if (o == 'f') {

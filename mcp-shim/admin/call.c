@@ -35,7 +35,8 @@ usage(FILE *f)
             "\n"
             "On a terminal, a call that needs many Klaviyo requests shows a progress bar on\n"
             "stderr. Ctrl-C cancels the call: the service stops before its next Klaviyo\n"
-            "request. Exit 0, 1 when the tool answered an error (printed as CODE: message),\n"
+            "request. Exit 0, 1 when the tool answered an error (CODE: message on stderr; with\n"
+            "--format json also the error envelope on stdout),\n"
             "69 no service, 78 configuration error, 130 interrupted.\n\n"
             "example: klaviyo-mcp-admin call get_campaign_performance account=acme \\\n"
             "             timeframe=last_30_days --format csv > campaigns.csv\n");
@@ -147,7 +148,8 @@ kmadm_call(int argc, char **argv)
 
     kmbuf_init(&out, 0);
     optind = 1;
-    while ((o = getopt_long(argc, argv, "hf:", opts, NULL)) != -1) {
+    for (o = getopt_long(argc, argv, "hf:", opts, NULL); o != -1;
+         o = getopt_long(argc, argv, "hf:", opts, NULL)) {
         if (o == 'f' && kmadm_format_parse(optarg, &fmt) == 0) {
             continue;
         } else if (o == 'f') {
@@ -235,11 +237,14 @@ kmadm_call(int argc, char **argv)
         goto out;
     }
     if (kmjson_get(env, "error")) {
+        /* scripts asking for JSON get the error envelope too */
+        if (fmt == KMADM_JSON)
+            kmadm_render(env, fmt, &out);
         kmadm_print_error(env);
         rc = KMADM_EXIT_FAIL;
-        goto out;
+    } else {
+        kmadm_render(env, fmt, &out);
     }
-    kmadm_render(env, fmt, &out);
     if (out.len && fwrite(out.data, 1, out.len, stdout) != out.len)
         rc = KMADM_EXIT_FAIL;
 out:

@@ -137,7 +137,8 @@ kmadm_check(int argc, char **argv)
     int                 api = 0, o, rc;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    for (o = getopt_long(argc, argv, "h", opts, NULL); o != -1;
+         o = getopt_long(argc, argv, "h", opts, NULL)) {
         if (o == 'a') {
             api = 1;
         } else if (o == 'h') {

@@ -159,8 +159,10 @@ gather(struct answers *a)
     }
     if (!a->label)
         a->label = ask("Label (e.g. Acme Storefront)", 0);
-    if (!a->label || !a->label[0])
-        a->label = (free(a->label), km_xstrdup(a->account));
+    if (!a->label || !a->label[0]) {
+        free(a->label);
+        a->label = km_xstrdup(a->account);
+    }
     if (!plain(a->label, 1)) {
         fprintf(stderr, "klaviyo-mcp-admin init: the label may not hold quotes, backslashes or "
                 "control characters\n");
@@ -320,9 +322,12 @@ validate(const char *toml, const char *envp)
     }
     if (rc == KM_OK)
         rc = kmenv_load(NULL, &err);
-    if (rc == KM_OK && (rc = kmcfg_load(&cfg, &err)) == KM_OK) {
-        rc = kmacct_load(toml, &acc, &err);
-        kmcfg_free(&cfg);
+    if (rc == KM_OK) {
+        rc = kmcfg_load(&cfg, &err);
+        if (rc == KM_OK) {
+            rc = kmacct_load(toml, &acc, &err);
+            kmcfg_free(&cfg);
+        }
     }
     if (rc != KM_OK) {
         printf("\nCONFIG_ERROR: %s\n", err.msg);
@@ -351,17 +356,26 @@ kmadm_init(int argc, char **argv)
     int            o, rc = KMADM_EXIT_OK, on_search_path;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'd': free(a.dir); a.dir = km_xstrdup(optarg); break;
-        case 'a': free(a.account); a.account = km_xstrdup(optarg); break;
-        case 'l': free(a.label); a.label = km_xstrdup(optarg); break;
-        case 'm': free(a.metric); a.metric = km_xstrdup(optarg); break;
-        case 'k': a.key_stdin = 1; break;
-        case 'f': a.force = 1; break;
-        case 'n': a.no_scaffold = 1; break;
-        case 'h': usage(stdout); goto out;
-        default: usage(stderr); rc = KMADM_EXIT_USAGE; goto out;
+    for (o = getopt_long(argc, argv, "h", opts, NULL); o != -1;
+         o = getopt_long(argc, argv, "h", opts, NULL)) {
+        if (o == 'd' || o == 'a' || o == 'l' || o == 'm') {
+            char **slot = o == 'd' ? &a.dir : o == 'a' ? &a.account : o == 'l' ? &a.label
+                                                                          : &a.metric;
+            free(*slot);
+            *slot = km_xstrdup(optarg);
+        } else if (o == 'k') {
+            a.key_stdin = 1;
+        } else if (o == 'f') {
+            a.force = 1;
+        } else if (o == 'n') {
+            a.no_scaffold = 1;
+        } else if (o == 'h') {
+            usage(stdout);
+            goto out;
+        } else {
+            usage(stderr);
+            rc = KMADM_EXIT_USAGE;
+            goto out;
         }
     }
     if (optind < argc) {

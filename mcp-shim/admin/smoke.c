@@ -198,7 +198,8 @@ kmadm_smoke(int argc, char **argv)
     int                 o, rc;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "ha:", opts, NULL)) != -1) {
+    for (o = getopt_long(argc, argv, "ha:", opts, NULL); o != -1;
+         o = getopt_long(argc, argv, "ha:", opts, NULL)) {
         if (o == 'a') {
             account = optarg;
         } else if (o == 'h') {
