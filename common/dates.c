@@ -407,8 +407,11 @@ kmdate_interval_max_days(kminterval iv)
     }
 }
 
+/* 1 when a bucket of a series starting at `start` begins on `day`: every day; every seventh
+ * day from the start (the earlier implementation's 7-day buckets anchored at the window
+ * start, not calendar weeks); the 1st of each month. */
 static int
-is_boundary(kmday day, kminterval iv)
+is_boundary(kmday start, kmday day, kminterval iv)
 {
     int y, m, d;
 
@@ -416,7 +419,7 @@ is_boundary(kmday day, kminterval iv)
     case KMI_DAILY:
         return 1;
     case KMI_WEEKLY:
-        return kmdate_weekday(day) == 0;
+        return (day - start) % 7 == 0;
     case KMI_MONTHLY:
         kmdate_to_ymd(day, &y, &m, &d);
         return d == 1;
@@ -433,7 +436,7 @@ kmdate_buckets(kmrange r, kminterval iv, kmday *out, size_t cap)
     if (iv == KMI_HOURLY || r.end < r.start)
         return 0;
     for (kmday day = r.start; day <= r.end; day++) {
-        if (day == r.start || is_boundary(day, iv)) {
+        if (day == r.start || is_boundary(r.start, day, iv)) {
             if (out && n < cap)
                 out[n] = day;
             n++;
@@ -450,7 +453,7 @@ kmdate_bucket_of(kmrange r, kminterval iv, kmday day)
     if (iv == KMI_HOURLY || day < r.start || day > r.end)
         return -1;
     for (kmday d = r.start; d <= day; d++) {
-        if (d == r.start || is_boundary(d, iv))
+        if (d == r.start || is_boundary(r.start, d, iv))
             idx++;
     }
     return idx;

@@ -90,7 +90,8 @@ const char *kmdate_interval_name(kminterval iv);
 int kmdate_interval_max_days(kminterval iv);
 
 /* Bucket starts for a daily, weekly or monthly series over r: the first bucket starts at
- * r.start, later ones at each period boundary (every day; Mondays; the 1st of each month).
+ * r.start, later ones at each period boundary (every day; every 7 days from r.start, as the
+ * earlier implementation anchored weeks at the window start; the 1st of each month).
  * Returns the number of buckets; writes at most cap bucket start days. An hourly series
  * has kmdate_range_days(r) * 24 buckets, one per local hour; this returns 0 for it. */
 size_t kmdate_buckets(kmrange r, kminterval iv, kmday *out, size_t cap);

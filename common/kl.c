@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #ifndef PACKAGE_VERSION
@@ -371,6 +372,28 @@ struct req {
     kmerr              err;
 };
 
+/* The cache key of a request into out: "c:<account>:<FNV-1a 64 of revision, method, path,
+ * body>". 0 (out empty) when caching is off. */
+static int
+cache_key(const kmkl *kl, const char *acct, const char *method, const char *path,
+          const char *body, char *out, size_t size)
+{
+    uint64_t    h = KM_FNV64_INIT;
+    const char *rev = kl->cfg->klaviyo_revision ? kl->cfg->klaviyo_revision : "";
+
+    out[0] = '\0';
+    if (kl->cfg->cache_ttl_s <= 0)
+        return 0;
+    /* the revision shapes the answer, so it is part of what is asked */
+    h = km_fnv1a64(h, rev, strlen(rev) + 1);
+    h = km_fnv1a64(h, method, strlen(method) + 1);
+    h = km_fnv1a64(h, path, strlen(path) + 1);
+    if (body)
+        h = km_fnv1a64(h, body, strlen(body));
+    snprintf(out, size, "c:%s:%016llx", acct, (unsigned long long)h);
+    return 1;
+}
+
 static void
 req_init(struct req *r, const kmkl *kl, const kmkl_call *call, const char *method,
          const char *path, const char *body)
@@ -386,20 +409,8 @@ req_init(struct req *r, const kmkl *kl, const kmkl_call *call, const char *metho
     kmbuf_init(&r->resp, KL_MAX_BODY);
     r->retry_after_s = -1;
     r->reset_s = -1;
-    if (kl->cfg->cache_ttl_s > 0) {
-        uint64_t h = KM_FNV64_INIT;
-        const char *rev = kl->cfg->klaviyo_revision ? kl->cfg->klaviyo_revision : "";
-
-        /* the revision shapes the answer, so it is part of what is asked */
-        h = km_fnv1a64(h, rev, strlen(rev) + 1);
-        h = km_fnv1a64(h, method, strlen(method) + 1);
-        h = km_fnv1a64(h, path, strlen(path) + 1);
-        if (body)
-            h = km_fnv1a64(h, body, r->body_len);
-        snprintf(r->key, sizeof(r->key), "c:%s:%016llx", call->acct->name,
-                 (unsigned long long)h);
+    if (cache_key(kl, call->acct->name, method, path, body, r->key, sizeof(r->key)))
         snprintf(r->mark, sizeof(r->mark), "l:%s", r->key);
-    }
 }
 
 static void
@@ -1379,6 +1390,14 @@ kmkl_get(kmkl *kl, kmkl_call *call, const char *path, json_object **out, kmerr *
     return request(kl, call, "GET", path, NULL, out, err);
 }
 
+/* A POST body as sent (and as hashed into its cache key); borrowed from body. */
+static const char *
+body_text(json_object *body)
+{
+    return json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
 kmcode
 kmkl_post(kmkl *kl, kmkl_call *call, const char *path, json_object *body, json_object **out,
           kmerr *err)
@@ -1389,9 +1408,31 @@ kmkl_post(kmkl *kl, kmkl_call *call, const char *path, json_object *body, json_o
         *out = NULL;
         return kmerr_set(err, KM_INTERNAL_ERROR, "a Klaviyo POST needs a body");
     }
-    text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
-                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+    text = body_text(body);
     return request(kl, call, "POST", path, text, out, err);
+}
+
+int
+kmkl_cached(kmkl *kl, const struct kmaccount *acct, const char *method, const char *path,
+            json_object *body)
+{
+    char    key[KL_BUCKET_MAX + 24];
+    char   *val = NULL;
+    size_t  len = 0;
+    int64_t age = 0;
+    int     fresh = 0;
+    kmerr   e = { 0 };
+    kmcode  rc;
+
+    if (!acct || !path || !method)
+        return 0;
+    if (!cache_key(kl, acct->name, method, path, body ? body_text(body) : NULL, key,
+                   sizeof(key)))
+        return 0;
+    rc = kmstore_cache_get(kl->store, key, &val, &len, &age, &fresh, &e);
+    free(val);
+    kmerr_clear(&e);
+    return rc == KM_OK && fresh;
 }
 
 /* links.next as a path of ours: the configured base is stripped; a link anywhere else is
@@ -1539,15 +1580,18 @@ kmkl_plan(kmkl *kl, const struct kmaccount *acct, const char *method, const char
     struct bucket b[2];
     int           nb;
     int64_t       est_ms = 0, est_empty_ms = 0, retry_ms = 0;
-    int           never = 0;
+    int           never = 0, fit = INT_MAX, daily_max = 0, daily_left = 0;
     int64_t       now = km_now_ms();
+    const char   *tier;
     kmcode        rc;
 
     if (!acct || !path || n_calls < 0)
         return kmerr_set(err, KM_INTERNAL_ERROR, "kmkl_plan needs an account and a path");
     if (n_calls == 0)
         return KM_OK;
-    nb = buckets_of(kl->scale, acct->name, method ? method : "GET", path, b);
+    method = method ? method : "GET";
+    tier = kmkl_tier_name(kmkl_tier(method, path));
+    nb = buckets_of(kl->scale, acct->name, method, path, b);
     for (int i = 0; i < nb; i++) {
         for (int w = 0; w < b[i].lim.nwin; w++) {
             int64_t win = b[i].lim.win[w].window_ms;
@@ -1561,6 +1605,10 @@ kmkl_plan(kmkl *kl, const struct kmaccount *acct, const char *method, const char
                 return rc;
             if (win >= 3600000) {
                 /* a daily cap is not waited for within a call */
+                daily_max = max;
+                daily_left = left;
+                if (left < fit)
+                    fit = left;
                 if (n_calls > max)
                     never = 1;
                 else if (n_calls > left && reset > retry_ms)
@@ -1576,29 +1624,45 @@ kmkl_plan(kmkl *kl, const struct kmaccount *acct, const char *method, const char
                 est_ms = t;
             if (t_empty > est_empty_ms)
                 est_empty_ms = t_empty;
+            if (deadline_ms > 0) {
+                /* how many could go before the deadline at this window's pace */
+                int64_t span = deadline_ms - now;
+                int64_t can = span < 0 ? 0 : (int64_t)left + span / win * max;
+
+                if (can < fit)
+                    fit = can > INT_MAX ? INT_MAX : (int)can;
+            }
         }
     }
     if (!never && retry_ms == 0 && (deadline_ms <= 0 || now + est_ms <= deadline_ms))
         return KM_OK;
 
     kmerr_detail(err, "calls_needed", json_object_new_int(n_calls));
+    kmerr_detail(err, "calls_that_fit", json_object_new_int(fit == INT_MAX ? n_calls : fit));
     kmerr_detail(err, "estimated_seconds", json_object_new_int64(secs_up(est_ms)));
+    kmerr_detail(err, "tier", json_object_new_string(tier));
+    /* A request that can never fit is not a rate limit: no retry would help, only a smaller
+     * request. It is refused as an argument problem, with what would fit. */
     if (never) {
-        return kmerr_set(err, KM_RATE_LIMITED, "this needs %d Klaviyo %s requests, more than "
-                         "Klaviyo allows account '%s' in a day; narrow the request", n_calls,
-                         kmkl_tier_name(kmkl_tier(method ? method : "GET", path)), acct->name);
+        kmerr_detail(err, "daily_cap", json_object_new_int(daily_max));
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "this needs %d uncached Klaviyo %s "
+                         "requests, more than the %d Klaviyo allows account '%s' in a day; no "
+                         "retry can answer it: narrow the request", n_calls, tier, daily_max,
+                         acct->name);
+    }
+    if (deadline_ms > 0 && now + est_empty_ms > deadline_ms) {
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "this needs %d uncached Klaviyo %s "
+                         "requests, about %d s at Klaviyo's rate limit, longer than a call may "
+                         "take even with the rate windows idle; no retry can answer it: narrow "
+                         "the request", n_calls, tier, secs_up(est_empty_ms));
     }
     if (retry_ms > 0) {
         if (err)
             err->retry_after_s = secs_up(retry_ms);
-        return kmerr_set(err, KM_RATE_LIMITED, "account '%s' has not enough Klaviyo report "
-                         "budget left today for %d requests; try again in %d s", acct->name,
-                         n_calls, secs_up(retry_ms));
-    }
-    if (deadline_ms > 0 && now + est_empty_ms > deadline_ms) {
-        return kmerr_set(err, KM_RATE_LIMITED, "this needs %d Klaviyo requests, about %d s at "
-                         "Klaviyo's rate limit, more than the call may take; narrow the "
-                         "request", n_calls, secs_up(est_ms));
+        return kmerr_set(err, KM_RATE_LIMITED, "account '%s' has %d Klaviyo report calls left "
+                         "today and this needs %d uncached ones; a slot frees in %d s, or ask "
+                         "for something that needs at most %d", acct->name, daily_left, n_calls,
+                         secs_up(retry_ms), fit == INT_MAX ? 0 : fit);
     }
     if (err)
         err->retry_after_s = secs_up(est_ms - est_empty_ms);
@@ -1635,5 +1699,74 @@ kmkl_report_budget(kmkl *kl, const struct kmaccount *acct, int *remaining, int64
     }
     *remaining = best;
     *reset_ms = best_reset;
+    return KM_OK;
+}
+
+/* The earliest moment (ms from now) every window of `bucket` admits one more request. */
+static kmcode
+next_free_ms(kmkl *kl, const char *bucket, const kmlimit *lim, int64_t *out, kmerr *err)
+{
+    *out = 0;
+    for (int w = 0; w < lim->nwin; w++) {
+        int     left = 0;
+        int64_t reset = 0;
+        kmcode  rc = kmstore_remaining(kl->store, bucket, lim, w, &left, &reset, err);
+
+        if (rc != KM_OK)
+            return rc;
+        if (left <= 0 && reset > *out)
+            *out = reset;
+    }
+    return KM_OK;
+}
+
+kmcode
+kmkl_budget_read(kmkl *kl, const struct kmaccount *acct, kmkl_budget *out, kmerr *err)
+{
+    kmlimit lim;
+    char    name[KL_BUCKET_MAX];
+    int64_t ms;
+    kmcode  rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!acct)
+        return kmerr_set(err, KM_INTERNAL_ERROR, "kmkl_budget_read needs an account");
+    rc = kmkl_report_budget(kl, acct, &out->report_calls_left, &ms, err);
+    if (rc != KM_OK)
+        return rc;
+    out->daily_report_cap = tier_limits[KMT_REPORTS].win[2].max;
+    out->report_calls_used = out->daily_report_cap - out->report_calls_left;
+    for (int t = 0; t < KMT_COUNT; t++) {
+        int64_t worst = 0;
+
+        limit_charged((kmtier)t, kl->scale, &lim);
+        if (t == KMT_REPORTS) {
+            /* each report endpoint has its own windows: the tier is free when all are */
+            for (size_t i = 0; i < sizeof(report_endpoints) / sizeof(report_endpoints[0]);
+                 i++) {
+                snprintf(name, sizeof(name), "%s:%s", acct->name, report_endpoints[i]);
+                rc = next_free_ms(kl, name, &lim, &ms, err);
+                if (rc != KM_OK)
+                    return rc;
+                if (ms > worst)
+                    worst = ms;
+            }
+        } else {
+            snprintf(name, sizeof(name), "%s:%s", acct->name, tier_names[t]);
+            rc = next_free_ms(kl, name, &lim, &worst, err);
+            if (rc != KM_OK)
+                return rc;
+            if (t == KMT_XS) {
+                /* list sizes are charged to their own XS bucket (buckets_of) */
+                snprintf(name, sizeof(name), "%s:profile_count", acct->name);
+                rc = next_free_ms(kl, name, &lim, &ms, err);
+                if (rc != KM_OK)
+                    return rc;
+                if (ms > worst)
+                    worst = ms;
+            }
+        }
+        out->next_free_ms[t] = worst;
+    }
     return KM_OK;
 }

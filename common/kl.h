@@ -110,12 +110,38 @@ kmcode kmkl_get_many(kmkl *kl, kmkl_call *call, const char *const *paths, size_t
                      json_object **outs, kmcode *codes, kmerr *errs, kmerr *err);
 
 /* Plan `n_calls` requests of the kind `method` `path` (one tier/bucket) for `acct` before the
- * first is made: KM_OK when they fit the remaining daily budget and, at the tier's steady
- * rate, finish before `deadline_ms` (km_now_ms time; 0 = no deadline). Otherwise
- * KM_RATE_LIMITED with retry_after_s (when it would fit) and details calls_needed and
- * estimated_seconds. Nothing is taken from the budget. */
+ * first is made. Count only the requests the cache will not answer (kmkl_cached): a cached
+ * answer costs no slot. KM_OK when they fit the remaining daily budget and, at the tier's
+ * steady rate, finish before `deadline_ms` (km_now_ms time; 0 = no deadline). Otherwise
+ * details calls_needed, calls_that_fit (how many would fit now), estimated_seconds and tier,
+ * and:
+ *   KM_INVALID_ARGUMENT when they can never fit — more than the daily cap, or longer than the
+ *     deadline allows even with idle windows: no retry helps, only a smaller request;
+ *   KM_RATE_LIMITED with retry_after_s > 0 when they would fit later (today's budget or the
+ *     windows are in use).
+ * Nothing is taken from the budget. */
 kmcode kmkl_plan(kmkl *kl, const struct kmaccount *acct, const char *method, const char *path,
                  int n_calls, int64_t deadline_ms, kmerr *err);
+
+/* 1 when the shared cache holds a fresh answer to `method` `path` (+ `body`, a POST's
+ * JSON:API document, borrowed; NULL for a GET) for `acct`, so that request would cost no
+ * Klaviyo call; 0 otherwise, and always 0 when caching is off. Reads only: takes no rate slot
+ * and no in-flight marker. A hit may still expire before the request is made. */
+int kmkl_cached(kmkl *kl, const struct kmaccount *acct, const char *method, const char *path,
+                json_object *body);
+
+/* What an account has left of Klaviyo's limits, read from the store's rate windows without
+ * taking a slot. next_free_ms[t]: ms until a request on tier t could be sent (0 when one
+ * could go now); for the reports tier, until one could go to every report endpoint (each has
+ * its own windows). Report calls: the busiest report endpoint's daily window. */
+typedef struct kmkl_budget {
+    int     report_calls_used;
+    int     report_calls_left;
+    int     daily_report_cap;
+    int64_t next_free_ms[KMT_COUNT];
+} kmkl_budget;
+
+kmcode kmkl_budget_read(kmkl *kl, const struct kmaccount *acct, kmkl_budget *out, kmerr *err);
 
 /* Remaining report budget of `acct` today (the 225/day window) and seconds until a slot
  * frees; for metadata and operators. */

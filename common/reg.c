@@ -143,16 +143,24 @@ static struct kmtool tools[] = {
         .title = "Performance over time",
         .description =
             "A statistic bucketed over time (hourly, daily, weekly or monthly) for flows "
-            "(Klaviyo's native series, passed through verbatim) or campaigns (one report per "
-            "bucket, daily/weekly/monthly only, at most 53 buckets - prefer weekly or monthly). "
+            "(Klaviyo's native series, passed through verbatim) or campaigns (daily, weekly or "
+            "monthly, at most 53 buckets). Weekly buckets are 7 days from the window start. "
             "Returns date_times and one series per flow message or campaign, each statistic an "
-            "array aligned to date_times. Use for trends ('is flow revenue growing week over "
-            "week?')." WINDOW_HELP,
+            "array aligned to date_times. Campaign trends have two bases. basis \"send_date\" "
+            "(default) counts each campaign by its send date, as Klaviyo's UI and campaign "
+            "reports do: all its numbers sit in the bucket it was sent in (one report call for "
+            "up to a year, plus one cached lookup per campaign); use it to match Klaviyo. "
+            "basis \"activity\" counts when the opens, clicks and orders happened (metric "
+            "aggregates, no report budget): use it for 'when did people engage?'; it will not "
+            "match Klaviyo's campaign reports. Use for trends ('is flow revenue growing week "
+            "over week?')." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/performance/over-time",
         .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
             "properties":{) IN_ACCOUNT J(,) IN_WINDOW J(,"entity":{"type":"string",
-            "enum":["flow","campaign"],"description":"flow (native series) or campaign (stitched per bucket)."},
+            "enum":["flow","campaign"],"description":"flow (native series) or campaign (bucketed by basis)."},
+            "basis":{"type":"string","enum":["send_date","activity"],"default":"send_date",
+            "description":"Campaigns only: send_date (as Klaviyo's reports and UI count, the default) or activity (when events happened, from metric aggregates)."},
             "interval":{"type":"string","enum":["hourly","daily","weekly","monthly"],
             "default":"weekly","description":"Bucket size; campaigns take daily, weekly or monthly."},
             "entity_id":{) ID_PATTERN J(,"description":"Only this flow or campaign id."},
@@ -161,6 +169,7 @@ static struct kmtool tools[] = {
             "description":"Klaviyo statistic names (default recipients, delivered, opens_unique, clicks_unique, conversions, conversion_value)."}}}),
         .output_schema = J({"type":"object","required":["entity","interval","date_times",
             "series"],"properties":{"entity":{"type":"string"},"interval":{"type":"string"},
+            "basis":{"type":"string","enum":["send_date","activity"]},
             "date_times":{"type":"array","items":{"type":"string"}},
             "series":{"type":"array","items":{"type":"object","required":["groupings",
             "statistics"],"properties":{"groupings":{"type":"object"},
@@ -177,7 +186,10 @@ static struct kmtool tools[] = {
             "Aggregate campaign or flow totals for a current window against a prior window "
             "(by default the equal-length window just before it), with absolute and percent "
             "change per metric; rates are rederived from the summed counts. Use for 'how does "
-            "this month compare to last?'. entity_id narrows both periods to one id." WINDOW_HELP,
+            "this month compare to last?'. entity_id narrows both periods to one id. "
+            "current_entity_count/prior_entity_count count report rows (campaign or flow "
+            "message x channel); current_campaign_count or current_flow_count (and prior_) "
+            "count distinct campaigns or flows." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/performance/compare",
         .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
@@ -194,7 +206,9 @@ static struct kmtool tools[] = {
             "current_period":) PERIOD J(,"prior_period":) PERIOD J(,"current_totals":)
             METRIC_BLOCK J(,"prior_totals":) METRIC_BLOCK J(,"deltas":{"type":"object",
             "additionalProperties":) DELTA J(},"current_entity_count":{"type":"integer"},
-            "prior_entity_count":{"type":"integer"}}}),
+            "prior_entity_count":{"type":"integer"},
+            "current_campaign_count":{"type":"integer"},"prior_campaign_count":{"type":"integer"},
+            "current_flow_count":{"type":"integer"},"prior_flow_count":{"type":"integer"}}}),
         .run = kmtool_compare_periods,
         .needs_account = 1,
         .date_scoped = 1,
@@ -286,6 +300,35 @@ static struct kmtool tools[] = {
         .run = kmtool_list_breakdown,
         .needs_account = 1,
         .date_scoped = 1,
+    },
+    {
+        .name = "klaviyo_get_budget",
+        .title = "Klaviyo budget",
+        .description =
+            "What each account has left of Klaviyo's rate limits right now: report calls used "
+            "and left today (Klaviyo allows 225 a day per account, shared by every integration "
+            "on the key) and, per rate-limit tier, the seconds until a request could be sent. "
+            "Read-only and free: it makes no Klaviyo call. Call it before a large question "
+            "(a multi-year trend or comparison) to see whether it fits today; answers the "
+            "cache already holds cost nothing. Omit account for every account.",
+        .method = "GET",
+        .route = "/v1/budget",
+        .input_schema = J({"type":"object","additionalProperties":false,"properties":{
+            "account":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,63}$",
+            "description":"Canonical account name; omit for every configured account."}}}),
+        .output_schema = J({"type":"object","required":["accounts"],"properties":{
+            "accounts":{"type":"array","items":{"type":"object","required":["account",
+            "report_calls_used_today","report_calls_left_today","daily_report_cap","tiers"],
+            "properties":{"account":{"type":"string"},
+            "report_calls_used_today":{"type":"integer","minimum":0},
+            "report_calls_left_today":{"type":"integer","minimum":0},
+            "daily_report_cap":{"type":"integer","minimum":1},
+            "tiers":{"type":"array","items":{"type":"object","required":["tier",
+            "next_free_slot_s"],"properties":{"tier":{"type":"string"},
+            "next_free_slot_s":{"type":"number","minimum":0}}}}}}}}}),
+        .run = kmtool_get_budget,
+        .needs_account = 0,
+        .live = 1,
     },
 };
 

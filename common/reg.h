@@ -38,6 +38,8 @@ struct kmtool {
     kmtool_fn  *run;
     int         needs_account;  /* 0 only for klaviyo_list_accounts */
     int         date_scoped;    /* takes timeframe or start_date+end_date */
+    int         live;           /* answers from live state (rate windows): never kept as a
+                                   recent answer (server/http.c's memo) */
     /* parsed once by kmreg_init */
     json_object *input;
     json_object *output;

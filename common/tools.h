@@ -1,4 +1,4 @@
-/* tools.h — the eleven tool handlers (see reg.h for the kmtool_fn contract).
+/* tools.h — the tool handlers (the seed's eleven and the budget) (see reg.h for the kmtool_fn contract).
  *
  * Owns:    each handler returns a new `data` object on KM_OK; nothing else.
  * Threads: handlers run on service threads, one call per kmctx; they share no state.
@@ -20,5 +20,6 @@ kmtool_fn kmtool_list_health;            /* tools_lists.c */
 kmtool_fn kmtool_list_growth;            /* tools_lists.c */
 kmtool_fn kmtool_list_growth_by_list;    /* tools_lists.c */
 kmtool_fn kmtool_list_breakdown;         /* tools_lists.c */
+kmtool_fn kmtool_get_budget;             /* tools_budget.c */
 
 #endif

@@ -60,6 +60,40 @@ kmt_aggregate_filter(kmrange r)
     return f;
 }
 
+/* A Klaviyo datetime ("2025-11-27T14:00:00+00:00", fractions and "Z" allowed) as unix
+ * seconds. -1 when it is not one. */
+int
+kmt_parse_instant(const char *s, int64_t *out)
+{
+    int         y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0, sign = 1;
+    const char *p;
+    kmday       day;
+
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n != 19 || mo < 1 || mo > 12 || d < 1 || d > kmdate_days_in_month(y, mo) || h > 23 ||
+        mi > 59 || sec > 60)
+        return -1;
+    p = s + n;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p == '-' ? -1 : 1;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
+            return -1;
+        p += 6;
+    }
+    if (*p)
+        return -1;
+    day = kmdate_from_ymd(y, mo, d);
+    *out = (int64_t)day * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
+    return 0;
+}
+
 size_t
 kmt_chunks(kmctx *ctx, kmrange r, kmrange **chunks)
 {
@@ -176,21 +210,17 @@ kmt_plan(kmctx *ctx, const char *method, const char *path, int n, kmerr *err)
     return KM_OK;
 }
 
-kmcode
-kmt_values_report(kmctx *ctx, const char *kind, kmrange r, json_object *statistics,
-                  const char *filter, json_object **results, kmerr *err)
+/* The JSON:API body of one values report (a new object). */
+static json_object *
+values_body(kmctx *ctx, const char *kind, kmrange r, json_object *statistics,
+            const char *filter)
 {
     static const char *const dflt[] = { KMT_VALUES_STATISTICS };
     json_object *body = json_object_new_object();
     json_object *data = json_object_new_object();
     json_object *attrs = json_object_new_object();
-    json_object *doc = NULL, *res;
     char        *type = km_xasprintf("%s-values-report", kind);
-    const char  *path = strcmp(kind, "flow") == 0 ? KMT_FLOW_VALUES_PATH
-                                                  : KMT_CAMPAIGN_VALUES_PATH;
-    kmcode       rc;
 
-    *results = NULL;
     if (statistics) {
         json_object_object_add(attrs, "statistics", json_object_get(statistics));
     } else {
@@ -209,7 +239,61 @@ kmt_values_report(kmctx *ctx, const char *kind, kmrange r, json_object *statisti
     json_object_object_add(data, "attributes", attrs);
     json_object_object_add(body, "data", data);
     free(type);
+    return body;
+}
 
+static const char *
+values_path(const char *kind)
+{
+    return strcmp(kind, "flow") == 0 ? KMT_FLOW_VALUES_PATH : KMT_CAMPAIGN_VALUES_PATH;
+}
+
+int
+kmt_values_cached(kmctx *ctx, const char *kind, kmrange r, json_object *statistics,
+                  const char *filter)
+{
+    json_object *body = values_body(ctx, kind, r, statistics, filter);
+    int          hit = kmkl_cached(ctx->kl, ctx->acct, "POST", values_path(kind), body);
+
+    json_object_put(body);
+    return hit;
+}
+
+size_t
+kmt_uncached_values(kmctx *ctx, const char *kind, const kmrange *chunks, size_t n,
+                    const char *filter)
+{
+    size_t m = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!kmt_values_cached(ctx, kind, chunks[i], NULL, filter))
+            m++;
+    }
+    return m;
+}
+
+size_t
+kmt_uncached_gets(kmctx *ctx, const char *const *paths, size_t n)
+{
+    size_t m = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!kmkl_cached(ctx->kl, ctx->acct, "GET", paths[i], NULL))
+            m++;
+    }
+    return m;
+}
+
+kmcode
+kmt_values_report(kmctx *ctx, const char *kind, kmrange r, json_object *statistics,
+                  const char *filter, json_object **results, kmerr *err)
+{
+    json_object *body = values_body(ctx, kind, r, statistics, filter);
+    json_object *doc = NULL, *res;
+    const char  *path = values_path(kind);
+    kmcode       rc;
+
+    *results = NULL;
     rc = kmkl_post(ctx->kl, ctx->call, path, body, &doc, err);
     json_object_put(body);
     if (rc != KM_OK)
@@ -319,9 +403,8 @@ kmt_fetch_values(kmctx *ctx, const char *kind, kmrange r, const char *filter,
     kmcode   rc = KM_OK;
 
     if (n > 1) {
-        rc = kmt_plan(ctx, "POST", strcmp(kind, "flow") == 0 ? KMT_FLOW_VALUES_PATH
-                                                              : KMT_CAMPAIGN_VALUES_PATH,
-                      (int)n, err);
+        rc = kmt_plan(ctx, "POST", values_path(kind),
+                      (int)kmt_uncached_values(ctx, kind, chunks, n, filter), err);
         if (rc != KM_OK)
             goto out;
     }
@@ -354,7 +437,9 @@ kmt_lookup_names(kmctx *ctx, const char *prefix, const char *what, const char *f
     }
     if (m == 0)
         goto out;
-    if (m > 1 && kmt_plan(ctx, "GET", paths[0], (int)m, &perr) != KM_OK) {
+    if (m > 1 && kmt_plan(ctx, "GET", paths[0],
+                          (int)kmt_uncached_gets(ctx, (const char *const *)paths, m),
+                          &perr) != KM_OK) {
         kmctx_warn(ctx, "No %s was looked up (%zu needed; rows show %s instead): %s", what,
                    m, fallback, perr.msg);
         failed = 0;
@@ -371,9 +456,11 @@ kmt_lookup_names(kmctx *ctx, const char *prefix, const char *what, const char *f
 
         if (codes[j] == KM_OK)
             name = kmjson_str(kmjson_path(outs[j], "data", "attributes", NULL), "name");
-        if (name)
+        /* an unnamed entity (Klaviyo's empty name) has no name: null, as the seed gives it,
+         * and not a failed lookup */
+        if (name && *name)
             names[slot[j]] = km_xstrdup(name);
-        else
+        else if (!name)
             failed++;
     }
 out:

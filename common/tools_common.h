@@ -13,10 +13,13 @@
 
 #include <json-c/json.h>
 
-/* The seed's time-basis warning, carried by every performance report. */
+/* The time-basis warning every performance report carries. Klaviyo's reports count by send
+ * date, as its UI does (REFERENCE.md §5.1); the seed's text said "by event time", which was
+ * not true of the reports, so this one says what is. */
 #define KMT_TIME_BASIS_WARNING                                                              \
-    "Engagement and conversion statistics are attributed by event time, while 'sent' is "  \
-    "anchored to the campaign send date; counts in a short window may not align."
+    "Klaviyo's reports count by send date, as Klaviyo's UI does: a campaign or flow message " \
+    "sent in the window brings all its opens, clicks and conversions, even those that "     \
+    "happen after the window; activity in the window from earlier sends is not counted."
 
 /* The statistics the seed requests from values reports, in metric-block order. */
 #define KMT_VALUES_STATISTICS                                                               \
@@ -39,6 +42,10 @@ json_object *kmt_timeframe(kmrange r);
 /* The metric-aggregates datetime filter for whole local days: greater-or-equal D1T00:00:00,
  * less-than (D2+1)T00:00:00 — a new array of two strings. */
 json_object *kmt_aggregate_filter(kmrange r);
+
+/* A Klaviyo datetime ("2025-11-27T14:00:00+00:00"; fractions and "Z" allowed; no offset
+ * reads as UTC) as unix seconds into *out. 0, or -1 when it is not one. */
+int kmt_parse_instant(const char *s, int64_t *out);
 
 /* Chunks of at most 365 days; adds the seed's chunking warning to ctx when r needed more
  * than one. Returns the count; *chunks is a new array the caller frees. */
@@ -69,11 +76,23 @@ char *kmt_filter_equals(const char *field, const char *value);
 #define KMT_CAMPAIGN_VALUES_PATH "/api/campaign-values-reports/"
 #define KMT_FLOW_VALUES_PATH "/api/flow-values-reports/"
 
-/* Plan `n` requests like `method path` before the first is made (kmkl_plan: KM_RATE_LIMITED
- * at once, with calls_needed, when they cannot finish before the call's deadline or within
- * today's report budget); on KM_OK let the client wait for rate slots until the deadline and
+/* Plan `n` requests like `method path` before the first is made — count only the ones the
+ * cache will not answer (kmt_uncached_*). kmkl_plan decides: KM_INVALID_ARGUMENT when they
+ * can never fit, KM_RATE_LIMITED (retry_after_s > 0) when they fit later, both with
+ * calls_needed and calls_that_fit; on KM_OK let the client wait for rate slots until the deadline and
  * count the n requests into the call's progress total. */
 kmcode kmt_plan(kmctx *ctx, const char *method, const char *path, int n, kmerr *err);
+
+/* 1 when the shared cache would answer that values report (kmt_values_report with the same
+ * arguments) without a Klaviyo call; reads only. */
+int kmt_values_cached(kmctx *ctx, const char *kind, kmrange r, json_object *statistics,
+                      const char *filter);
+/* How many of the values reports over chunks[0..n) (default statistics, `filter`) the cache
+ * would not answer: what a plan must count. */
+size_t kmt_uncached_values(kmctx *ctx, const char *kind, const kmrange *chunks, size_t n,
+                           const char *filter);
+/* How many GETs of paths[0..n) the cache would not answer. */
+size_t kmt_uncached_gets(kmctx *ctx, const char *const *paths, size_t n);
 
 /* POST one values report of `kind` ("campaign" or "flow") for whole local days r, with
  * `statistics` (borrowed array of names; NULL for KMT_VALUES_STATISTICS), the account's
@@ -118,7 +137,8 @@ kmcode kmt_fetch_values(kmctx *ctx, const char *kind, kmrange r, const char *fil
 /* Look up the `attributes.name` of each of ids[0..n) (distinct) concurrently as GET
  * `prefix` + id + "/", within the tier's rate (planned; when the plan says no, nothing is
  * fetched and a warning says why). names[i] becomes a new string, or NULL when the id is not
- * a plain alphanumeric id, the lookup failed or the answer had no name; a warning counts the
+ * a plain alphanumeric id, the lookup failed or the answer had no name (an empty name is no
+ * name, and not a failure); a warning counts the
  * failures (`what` names the lookups, e.g. "campaign name"; `fallback` what such rows show
  * instead, e.g. "the send channel"). Only a batch that could not run at all (KM_CANCELLED,
  * the deadline) is an error. */

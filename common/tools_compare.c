@@ -5,7 +5,12 @@
  * period (chunked like the performance tools) is summed and the rates are rederived from the
  * sums. The prior window is the explicit prior_start_date+prior_end_date pair, or the
  * equal-length window that ends the day before the current one starts. All report calls of
- * both periods are planned against the account's report budget before the first.
+ * both periods that the cache would not answer are planned against the account's report
+ * budget before the first.
+ *
+ * current_entity_count / prior_entity_count are the seed's: report rows (campaign or flow
+ * message x channel). current_campaign_count / current_flow_count (and prior_) count distinct
+ * campaigns or flows.
  */
 #include "json.h"
 #include "tools.h"
@@ -15,13 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One period: the summed counts and how many distinct entities had rows. */
+/* One period: the summed counts, how many report rows it had (the seed's entity count: one
+ * per campaign or flow message and channel) and how many distinct campaigns or flows. */
 struct period {
     kmrange   r;
     kmrange  *chunks;
     size_t    nchunks;
     kmmetrics total;
-    size_t    entities;
+    size_t    rows;
+    size_t    distinct;
 };
 
 static json_object *
@@ -72,24 +79,35 @@ prior_window(json_object *args, kmrange cur, kmrange *out, kmerr *err)
     return KM_OK;
 }
 
-/* Sum every row of every chunk of the period (planned by the caller); count distinct entity
- * ids. */
+/* Sum every row of every chunk of the period (planned by the caller); count its rows (merged
+ * across chunks by id, message and channel) and its distinct entity ids. */
 static kmcode
 fetch_period(kmctx *ctx, const char *entity, const char *filter, struct period *p, kmerr *err)
 {
-    const char *const key[3] = { strcmp(entity, "flow") == 0 ? "flow_id" : "campaign_id", NULL,
-                                 NULL };
-    kmt_rows          ids = { 0 };
+    int               flow = strcmp(entity, "flow") == 0;
+    const char *const key[3] = { flow ? "flow_id" : "campaign_id",
+                                 flow ? "flow_message_id" : "campaign_message_id",
+                                 "send_channel" };
+    kmt_rows          rows = { 0 };
     kmcode            rc;
 
-    rc = kmt_fetch_chunks(ctx, entity, p->chunks, p->nchunks, filter, key, &ids, err);
+    rc = kmt_fetch_chunks(ctx, entity, p->chunks, p->nchunks, filter, key, &rows, err);
     if (rc != KM_OK)
         goto out;
-    for (size_t i = 0; i < ids.n; i++)
-        kmt_metrics_sum(&p->total, &ids.v[i].m);
-    p->entities = ids.n;
+    for (size_t i = 0; i < rows.n; i++) {
+        size_t j;
+
+        kmt_metrics_sum(&p->total, &rows.v[i].m);
+        for (j = 0; j < i; j++) {
+            if (strcmp(rows.v[j].key[0], rows.v[i].key[0]) == 0)
+                break;
+        }
+        if (j == i)
+            p->distinct++;
+    }
+    p->rows = rows.n;
 out:
-    kmt_rows_free(&ids);
+    kmt_rows_free(&rows);
     return rc;
 }
 
@@ -101,6 +119,7 @@ kmtool_compare_periods(kmctx *ctx, json_object *args, json_object **data, kmerr 
     struct period cur = { 0 }, pri = { 0 };
     json_object  *ct, *pt, *deltas;
     char         *filter = NULL;
+    int           flow;
     kmcode        rc;
 
     *data = NULL;
@@ -123,7 +142,9 @@ kmtool_compare_periods(kmctx *ctx, json_object *args, json_object **data, kmerr 
     pri.nchunks = kmt_chunks(ctx, pri.r, &pri.chunks);
     rc = kmt_plan(ctx, "POST", strcmp(entity, "flow") == 0 ? KMT_FLOW_VALUES_PATH
                                                            : KMT_CAMPAIGN_VALUES_PATH,
-                  (int)(cur.nchunks + pri.nchunks), err);
+                  (int)(kmt_uncached_values(ctx, entity, cur.chunks, cur.nchunks, filter) +
+                        kmt_uncached_values(ctx, entity, pri.chunks, pri.nchunks, filter)),
+                  err);
     if (rc != KM_OK)
         goto out;
     rc = fetch_period(ctx, entity, filter, &cur, err);
@@ -145,8 +166,13 @@ kmtool_compare_periods(kmctx *ctx, json_object *args, json_object **data, kmerr 
     json_object_object_add(*data, "current_totals", ct);
     json_object_object_add(*data, "prior_totals", pt);
     json_object_object_add(*data, "deltas", deltas);
-    json_object_object_add(*data, "current_entity_count", json_object_new_int((int)cur.entities));
-    json_object_object_add(*data, "prior_entity_count", json_object_new_int((int)pri.entities));
+    json_object_object_add(*data, "current_entity_count", json_object_new_int((int)cur.rows));
+    json_object_object_add(*data, "prior_entity_count", json_object_new_int((int)pri.rows));
+    flow = strcmp(entity, "flow") == 0;
+    json_object_object_add(*data, flow ? "current_flow_count" : "current_campaign_count",
+                           json_object_new_int((int)cur.distinct));
+    json_object_object_add(*data, flow ? "prior_flow_count" : "prior_campaign_count",
+                           json_object_new_int((int)pri.distinct));
     kmctx_warn(ctx, "%s", KMT_TIME_BASIS_WARNING);
 out:
     free(cur.chunks);

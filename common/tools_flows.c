@@ -120,6 +120,13 @@ str_or_null(const char *s)
     return s ? json_object_new_string(s) : NULL;
 }
 
+/* A name, or null for a missing or empty one (an unnamed message, as the seed gives it). */
+static json_object *
+name_or_null(const char *s)
+{
+    return s && *s ? json_object_new_string(s) : NULL;
+}
+
 kmcode
 kmtool_flow_performance(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
 {
@@ -232,7 +239,9 @@ fetch_step_messages(kmctx *ctx, struct step *steps, size_t n, json_object **docs
     }
     if (m == 0)
         goto out;
-    if (m > 1 && kmt_plan(ctx, "GET", paths[0], (int)m, &perr) != KM_OK) {
+    if (m > 1 && kmt_plan(ctx, "GET", paths[0],
+                          (int)kmt_uncached_gets(ctx, (const char *const *)paths, m),
+                          &perr) != KM_OK) {
         kmctx_warn(ctx, "The messages of %zu send steps were not looked up (their message "
                    "fields are null): %s", m, perr.msg);
         goto out;
@@ -325,7 +334,7 @@ kmtool_flow_structure(kmctx *ctx, json_object *args, json_object **data, kmerr *
         json_object_object_add(o, "action_id", json_object_new_string(steps[i].action_id));
         json_object_object_add(o, "action_type", json_object_new_string(steps[i].action_type));
         json_object_object_add(o, "message_id", str_or_null(mid));
-        json_object_object_add(o, "message_name", mid ? str_or_null(kmjson_str(mattrs, "name"))
+        json_object_object_add(o, "message_name", mid ? name_or_null(kmjson_str(mattrs, "name"))
                                                       : NULL);
         json_object_object_add(o, "channel", mid ? str_or_null(kmjson_str(mattrs, "channel"))
                                                  : NULL);

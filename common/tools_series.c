@@ -3,24 +3,33 @@
  * entity=flow uses Klaviyo's flow-series report and passes its arrays through verbatim. The
  * report caps a window by the interval (hourly 7 days, daily 60, weekly and monthly 52 weeks;
  * REFERENCE.md §5.2, §13), so a longer window is split into chunks that end on bucket
- * boundaries (a chunk after the first starts on a Monday for weekly, on the 1st for monthly),
+ * boundaries (a chunk after the first starts a whole number of weeks after the window start
+ * for weekly, on the 1st for monthly),
  * no bucket is ever split, and the chunks' date_times and arrays are concatenated; a series
  * absent from a chunk is padded there (0.0 for counts, null for rates).
  *
- * entity=campaign is stitched: Klaviyo has no campaign series, so each bucket (from
- * kmdate_buckets: the first at the window start, then every day / Monday / 1st) is one
- * campaign-values report over that bucket's days. At most 53 buckets, no hourly, counts only.
+ * entity=campaign, basis "send_date" (the default): Klaviyo's reports count a campaign by its
+ * send date (REFERENCE.md §5.1), so one campaign-values report per 365 days of window gives
+ * every campaign sent in it with all its numbers, and each campaign's send_time (GET
+ * /api/campaigns/{id}/, cached, shared with resolve_campaign_names) puts it in its bucket:
+ * exactly what one report per bucket gives, for one report call instead of one per bucket.
+ * Buckets: kmdate_buckets (the first at the window start, then every day / 7 days / 1st), at
+ * most 53, no hourly, counts only; date_times as the flow series writes them.
+ * basis "activity": metric aggregates by message, bucketed by event time (tools_activity.h).
  *
- * More than one report call is planned against the account's report budget before the first.
+ * The calls the cache would not answer are planned against the account's budget before the
+ * first; a request that can never fit says what would.
  */
 #include "json.h"
 #include "tools.h"
+#include "tools_activity.h"
 #include "tools_common.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FLOW_SERIES_PATH "/api/flow-series-reports/"
 /* The seed's cap on stitched campaign buckets (one report call each). */
@@ -63,14 +72,15 @@ stat_at(json_object *stats, size_t i)
     return json_object_get_string(json_object_array_get_idx(stats, i));
 }
 
+/* 1 when a bucket of a series starting at `start` begins on `day` (kmdate_buckets). */
 static int
-is_bucket_start(kmday day, kminterval iv)
+is_bucket_start(kmday start, kmday day, kminterval iv)
 {
     int y, m, d;
 
     switch (iv) {
     case KMI_WEEKLY:
-        return kmdate_weekday(day) == 0;
+        return (day - start) % 7 == 0;
     case KMI_MONTHLY:
         kmdate_to_ymd(day, &y, &m, &d);
         return d == 1;
@@ -96,7 +106,7 @@ series_chunks(kmrange r, kminterval iv, kmrange **out)
             e = r.end;
         } else {
             /* the next chunk must start a bucket; within a limit there is always one */
-            while (e > s && !is_bucket_start(e + 1, iv))
+            while (e > s && !is_bucket_start(r.start, e + 1, iv))
                 e--;
         }
         if (n == cap) {
@@ -345,30 +355,186 @@ out:
     return rc;
 }
 
-/* --- entity=campaign: one campaign-values report per bucket ------------------------------ */
+/* --- entity=campaign --------------------------------------------------------------------- */
 
-struct cseries {
-    char   *id, *channel;
-    double *v;   /* nstats x nbuckets */
-};
+/* The bucket's start as Klaviyo's flow series writes it: local midnight with the account's
+ * UTC offset at that moment ("2025-03-03T00:00:00-05:00"), so a campaign trend and a flow
+ * series over the same window and interval have the same date_times. */
+static kmcode
+bucket_time(const char *tz, kmday day, char out[32], kmerr *err)
+{
+    time_t t;
+    char   d[11];
+    long   off;
+    kmcode rc = kmdate_local_to_utc(tz, day, 0, &t, err);
+
+    if (rc != KM_OK)
+        return rc;
+    off = (long)((int64_t)day * 86400 - (int64_t)t);
+    kmdate_format(day, d);
+    snprintf(out, 32, "%sT00:00:00%c%02ld:%02ld", d, off < 0 ? '-' : '+',
+             (off < 0 ? -off : off) / 3600 % 100, (off < 0 ? -off : off) / 60 % 60);
+    return KM_OK;
+}
+
+/* A refused plan with what would fit for this trend: details.suggestion, and for a request
+ * that can never fit (KM_INVALID_ARGUMENT) the suggestion in the message too. */
+static kmcode
+never_fits(kmctx *ctx, kmcode rc, kmerr *err, const char *what)
+{
+    char plan[sizeof(err->msg)];
+
+    (void)ctx;
+    if (!err || (rc != KM_INVALID_ARGUMENT && rc != KM_RATE_LIMITED))
+        return rc;
+    kmerr_detail(err, "suggestion", json_object_new_string(what));
+    if (rc == KM_RATE_LIMITED)
+        return rc;  /* its message already says when, and how many calls would fit */
+    km_strlcpy(plan, err->msg, sizeof(plan));
+    return kmerr_set(err, rc, "%s. %s", plan, what);
+}
+
+/* Send-date basis: one campaign-values report per 365-day chunk of r gives every campaign
+ * sent in r with all its numbers (reports count by send date); each campaign's send time
+ * (GET /api/campaigns/{id}/, the M tier, cached and shared with resolve_campaign_names) places
+ * it in its bucket. Equal to one report per bucket, for 1 report call instead of nb. */
+static kmcode
+campaign_by_send(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const char *filter,
+                 kmt_trend *t, kmerr *err)
+{
+    kmrange      *chunks = NULL;
+    size_t        nch = kmt_chunks(ctx, r, &chunks), m = 0, lost = 0;
+    kmt_trend sums = { 0 };
+    char        **paths = NULL;
+    json_object **outs = NULL;
+    kmcode       *codes = NULL;
+    size_t        uncached = 0;
+    kmcode        rc = KM_OK;
+
+    sums.nstats = t->nstats;
+    sums.nb = 1;
+    for (size_t c = 0; c < nch; c++)
+        uncached += !kmt_values_cached(ctx, "campaign", chunks[c], stats, filter);
+    rc = kmt_plan(ctx, "POST", KMT_CAMPAIGN_VALUES_PATH, (int)uncached, err);
+    if (rc != KM_OK) {
+        rc = never_fits(ctx, rc, err, "Would fit: a shorter window (one report call per 365 "
+                        "days) or basis \"activity\" (no report budget).");
+        goto out;
+    }
+    for (size_t c = 0; c < nch; c++) {
+        json_object *results = NULL;
+
+        rc = kmt_values_report(ctx, "campaign", chunks[c], stats, filter, &results, err);
+        if (rc != KM_OK)
+            goto out;
+        for (size_t i = 0; i < json_object_array_length(results); i++) {
+            json_object    *row = json_object_array_get_idx(results, i);
+            json_object    *g = kmjson_get(row, "groupings");
+            json_object    *st = kmjson_get(row, "statistics");
+            const char     *id = kmjson_str(g, "campaign_id");
+            struct kmt_cseries *cs;
+
+            if (!id || !km_is_alnum_id(id, KMT_ID_MAX))
+                continue;
+            cs = kmt_trend_of(&sums, id, kmjson_str(g, "send_channel"));
+            for (size_t j = 0; j < t->nstats; j++)
+                cs->v[j] += kmjson_num(st, stat_at(stats, j), 0);
+        }
+        json_object_put(results);
+    }
+
+    /* the send time of each distinct campaign */
+    paths = km_xcalloc(sums.n + 1, sizeof(*paths));
+    for (size_t k = 0; k < sums.n; k++) {
+        size_t j;
+
+        for (j = 0; j < k; j++) {
+            if (strcmp(sums.v[j].id, sums.v[k].id) == 0)
+                break;
+        }
+        if (j == k)
+            paths[m++] = km_xasprintf("/api/campaigns/%s/", sums.v[k].id);
+    }
+    if (m > 0) {
+        rc = kmt_plan(ctx, "GET", paths[0],
+                      (int)kmt_uncached_gets(ctx, (const char *const *)paths, m), err);
+        if (rc != KM_OK) {
+            rc = never_fits(ctx, rc, err, "Would fit: a shorter window or one campaign "
+                            "(entity_id): each campaign's send time is one lookup.");
+            goto out;
+        }
+        outs = km_xcalloc(m, sizeof(*outs));
+        codes = km_xcalloc(m, sizeof(*codes));
+        rc = kmkl_get_many(ctx->kl, ctx->call, (const char *const *)paths, m, outs, codes,
+                           NULL, err);
+        if (rc != KM_OK)
+            goto out;
+    }
+    for (size_t k = 0; k < sums.n; k++) {
+        const char     *send_time = NULL;
+        int64_t         at;
+        kmday           day;
+        int             sod;
+        long            b = -1;
+        struct kmt_cseries *cs;
+        kmerr           e = { 0 };
+
+        for (size_t j = 0; j < m; j++) {
+            const char *pid = paths[j] + strlen("/api/campaigns/");
+
+            if (codes[j] == KM_OK && strncmp(pid, sums.v[k].id, strlen(sums.v[k].id)) == 0 &&
+                pid[strlen(sums.v[k].id)] == '/') {
+                send_time = kmjson_str(kmjson_path(outs[j], "data", "attributes", NULL),
+                                       "send_time");
+                break;
+            }
+        }
+        if (send_time && kmt_parse_instant(send_time, &at) == 0 &&
+            kmdate_utc_to_local(ctx->tz, (time_t)at, &day, &sod, &e) == KM_OK)
+            b = kmdate_bucket_of(r, iv, day);
+        kmerr_clear(&e);
+        if (b < 0) {
+            lost++;
+            continue;
+        }
+        cs = kmt_trend_of(t, sums.v[k].id, sums.v[k].channel);
+        for (size_t j = 0; j < t->nstats; j++)
+            cs->v[j * t->nb + (size_t)b] += sums.v[k].v[j];
+    }
+    if (lost > 0)
+        kmctx_warn(ctx, "%zu of %zu campaigns in the report could not be placed in a bucket "
+                   "(their send time could not be read) and are left out of the trend.", lost,
+                   sums.n);
+out:
+    for (size_t j = 0; j < m; j++) {
+        free(paths[j]);
+        if (outs)
+            json_object_put(outs[j]);
+    }
+    free(paths);
+    free(outs);
+    free(codes);
+    kmt_trend_free(&sums);
+    free(chunks);
+    return rc;
+}
 
 static kmcode
-campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
-                   const char *filter, json_object **data, kmerr *err)
+campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, int activity,
+                   const char *entity_id, const char *filter, json_object **data, kmerr *err)
 {
-    size_t          nstats = json_object_array_length(stats);
-    size_t          nb, ns = 0, cap = 0;
-    kmday          *starts = NULL;
-    struct cseries *cs = NULL;
-    json_object    *date_times, *list;
-    char           *bad = NULL;
-    kmcode          rc = KM_OK;
+    kmt_trend    t = { 0 };
+    kmday       *starts = NULL;
+    json_object *date_times = NULL, *list;
+    char        *bad = NULL, *unknown = NULL;
+    kmcode       rc = KM_OK;
 
     if (iv == KMI_HOURLY)
         return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: hourly is not available for "
-                         "entity=campaign (it is stitched from one report per bucket); use "
+                         "entity=campaign (a campaign is one send: it lands in one bucket); use "
                          "daily, weekly or monthly");
-    for (size_t j = 0; j < nstats; j++) {
+    t.nstats = json_object_array_length(stats);
+    for (size_t j = 0; j < t.nstats; j++) {
         char *b;
 
         if (!is_rate(stat_at(stats, j)))
@@ -379,84 +545,69 @@ campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
     }
     if (bad) {
         rc = kmerr_set(err, KM_INVALID_ARGUMENT, "statistics: rate statistics (%.120s) are not "
-                       "available for campaign trends, which are summed from one report per "
-                       "bucket; request counts (e.g. delivered, opens_unique) instead", bad);
+                       "available for campaign trends, whose buckets are sums; request counts "
+                       "(e.g. delivered, opens_unique) instead", bad);
         free(bad);
         return rc;
     }
-    nb = kmdate_buckets(r, iv, NULL, 0);
-    if (nb > CAMPAIGN_MAX_BUCKETS)
+    for (size_t j = 0; activity && j < t.nstats; j++) {
+        char *u;
+
+        if (kmt_activity_supports(stat_at(stats, j)))
+            continue;
+        u = unknown ? km_xasprintf("%s, %s", unknown, stat_at(stats, j))
+                    : km_xstrdup(stat_at(stats, j));
+        free(unknown);
+        unknown = u;
+    }
+    if (unknown) {
+        rc = kmerr_set(err, KM_INVALID_ARGUMENT, "statistics: %.120s cannot be counted by "
+                       "activity (metric aggregates); the activity basis gives recipients, "
+                       "delivered, bounced, opens, opens_unique, clicks, clicks_unique, "
+                       "unsubscribes, conversions and conversion_value", unknown);
+        free(unknown);
+        return rc;
+    }
+    t.nb = kmdate_buckets(r, iv, NULL, 0);
+    if (t.nb > CAMPAIGN_MAX_BUCKETS)
         return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: a %s campaign trend over this "
-                         "window has %zu buckets, more than the %d allowed (one report call "
-                         "each); use a coarser interval%s or a shorter window",
-                         kmdate_interval_name(iv), nb, CAMPAIGN_MAX_BUCKETS,
+                         "window has %zu buckets, more than the %d allowed; use a coarser "
+                         "interval%s or a shorter window",
+                         kmdate_interval_name(iv), t.nb, CAMPAIGN_MAX_BUCKETS,
                          iv == KMI_DAILY ? " (weekly or monthly)" : " (monthly)");
-    starts = km_xcalloc(nb ? nb : 1, sizeof(*starts));
-    kmdate_buckets(r, iv, starts, nb);
-    if (nb > 1) {
-        rc = kmt_plan(ctx, "POST", KMT_CAMPAIGN_VALUES_PATH, (int)nb, err);
-        if (rc != KM_OK)
-            goto out;
-    }
-    for (size_t b = 0; b < nb; b++) {
-        kmrange      br = { starts[b], b + 1 < nb ? starts[b + 1] - 1 : r.end };
-        json_object *results = NULL;
+    starts = km_xcalloc(t.nb ? t.nb : 1, sizeof(*starts));
+    kmdate_buckets(r, iv, starts, t.nb);
 
-        rc = kmt_values_report(ctx, "campaign", br, stats, filter, &results, err);
-        if (rc != KM_OK)
-            goto out;
-        for (size_t i = 0; i < json_object_array_length(results); i++) {
-            json_object *row = json_object_array_get_idx(results, i);
-            json_object *g = kmjson_get(row, "groupings");
-            json_object *st = kmjson_get(row, "statistics");
-            const char  *id = kmjson_str(g, "campaign_id");
-            const char  *ch = kmjson_str(g, "send_channel");
-            size_t       k;
-
-            if (!id)
-                continue;
-            for (k = 0; k < ns; k++) {
-                if (strcmp(cs[k].id, id) == 0 && same(cs[k].channel, ch))
-                    break;
-            }
-            if (k == ns) {
-                if (ns == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    cs = km_xrealloc(cs, cap * sizeof(*cs));
-                }
-                cs[ns].id = km_xstrdup(id);
-                cs[ns].channel = ch ? km_xstrdup(ch) : NULL;
-                cs[ns].v = km_xcalloc(nstats * nb + 1, sizeof(double));
-                ns++;
-            }
-            for (size_t j = 0; j < nstats; j++)
-                cs[k].v[j * nb + b] += kmjson_num(st, stat_at(stats, j), 0);
-        }
-        json_object_put(results);
-    }
+    if (activity)
+        rc = kmt_activity_trend(ctx, r, iv, stats, entity_id, &t, err);
+    else
+        rc = campaign_by_send(ctx, r, iv, stats, filter, &t, err);
+    if (rc != KM_OK)
+        goto out;
 
     date_times = json_object_new_array();
-    for (size_t b = 0; b < nb; b++) {
-        char d[11], buf[24];
+    for (size_t b = 0; b < t.nb; b++) {
+        char buf[32];
 
-        kmdate_format(starts[b], d);
-        snprintf(buf, sizeof(buf), "%sT00:00:00", d);
+        rc = bucket_time(ctx->tz, starts[b], buf, err);
+        if (rc != KM_OK)
+            goto out;
         json_object_array_add(date_times, json_object_new_string(buf));
     }
     list = json_object_new_array();
-    for (size_t k = 0; k < ns; k++) {
+    for (size_t k = 0; k < t.n; k++) {
         json_object *o = json_object_new_object();
         json_object *g = json_object_new_object();
         json_object *st = json_object_new_object();
 
-        json_object_object_add(g, "campaign_id", json_object_new_string(cs[k].id));
+        json_object_object_add(g, "campaign_id", json_object_new_string(t.v[k].id));
         json_object_object_add(g, "send_channel",
-                               cs[k].channel ? json_object_new_string(cs[k].channel) : NULL);
-        for (size_t j = 0; j < nstats; j++) {
+                               t.v[k].channel ? json_object_new_string(t.v[k].channel) : NULL);
+        for (size_t j = 0; j < t.nstats; j++) {
             json_object *a = json_object_new_array();
 
-            for (size_t b = 0; b < nb; b++)
-                json_object_array_add(a, kmjson_double(cs[k].v[j * nb + b]));
+            for (size_t b = 0; b < t.nb; b++)
+                json_object_array_add(a, kmjson_double(t.v[k].v[j * t.nb + b]));
             json_object_object_add(st, stat_at(stats, j), a);
         }
         json_object_object_add(o, "groupings", g);
@@ -466,20 +617,29 @@ campaign_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
     *data = json_object_new_object();
     json_object_object_add(*data, "entity", json_object_new_string("campaign"));
     json_object_object_add(*data, "interval", json_object_new_string(kmdate_interval_name(iv)));
+    json_object_object_add(*data, "basis",
+                           json_object_new_string(activity ? "activity" : "send_date"));
     json_object_object_add(*data, "date_times", date_times);
+    date_times = NULL;
     json_object_object_add(*data, "series", list);
-    kmctx_warn(ctx, "%s", KMT_TIME_BASIS_WARNING);
-    kmctx_warn(ctx, "Campaign trends are stitched from one campaign-values report per %s "
-               "bucket (Klaviyo has no campaign series report): a campaign shows up in the "
-               "buckets its send and engagement fall in, not as a continuous line.",
-               kmdate_interval_name(iv));
-out:
-    for (size_t k = 0; k < ns; k++) {
-        free(cs[k].id);
-        free(cs[k].channel);
-        free(cs[k].v);
+    if (activity) {
+        kmctx_warn(ctx, "basis activity: counted by when the events happened (Klaviyo's "
+                   "metric aggregates, daily in the account's timezone, summed into %s "
+                   "buckets), so a campaign spreads over the buckets its opens, clicks and "
+                   "orders fall in. This will not match Klaviyo's campaign reports or UI, "
+                   "which count by send date; unique counts are sums of daily uniques.",
+                   kmdate_interval_name(iv));
+    } else {
+        kmctx_warn(ctx, "%s", KMT_TIME_BASIS_WARNING);
+        kmctx_warn(ctx, "Campaign trends count each campaign by its send date, as Klaviyo's "
+                   "UI does: its numbers over the whole window (one campaign-values report) "
+                   "sit in the %s bucket of its send time, including opens and orders that "
+                   "came later. For when the activity happened, ask with basis \"activity\".",
+                   kmdate_interval_name(iv));
     }
-    free(cs);
+out:
+    json_object_put(date_times);
+    kmt_trend_free(&t);
     free(starts);
     return rc;
 }
@@ -490,7 +650,9 @@ kmtool_over_time(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
     const char  *entity = kmjson_str(args, "entity");
     const char  *interval = kmjson_str(args, "interval");
     const char  *entity_id = kmjson_str(args, "entity_id");
+    const char  *basis = kmjson_str(args, "basis");
     int          campaign = entity && strcmp(entity, "campaign") == 0;
+    int          activity = basis && strcmp(basis, "activity") == 0;
     json_object *stats = NULL;
     char        *filter = NULL;
     kminterval   iv = KMI_WEEKLY;
@@ -503,6 +665,11 @@ kmtool_over_time(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
     if (interval && kmdate_interval_parse(interval, &iv) != 0)
         return kmerr_set(err, KM_INVALID_ARGUMENT, "interval: must be hourly, daily, weekly "
                          "or monthly");
+    if (basis && !activity && strcmp(basis, "send_date") != 0)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "basis: must be send_date or activity");
+    if (basis && !campaign)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "basis: only for entity=campaign (a flow "
+                         "series is Klaviyo's own)");
     rc = kmt_window(ctx, args, &r, err);
     if (rc != KM_OK)
         return rc;
@@ -514,7 +681,7 @@ kmtool_over_time(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
     }
     stats = statistics_of(args);
     if (campaign)
-        rc = campaign_over_time(ctx, r, iv, stats, filter, data, err);
+        rc = campaign_over_time(ctx, r, iv, stats, activity, entity_id, filter, data, err);
     else
         rc = flow_over_time(ctx, r, iv, stats, filter, data, err);
     json_object_put(stats);

@@ -456,7 +456,7 @@ memo_answer(struct kmreq *r, const struct kmtool *tool, json_object *args)
     int         n;
 
     /* a timeframe resolves against today: its answer changes at midnight, never kept */
-    if (r->stream || h->cfg->cache_ttl_s <= 0 ||
+    if (r->stream || h->cfg->cache_ttl_s <= 0 || tool->live ||
         json_object_object_get_ex(args, "timeframe", NULL))
         return 0;
     r->memo_key = kmmemo_key(tool->name, args);

@@ -585,19 +585,32 @@ START_TEST(daily_buckets_start_every_day)
 }
 END_TEST
 
-START_TEST(weekly_buckets_start_on_mondays_after_a_partial_first_week)
+START_TEST(weekly_buckets_are_seven_days_from_the_window_start)
 {
     kmrange r = { day("2024-02-28"), day("2024-03-20") };  /* a Wednesday to a Wednesday */
     kmday   b[8];
 
     ck_assert_uint_eq(kmdate_buckets(r, KMI_WEEKLY, b, 8), 4);
     ck_assert_str_eq(fmt(b[0]), "2024-02-28");
-    ck_assert_str_eq(fmt(b[1]), "2024-03-04");
-    ck_assert_str_eq(fmt(b[2]), "2024-03-11");
-    ck_assert_str_eq(fmt(b[3]), "2024-03-18");
-    ck_assert_int_eq(kmdate_bucket_of(r, KMI_WEEKLY, day("2024-03-03")), 0);
-    ck_assert_int_eq(kmdate_bucket_of(r, KMI_WEEKLY, day("2024-03-04")), 1);
+    ck_assert_str_eq(fmt(b[1]), "2024-03-06");
+    ck_assert_str_eq(fmt(b[2]), "2024-03-13");
+    ck_assert_str_eq(fmt(b[3]), "2024-03-20");
+    ck_assert_int_eq(kmdate_bucket_of(r, KMI_WEEKLY, day("2024-03-05")), 0);
+    ck_assert_int_eq(kmdate_bucket_of(r, KMI_WEEKLY, day("2024-03-06")), 1);
     ck_assert_int_eq(kmdate_bucket_of(r, KMI_WEEKLY, day("2024-03-20")), 3);
+}
+END_TEST
+
+START_TEST(a_quarter_from_a_tuesday_has_thirteen_weekly_buckets)
+{
+    /* the seed's contract: 2025-04-01 (a Tuesday) to 2025-06-30 is 91 days, 13 weeks */
+    kmrange r = { day("2025-04-01"), day("2025-06-30") };
+    kmday   b[16];
+
+    ck_assert_uint_eq(kmdate_buckets(r, KMI_WEEKLY, b, 16), 13);
+    ck_assert_str_eq(fmt(b[0]), "2025-04-01");
+    ck_assert_str_eq(fmt(b[1]), "2025-04-08");
+    ck_assert_str_eq(fmt(b[12]), "2025-06-24");
 }
 END_TEST
 
@@ -934,7 +947,8 @@ dates_suite(void)
     tcase_add_test(tc, interval_names_parse_and_print);
     tcase_add_test(tc, interval_caps_are_klaviyos);
     tcase_add_test(tc, daily_buckets_start_every_day);
-    tcase_add_test(tc, weekly_buckets_start_on_mondays_after_a_partial_first_week);
+    tcase_add_test(tc, weekly_buckets_are_seven_days_from_the_window_start);
+    tcase_add_test(tc, a_quarter_from_a_tuesday_has_thirteen_weekly_buckets);
     tcase_add_test(tc, weekly_buckets_from_a_monday_have_no_partial_week);
     tcase_add_test(tc, monthly_buckets_start_on_the_first_after_a_partial_first_month);
     tcase_add_test(tc, a_day_outside_the_range_has_no_bucket);

@@ -1555,9 +1555,13 @@ START_TEST(a_plan_beyond_the_daily_cap_is_refused)
     kmerr         err = { 0 };
 
     client_open(&c, 0, "acme");
+    /* no retry can answer it: an argument problem, not a rate limit, with what would fit */
     ck_assert_int_eq(kmkl_plan(c.kl, &c.acct, "POST", REPORT_PATH, 300, 0, &err),
-                     KM_RATE_LIMITED);
+                     KM_INVALID_ARGUMENT);
+    ck_assert_int_eq(err.retry_after_s, 0);
     ck_assert_int_eq((int)kmjson_num(err.details, "calls_needed", 0), 300);
+    ck_assert_int_eq((int)kmjson_num(err.details, "calls_that_fit", 0), 225);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no retry"));
     ck_assert_ptr_nonnull(kmjson_get(err.details, "estimated_seconds"));
     kmerr_clear(&err);
     ck_assert_int_eq(kmkl_plan(c.kl, &c.acct, "POST", REPORT_PATH, 200, 0, &err), KM_OK);
@@ -1576,15 +1580,16 @@ START_TEST(a_plan_that_cannot_finish_before_the_deadline_is_refused)
     /* two reports fit a minute; six need about three */
     ck_assert_int_eq(kmkl_plan(c.kl, &c.acct, "POST", REPORT_PATH, 2, soon, &err), KM_OK);
     ck_assert_int_eq(kmkl_plan(c.kl, &c.acct, "POST", REPORT_PATH, 6, soon, &err),
-                     KM_RATE_LIMITED);
+                     KM_INVALID_ARGUMENT);
     ck_assert_int_eq((int)kmjson_num(err.details, "calls_needed", 0), 6);
+    ck_assert_int_eq((int)kmjson_num(err.details, "calls_that_fit", 0), 2);
     ck_assert_int_ge((int)kmjson_num(err.details, "estimated_seconds", 0), 120);
     kmerr_clear(&err);
     ck_assert_int_eq(kmkl_plan(c.kl, &c.acct, "POST", REPORT_PATH, 6, 0, &err), KM_OK);
     /* list sizes: 15 a minute on the profile_count bucket */
     ck_assert_int_eq(kmkl_plan(c.kl, &c.acct, "GET",
                                "/api/lists/AAAAAA/?additional-fields%5Blist%5D=profile_count",
-                               40, soon, &err), KM_RATE_LIMITED);
+                               40, soon, &err), KM_INVALID_ARGUMENT);
     kmerr_clear(&err);
     ck_assert_int_eq(kmkl_plan(c.kl, &c.acct, "GET", "/api/lists/AAAAAA/", 40, soon, &err),
                      KM_OK);

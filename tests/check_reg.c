@@ -52,7 +52,7 @@ teardown(void)
     kmreg_free();
 }
 
-START_TEST(the_registry_holds_the_eleven_seed_tools_in_order)
+START_TEST(the_registry_holds_the_eleven_seed_tools_in_order_then_the_budget)
 {
     static const char *names[] = {
         "klaviyo_list_accounts",           "klaviyo_get_campaign_performance",
@@ -60,11 +60,11 @@ START_TEST(the_registry_holds_the_eleven_seed_tools_in_order)
         "klaviyo_get_flow_structure",      "klaviyo_get_performance_over_time",
         "klaviyo_compare_periods",         "klaviyo_get_list_health",
         "klaviyo_get_list_growth",         "klaviyo_get_list_growth_by_list",
-        "klaviyo_get_list_breakdown",
+        "klaviyo_get_list_breakdown",      "klaviyo_get_budget",
     };
 
-    ck_assert_uint_eq(kmreg_count(), 11);
-    for (size_t i = 0; i < 11; i++) {
+    ck_assert_uint_eq(kmreg_count(), 12);
+    for (size_t i = 0; i < 12; i++) {
         ck_assert_str_eq(kmreg_at(i)->name, names[i]);
         ck_assert_ptr_eq(kmreg_find(names[i]), kmreg_at(i));
         ck_assert_ptr_nonnull(kmreg_at(i)->input);
@@ -82,6 +82,7 @@ START_TEST(every_seed_route_maps_to_its_tool)
         const char *method, *path, *tool;
     } routes[] = {
         { "GET", "/v1/accounts", "klaviyo_list_accounts" },
+        { "GET", "/v1/budget", "klaviyo_get_budget" },
         { "POST", "/v1/campaigns/performance", "klaviyo_get_campaign_performance" },
         { "GET", "/v1/flows", "klaviyo_get_flows" },
         { "POST", "/v1/flows/performance", "klaviyo_get_flow_performance" },
@@ -362,7 +363,7 @@ reg_suite(void)
 
     tc = tcase_create("table");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, the_registry_holds_the_eleven_seed_tools_in_order);
+    tcase_add_test(tc, the_registry_holds_the_eleven_seed_tools_in_order_then_the_budget);
     tcase_add_test(tc, the_tool_listing_carries_schemas_and_read_only_annotations);
     suite_add_tcase(s, tc);
 

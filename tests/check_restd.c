@@ -967,6 +967,50 @@ START_TEST(every_seed_route_answers_with_an_envelope)
 }
 END_TEST
 
+/* The report calls acme used today, from GET /v1/budget?account=acme. */
+static int
+budget_used(const struct restd *d)
+{
+    struct reply r;
+    json_object *list;
+    int          used;
+
+    get(d, "/v1/budget?account=acme", TOKEN_A, &r);
+    list = kmjson_get(assert_ok(&r), "accounts");
+    ck_assert_int_eq((int)json_object_array_length(list), 1);
+    ck_assert_str_eq(kmjson_str(json_object_array_get_idx(list, 0), "account"), "acme");
+    ck_assert_int_eq((int)json_object_array_length(kmjson_get(json_object_array_get_idx(list, 0),
+                                                              "tiers")),
+                     5);
+    used = (int)kmjson_num(json_object_array_get_idx(list, 0), "report_calls_used_today", -1);
+    reply_free(&r);
+    return used;
+}
+
+START_TEST(the_budget_route_follows_the_rate_windows_and_is_never_a_kept_answer)
+{
+    struct restd_opts o = { .backend = BE_LMDB };
+    struct restd      d;
+    struct reply      r;
+
+    test_up();
+    restd_start(&d, &o);
+    ck_assert_int_eq(budget_used(&d), 0);
+    post(&d, "/v1/campaigns/performance", "{\"account\":\"acme\",\"start_date\":"
+         "\"2025-01-01\",\"end_date\":\"2025-01-31\"}", TOKEN_A, &r);
+    assert_ok(&r);
+    reply_free(&r);
+    /* asked again within the recent-answer memo's second: a fresh reading, not a kept one */
+    ck_assert_int_eq(budget_used(&d), 1);
+    get(&d, "/v1/budget", TOKEN_A, &r);
+    ck_assert_int_eq((int)json_object_array_length(kmjson_get(assert_ok(&r), "accounts")),
+                     naccts);
+    reply_free(&r);
+    restd_stop(&d);
+    ck_assert(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 0);
+}
+END_TEST
+
 START_TEST(each_rest_route_returns_the_same_data_as_its_tool_call)
 {
     struct restd_opts o = { .backend = _i };
@@ -1007,7 +1051,8 @@ START_TEST(get_v1_tools_lists_every_tool_with_its_schemas)
     get(&d, "/v1/tools", TOKEN_A, &r);
     ck_assert_int_eq(r.status, 200);
     tools = kmjson_get(r.doc, "tools");
-    ck_assert_int_eq((int)json_object_array_length(tools), (int)NROUTES);
+    /* the seed's routes, and GET /v1/budget (its own test: its data changes by the second) */
+    ck_assert_int_eq((int)json_object_array_length(tools), (int)NROUTES + 1);
     for (size_t i = 0; i < NROUTES; i++) {
         int found = 0;
         for (size_t j = 0; j < json_object_array_length(tools); j++) {
@@ -2339,6 +2384,7 @@ restd_suite(void)
     tcase_add_loop_test(tc, each_rest_route_returns_the_same_data_as_its_tool_call, BE_LMDB,
                         BE_REDIS + 1);
     tcase_add_test(tc, get_v1_tools_lists_every_tool_with_its_schemas);
+    tcase_add_test(tc, the_budget_route_follows_the_rate_windows_and_is_never_a_kept_answer);
     tcase_add_test(tc, query_values_are_coerced_by_the_input_schema);
     tcase_add_test(tc, the_seed_readme_examples_work_verbatim);
     tcase_add_test(tc, the_seed_readme_examples_with_fixed_ids_work_verbatim);

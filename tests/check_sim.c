@@ -1143,16 +1143,62 @@ END_TEST
 
 START_TEST(a_campaign_values_report_equals_the_truth_and_skips_quiet_campaigns)
 {
-    kmrange              days = { day_of("2024-11-20"), day_of("2024-12-05") };
+    kmrange              days = { day_of("2024-11-01"), day_of("2024-12-15") };
     struct simtruth_row *rows;
     long                 n = simtruth_campaign_values(world, "acme", days, NULL, &rows);
-    json_object         *doc = values(acme, 0, "2024-11-20", "2024-12-05T23:59:59", NULL);
+    json_object         *doc = values(acme, 0, "2024-11-01", "2024-12-15T23:59:59", NULL);
 
     ck_assert_int_gt(n, 3);
     ck_assert_int_lt(n, (long)acme->n_campaigns);
     assert_rows_equal(doc, rows, n, 0);
+    /* by send date: every row is a campaign sent inside the window */
+    for (long i = 0; i < n; i++) {
+        const struct simcampaign *c = simdata_campaign(acme, rows[i].entity_id);
+
+        ck_assert_int_ge(c->send_hour, simdata_hour(days.start, 0));
+        ck_assert_int_le(c->send_hour, simdata_hour(days.end, 23));
+    }
     json_object_put(doc);
     free(rows);
+}
+END_TEST
+
+START_TEST(a_campaign_sent_before_the_window_brings_nothing_though_its_opens_fall_in_it)
+{
+    const struct simcampaign *c = NULL;
+    struct simtruth_row      *rows = NULL, *act = NULL;
+    kmrange                   days;
+    long                      n, na;
+    json_object              *doc, *results;
+    char                      from[11], to[24];
+
+    for (size_t i = 0; i < acme->n_campaigns && !c; i++) {
+        if (acme->campaigns[i].active && acme->campaigns[i].channel == SIM_EMAIL &&
+            acme->campaigns[i].send_hour / 24 > day_of("2024-06-01"))
+            c = &acme->campaigns[i];
+    }
+    ck_assert_ptr_nonnull(c);
+    /* the three days after its send day: its opens go on there, its send does not */
+    days.start = (kmday)(c->send_hour / 24) + 1;
+    days.end = days.start + 2;
+    n = simtruth_campaign_values(world, "acme", days, c->id, &rows);
+    na = simtruth_campaign_activity(world, "acme", days, c->id, &act);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(na, 1);
+    ck_assert_int_gt(act[0].counts.v[SIMC_OPENS_UNIQUE], 0);
+    kmdate_format(days.start, from);
+    kmdate_format(days.end, to);
+    strcat(to, "T23:59:59");
+    doc = values(acme, 0, from, to, NULL);
+    results = kmjson_path(doc, "data", "attributes", "results", NULL);
+    for (size_t i = 0; i < json_object_array_length(results); i++) {
+        json_object *g = kmjson_get(json_object_array_get_idx(results, i), "groupings");
+
+        ck_assert_str_ne(kmjson_str(g, "campaign_id"), c->id);
+    }
+    json_object_put(doc);
+    free(rows);
+    free(act);
 }
 END_TEST
 
@@ -1873,6 +1919,7 @@ sim_suite(void)
     tc = tcase("values and series", start_unlimited, 0);
     tcase_add_test(tc, a_flow_values_report_equals_the_truth_for_whole_local_days);
     tcase_add_test(tc, a_campaign_values_report_equals_the_truth_and_skips_quiet_campaigns);
+    tcase_add_test(tc, a_campaign_sent_before_the_window_brings_nothing_though_its_opens_fall_in_it);
     tcase_add_test(tc, kiwi_reads_the_window_in_auckland_time_and_ignores_offsets);
     tcase_add_test(tc, a_filtered_report_has_only_the_rows_asked_for);
     tcase_add_test(tc, shifting_the_end_by_one_day_changes_the_numbers);

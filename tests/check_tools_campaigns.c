@@ -89,7 +89,7 @@ START_TEST(an_explicit_window_gives_one_row_per_campaign_equal_to_truth)
     ck_assert_str_eq(period_field(env, "start_date"), "2025-03-01");
     ck_assert_str_eq(period_field(env, "end_date"), "2025-03-31");
     ck_assert_str_eq(kmjson_str(kmjson_get(env, "metadata"), "currency"), "USD");
-    ck_assert(toolfix_has_warning(env, "attributed by event time"));
+    ck_assert(toolfix_has_warning(env, "count by send date"));
     ck_assert_int_eq(toolfix_sim_calls(REPORTS), 1);
     json_object_put(env);
 }

@@ -326,8 +326,8 @@ static const char *const campaign_fields[] = {
 };
 
 /* the campaign's one message id: a second ULID sharing the campaign's timestamp part */
-static void
-message_id(const struct simcampaign *c, char out[28])
+void
+simapi_campaign_message_id(const struct simcampaign *c, char out[28])
 {
     static const char crock[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     uint64_t          h = simdata_mix(c->hkey ^ 0x6d657373616765ULL);
@@ -390,7 +390,7 @@ campaign_item(struct simreq *r, size_t i)
     sim_add_time(at, "send_time", c->send_time < 0 ? -1 : c->send_time / 1000000);
     sim_fields(r, "campaign", campaign_fields, at);
     rels = json_object_new_object();
-    message_id(c, mid);
+    simapi_campaign_message_id(c, mid);
     arr = json_object_new_array();
     json_object_array_add(arr, ref("campaign-message", mid));
     add_rel(r, rels, "/api/campaigns", c->id, "campaign-messages", arr);

@@ -123,7 +123,7 @@ struct simaction {
 
 struct simmsg {
     char         id[8];
-    char         name[96];
+    char         name[96];                 /* "" for an unnamed message (id starts with a digit) */
     enum simchan channel;
     size_t       flow, action;             /* indexes */
     int64_t      created, updated;         /* unix seconds */

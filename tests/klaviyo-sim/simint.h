@@ -163,6 +163,11 @@ int sim_fields(struct simreq *r, const char *type, const char *const *known,
 
 /* --- handlers (simapi.c, simreport.c) ------------------------------------------------------ */
 
+/* The id of a campaign's one campaign message (a second ULID sharing the campaign's
+ * timestamp part): what campaigns list under relationships.campaign-messages and what metric
+ * aggregates give as the $message of its events. */
+void simapi_campaign_message_id(const struct simcampaign *c, char out[28]);
+
 simhandler simapi_accounts, simapi_campaigns, simapi_campaign, simapi_flows, simapi_flow,
     simapi_flow_actions, simapi_flow_action, simapi_action_messages, simapi_flow_message,
     simapi_lists, simapi_list, simapi_metrics, simapi_metric;

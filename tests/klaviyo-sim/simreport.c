@@ -545,7 +545,8 @@ simreport_campaign_values(struct simreq *r)
                                       chan))
             continue;
         memset(&cnt, 0, sizeof(cnt));
-        simstat_campaign(a, c, w.from, w.to, &cnt);
+        /* by send date: a campaign sent in the window brings all its numbers */
+        simstat_campaign_sent(a, c, w.from, w.to, &cnt);
         if (simstat_is_zero(&cnt))
             continue;
         row = json_object_new_object();
@@ -763,10 +764,32 @@ enum { M_COUNT = 0, M_SUM, M_UNIQUE, M_N };
 static const char *const measurement_names[M_N] = { "count", "sum_value", "unique" };
 
 struct aggrow {
-    char   dim[80];          /* the List value ("" when the row has none) */
+    char   dim[80];          /* the List or message value ("" when the row has none) */
     double *v[M_N];          /* per bucket */
     double total[M_N];
 };
+
+/* Metrics whose events come from messages: with by $message (or $attributed_message for the
+ * conversion metric) each campaign message's events are a row of their own, counted from the
+ * campaign's hourly activity at the hour's event instant (by event time). */
+struct msgmetric {
+    const char   *name;
+    int           channel;     /* enum simchan, or -1 for both (orders) */
+    enum simcount count, unique, value;   /* value: SIMC_COUNT for none */
+};
+
+static const struct msgmetric msg_metrics[] = {
+    { "Received Email", SIM_EMAIL, SIMC_DELIVERED, SIMC_DELIVERED, SIMC_COUNT },
+    { "Opened Email", SIM_EMAIL, SIMC_OPENS, SIMC_OPENS_UNIQUE, SIMC_COUNT },
+    { "Clicked Email", SIM_EMAIL, SIMC_CLICKS, SIMC_CLICKS_UNIQUE, SIMC_COUNT },
+    { "Bounced Email", SIM_EMAIL, SIMC_BOUNCED, SIMC_BOUNCED, SIMC_COUNT },
+    { "Unsubscribed", SIM_EMAIL, SIMC_UNSUBSCRIBES, SIMC_UNSUBSCRIBE_UNIQUES, SIMC_COUNT },
+    { "Received SMS", SIM_SMS, SIMC_DELIVERED, SIMC_DELIVERED, SIMC_COUNT },
+    { "Clicked SMS", SIM_SMS, SIMC_CLICKS, SIMC_CLICKS_UNIQUE, SIMC_COUNT },
+    { "Failed to Deliver SMS", SIM_SMS, SIMC_BOUNCED, SIMC_BOUNCED, SIMC_COUNT },
+};
+static const struct msgmetric order_metric = { "Placed Order", -1, SIMC_CONVERSIONS,
+                                               SIMC_CONVERSION_UNIQUES, SIMC_CONVERSION_CENTS };
 
 struct agg {
     const simtz *zone;
@@ -775,6 +798,7 @@ struct agg {
     size_t       nb;
     int          want[M_N];
     int          by_list;
+    int          by_msg;     /* by $message or $attributed_message */
     size_t       nby;
     struct aggrow *rows;
     size_t         nrows, caprows;
@@ -889,6 +913,66 @@ agg_collect(struct agg *g, const struct simacct *a, const struct simmetric *m,
         row->v[M_UNIQUE][k] += (double)ev.unique;
         row->v[M_SUM][k] += (double)ev.value_cents / 100.0;
     }
+}
+
+/* Add each campaign's events of message metric mm in [ge, lt) to the row of its message. */
+static void
+agg_collect_messages(struct agg *g, const struct simacct *a, const struct msgmetric *mm)
+{
+    for (size_t i = 0; i < a->n_campaigns; i++) {
+        const struct simcampaign *c = &a->campaigns[i];
+        struct aggrow            *row = NULL;
+        simhour                   lo, hi;
+        char                      mid[28];
+
+        if (!c->active || (mm->channel >= 0 && (int)c->channel != mm->channel))
+            continue;
+        simstat_campaign_span(c, &lo, &hi);
+        simapi_campaign_message_id(c, mid);
+        for (simhour h = lo; h <= hi; h++) {
+            struct simcounts cnt;
+            int64_t          t = simstat_event_instant(a, h);
+            size_t           k;
+
+            if (t < g->ge || t >= g->lt)
+                continue;
+            memset(&cnt, 0, sizeof(cnt));
+            simstat_campaign(a, c, h, h, &cnt);
+            if (!cnt.v[mm->count])
+                continue;
+            if (!row)
+                row = agg_row(g, mid);
+            k = bucket_of(g, t);
+            row->v[M_COUNT][k] += (double)cnt.v[mm->count];
+            row->v[M_UNIQUE][k] += (double)cnt.v[mm->unique];
+            if (mm->value != SIMC_COUNT)
+                row->v[M_SUM][k] += (double)cnt.v[mm->value] / 100.0;
+        }
+    }
+}
+
+/* The message metric `m` is, for a by with $message ($attributed_message for the conversion
+ * metric); NULL when its events have no message. */
+static const struct msgmetric *
+msg_metric_of(const struct simacct *a, const struct simmetric *m, json_object *by)
+{
+    int attributed = 0, plain = 0;
+
+    for (size_t i = 0; by && i < json_object_array_length(by); i++) {
+        const char *v = json_object_get_string(json_object_array_get_idx(by, i));
+
+        attributed |= v && strcmp(v, "$attributed_message") == 0;
+        plain |= v && strcmp(v, "$message") == 0;
+    }
+    if (attributed && m == &a->metrics[a->conversion_metric])
+        return &order_metric;
+    if (!plain || strcmp(m->integration_key, "klaviyo") != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof(msg_metrics) / sizeof(msg_metrics[0]); i++) {
+        if (strcmp(m->name, msg_metrics[i].name) == 0)
+            return &msg_metrics[i];
+    }
+    return NULL;
 }
 
 static void
@@ -1107,6 +1191,9 @@ simreport_metric_aggregates(struct simreq *r)
                     sim_invalid(r, detail, "pointer", ptr);
                 } else if (strcmp(v, "List") == 0) {
                     g.by_list = 1;
+                } else if (strcmp(v, "$message") == 0 ||
+                           strcmp(v, "$attributed_message") == 0) {
+                    g.by_msg = 1;
                 }
             }
             g.nby = json_object_array_length(by);
@@ -1142,7 +1229,12 @@ simreport_metric_aggregates(struct simreq *r)
         for (size_t i = 0; i < a->n_lists; i++)
             agg_collect(&g, a, m, &a->lists[i], g.by_list ? a->lists[i].name : "");
     } else {
+        const struct msgmetric *mm = g.by_msg ? msg_metric_of(a, m, by) : NULL;
+
+        /* the metric's own stream has no message: it counts under the empty value */
         agg_collect(&g, a, m, NULL, "");
+        if (mm)
+            agg_collect_messages(&g, a, mm);
     }
     if (g.nby == 0 && g.nrows == 0)
         (void)agg_row(&g, "");   /* without `by` there is always one row */
@@ -1172,8 +1264,10 @@ simreport_metric_aggregates(struct simreq *r)
 
         for (size_t d = 0; d < g.nby; d++) {
             const char *dim = json_object_get_string(json_object_array_get_idx(by, d));
-            json_object_array_add(dims, json_object_new_string(
-                                            strcmp(dim, "List") == 0 ? g.rows[i].dim : ""));
+            int mine = strcmp(dim, "List") == 0 || strcmp(dim, "$message") == 0 ||
+                       strcmp(dim, "$attributed_message") == 0;
+
+            json_object_array_add(dims, json_object_new_string(mine ? g.rows[i].dim : ""));
         }
         for (int k = 0; k < M_N; k++) {
             json_object *vals;

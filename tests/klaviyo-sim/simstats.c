@@ -257,6 +257,18 @@ simstat_campaign(const struct simacct *a, const struct simcampaign *c, simhour f
     }
 }
 
+void
+simstat_campaign_sent(const struct simacct *a, const struct simcampaign *c, simhour from,
+                      simhour to, struct simcounts *out)
+{
+    simhour lo, hi;
+
+    simstat_campaign_span(c, &lo, &hi);
+    if (hi < lo || c->send_hour < from || c->send_hour > to)
+        return;
+    simstat_campaign(a, c, lo, hi, out);
+}
+
 static double
 season(kmday day)
 {

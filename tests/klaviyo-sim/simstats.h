@@ -11,7 +11,8 @@
  * delivered, opens <= ... only for email (SMS opens are 0), clicks >= clicks_unique,
  * unsubscribes >= unsubscribe_uniques, conversions >= conversion_uniques, conversion value in
  * whole cents. Sums keep every one of those relations, so every window does too.
- * A campaign is active for SIM_CAMPAIGN_HOURS from its send hour, decaying; a flow message is
+ * A campaign is active for SIM_CAMPAIGN_HOURS from its send hour, decaying (simstat_campaign
+ * counts that activity by event time, simstat_campaign_sent by send date); a flow message is
  * active every hour of its flow's act_start..act_end days. Every hour of the day (those right
  * after midnight and right before it included) can carry activity.
  */
@@ -77,6 +78,12 @@ void simstat_campaign(const struct simacct *a, const struct simcampaign *c, simh
                       simhour to, struct simcounts *out);
 void simstat_msg(const struct simacct *a, const struct simmsg *m, simhour from, simhour to,
                  struct simcounts *out);
+
+/* What a campaign-values report counts for a campaign over local hours [from, to]: by send
+ * date, as Klaviyo's UI and Reporting API do (REFERENCE.md §5.1) — every count of its whole
+ * activity when its send hour falls in [from, to], nothing otherwise. */
+void simstat_campaign_sent(const struct simacct *a, const struct simcampaign *c, simhour from,
+                           simhour to, struct simcounts *out);
 
 /* The hours in which the campaign or message can have activity (inclusive); empty when
  * *to < *from. */

@@ -23,9 +23,11 @@ push_row(struct simtruth_row **rows, size_t *n, size_t *cap, const char *entity,
     r->counts = *c;
 }
 
-long
-simtruth_campaign_values_hours(const simdata *sd, const char *acct, simhour from, simhour to,
-                               const char *only_id, struct simtruth_row **rows)
+/* Campaign rows over local hours [from, to]: by send date (values reports) or by event time
+ * (the activity metric aggregates count). */
+static long
+campaign_rows(const simdata *sd, const char *acct, simhour from, simhour to, const char *only_id,
+              int by_send, struct simtruth_row **rows)
 {
     const struct simacct *a = simdata_account_by_name(sd, acct);
     size_t                n = 0, cap = 0;
@@ -40,11 +42,29 @@ simtruth_campaign_values_hours(const simdata *sd, const char *acct, simhour from
         if (only_id && strcmp(only_id, c->id) != 0)
             continue;
         memset(&cnt, 0, sizeof(cnt));
-        simstat_campaign(a, c, from, to, &cnt);
+        if (by_send)
+            simstat_campaign_sent(a, c, from, to, &cnt);
+        else
+            simstat_campaign(a, c, from, to, &cnt);
         if (!simstat_is_zero(&cnt))
             push_row(rows, &n, &cap, c->id, c->id, c->channel, &cnt);
     }
     return (long)n;
+}
+
+long
+simtruth_campaign_values_hours(const simdata *sd, const char *acct, simhour from, simhour to,
+                               const char *only_id, struct simtruth_row **rows)
+{
+    return campaign_rows(sd, acct, from, to, only_id, 1, rows);
+}
+
+long
+simtruth_campaign_activity(const simdata *sd, const char *acct, kmrange days,
+                           const char *only_id, struct simtruth_row **rows)
+{
+    return campaign_rows(sd, acct, simdata_hour(days.start, 0), simdata_hour(days.end, 23),
+                         only_id, 0, rows);
 }
 
 long

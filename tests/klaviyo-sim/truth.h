@@ -49,6 +49,13 @@ struct simtruth_row {
 long simtruth_campaign_values(const simdata *sd, const char *acct, kmrange days,
                               const char *only_id, struct simtruth_row **rows);
 
+/* Campaign values reports count by send date: a campaign sent in the window brings every count
+ * of its activity, one sent before it brings nothing. simtruth_campaign_activity counts the
+ * same campaigns' activity by event time instead (what happened within local days `days`,
+ * whenever the campaign was sent): the truth behind the activity basis of campaign trends. */
+long simtruth_campaign_activity(const simdata *sd, const char *acct, kmrange days,
+                                const char *only_id, struct simtruth_row **rows);
+
 /* Flow-values rows (one per flow message with activity); only_flow_id narrows to one flow. */
 long simtruth_flow_values(const simdata *sd, const char *acct, kmrange days,
                           const char *only_flow_id, struct simtruth_row **rows);
@@ -66,7 +73,7 @@ void simtruth_sum(const struct simtruth_row *rows, size_t n, struct simcounts *o
 
 /* A flow series over local days `days`: buckets as the simulator makes them (hourly: every
  * local hour; daily/weekly/monthly: the first bucket starts at days.start, later ones at each
- * day / Monday / 1st of the month, kmdate_buckets), rows like simtruth_flow_values. */
+ * day / 7th day from days.start / 1st of the month, kmdate_buckets), rows like simtruth_flow_values. */
 struct simtruth_series_row {
     char              flow_id[16], message_id[8];
     enum simchan      channel;

@@ -107,7 +107,7 @@ describe('the stateless revision 2026-07-28', () => {
     assert.ok(list.ttlMs > 0);
     assert.equal(list.cacheScope, 'public');
     assert.equal(list._meta[META_SERVER].name, 'klaviyo-mcp');
-    assert.equal(list.tools.length, 11);
+    assert.equal(list.tools.length, 12);
     for (const t of list.tools) {
       // JSON.parse keeps the wire order of keys
       assert.deepEqual(Object.keys(t),
@@ -366,7 +366,7 @@ async function arrived(sh, id, route, before) {
 // tools/list answered by a private service: the real list, and that service's pid.
 async function privateService(sh) {
   const list = await sh.request({ jsonrpc: '2.0', id: 'list', method: 'tools/list' });
-  assert.equal(list.result.tools.length, 11, `no service: ${JSON.stringify(list.result.tools)
+  assert.equal(list.result.tools.length, 12, `no service: ${JSON.stringify(list.result.tools)
     .slice(0, 400)}\n${sh.err.slice(-3000)}`);
   const child = sh.restdChild();
   assert.ok(child, `no private klaviyo-restd\n${sh.err.slice(-3000)}`);

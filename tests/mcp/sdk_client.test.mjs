@@ -66,7 +66,7 @@ describe('klaviyo-mcp with the MCP SDK client', () => {
     const rest = await restGet(env.KLAVIYO_MCP_SOCKET, '/v1/tools');
     assert.equal(rest.status, 200);
     assert.deepEqual(tools.map((t) => t.name), rest.body.tools.map((t) => t.name));
-    assert.equal(tools.length, 11);
+    assert.equal(tools.length, 12);
     for (const t of tools) {
       const r = rest.body.tools.find((x) => x.name === t.name);
       assert.deepEqual(t.inputSchema, r.inputSchema, t.name);
