@@ -1,5 +1,6 @@
 /* forward.c — HTTP to klaviyo-restd over its Unix socket. */
 #include "forward.h"
+#include "shape.h"
 #include "buf.h"
 #include "json.h"
 #include "util.h"
@@ -62,8 +63,8 @@ transfer_error(CURL *h, CURLcode cc, const char *sock, long timeout_ms, kmerr *e
         if (connected == 0)
             return kmerr_set(err, KM_SERVICE_UNAVAILABLE, "connecting to %s timed out", sock);
         return kmerr_set(err, KM_UPSTREAM_TIMEOUT,
-                         "klaviyo-restd did not finish the call within %ld s",
-                         timeout_ms / 1000);
+                         "klaviyo-restd did not finish the call within %ld s (the shim's "
+                         "bound: REQUEST_DEADLINE_SECONDS + 30 s)", timeout_ms / 1000);
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
@@ -257,7 +258,8 @@ stream_line(kmmcp_call *c, const char *line, size_t len)
     p = kmjson_get(o, "progress");
     if (p) {
         if (c->fn && !is_cancelled(c))
-            c->fn(c->arg, (long)kmjson_num(p, "done", 0), (long)kmjson_num(p, "total", 0));
+            c->fn(c->arg, (long)kmjson_num(p, "done", 0), (long)kmjson_num(p, "total", 0),
+                  json_object_get_boolean(kmjson_get(p, "waiting")));
         json_object_put(o);
         return 0;
     }
@@ -367,6 +369,8 @@ kmmcp_call_run(kmmcp_call *c, int *status, json_object **envelope, kmerr *err)
     hdr = curl_slist_append(hdr, c->stream ? "Accept: application/x-ndjson"
                                            : "Accept: application/json");
     hdr = curl_slist_append(hdr, "Expect:");
+    /* the answer is for a model: bounded, with its Markdown summary (common/shape.h) */
+    hdr = curl_slist_append(hdr, KMSHAPE_VIEW_HEADER ": " KMSHAPE_VIEW_MODEL);
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->body));

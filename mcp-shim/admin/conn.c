@@ -125,11 +125,14 @@ kmadm_conn_tools(kmadm_conn *c, json_object **tools, kmerr *err)
     return kmmcp_fetch_tools(sock, LIST_TIMEOUT_MS, tools, err);
 }
 
-/* The bar: "[#####.....] 3/10 Klaviyo calls, 12 s" redrawn in place; without a planned total
- * only the count and the time. */
+/* The bar: "[#####.....] 3/10 Klaviyo calls, 12 s" redrawn in place, "(waiting)" while the
+ * service's keep-alive lines say the call waits (a rate window, a slow Klaviyo); without a
+ * total only the count and the time. */
 static void
-on_progress(void *arg, long done, long total)
+on_progress(void *arg, long done, long total, int waiting)
 {
+    const char *note = waiting ? " (waiting)" : "";
+
     kmadm_conn *c = arg;
     long        secs = (long)((km_now_ms() - c->started_ms) / 1000);
 
@@ -141,9 +144,11 @@ on_progress(void *arg, long done, long total)
         memset(bar, '#', (size_t)fill);
         memset(bar + fill, '.', (size_t)(BAR_WIDTH - fill));
         bar[BAR_WIDTH] = '\0';
-        fprintf(stderr, "\r[%s] %ld/%ld Klaviyo calls, %ld s\033[K", bar, done, total, secs);
+        fprintf(stderr, "\r[%s] %ld/%ld Klaviyo calls, %ld s%s\033[K", bar, done, total, secs,
+                note);
     } else {
-        fprintf(stderr, "\r%ld Klaviyo call%s, %ld s\033[K", done, done == 1 ? "" : "s", secs);
+        fprintf(stderr, "\r%ld Klaviyo call%s, %ld s%s\033[K", done, done == 1 ? "" : "s", secs,
+                note);
     }
     fflush(stderr);
     c->drawn = 1;
