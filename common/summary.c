@@ -500,6 +500,33 @@ render_accounts(kmbuf *b, json_object *data)
     }
 }
 
+/* klaviyo_get_budget: one row per account, the report calls and each tier's wait. */
+static void
+render_budget(kmbuf *b, json_object *data)
+{
+    json_object *list = kmjson_get(data, "accounts");
+
+    kmbuf_appendf(b, "| account | report calls used | left today | daily cap | next free slot "
+                     "(s) per tier |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *a = json_object_array_get_idx(list, i);
+        json_object *tiers = kmjson_get(a, "tiers");
+
+        kmbuf_appendf(b, "| %s | %d | %d | %d | ", kmjson_str(a, "account"),
+                      (int)kmjson_num(a, "report_calls_used_today", 0),
+                      (int)kmjson_num(a, "report_calls_left_today", 0),
+                      (int)kmjson_num(a, "daily_report_cap", 0));
+        for (size_t t = 0; t < json_object_array_length(tiers); t++) {
+            json_object *x = json_object_array_get_idx(tiers, t);
+            const char  *name = kmjson_str(x, "tier");
+
+            kmbuf_appendf(b, "%s%s %.1f", t ? ", " : "", name ? name : "?",
+                          kmjson_num(x, "next_free_slot_s", 0));
+        }
+        kmbuf_appendf(b, " |\n");
+    }
+}
+
 /* Anything else: its compact JSON, cut to fit. */
 static void
 render_json(kmbuf *b, json_object *data)
@@ -537,6 +564,9 @@ kmsummary_render(const struct kmtool *tool, json_object *envelope,
         render_growth(&b, data);
     else if (kmjson_get(data, "steps"))
         render_structure(&b, data);
+    else if (kmjson_get(json_object_array_get_idx(kmjson_get(data, "accounts"), 0),
+                        "report_calls_left_today"))
+        render_budget(&b, data);
     else if (kmjson_get(data, "accounts"))
         render_accounts(&b, data);
     else

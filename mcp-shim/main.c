@@ -112,9 +112,11 @@ static const char instructions_text[] =
     "are calendar days in the account's own timezone, and the window used is echoed in "
     "metadata.period. Ranges over a year are split and merged for you (a warning says so).\n"
     "Reading answers: rates are null when their denominator is 0; `warnings` explain caveats "
-    "(e.g. engagement is counted by event time while `sent` is anchored to the send date). "
+    "(e.g. Klaviyo's reports count a campaign by its send date). Before a large question, "
+    "klaviyo_get_budget shows the report calls left today. "
     "Errors come back as tool results with a code: UNKNOWN_ACCOUNT lists available_accounts, "
-    "RATE_LIMITED says when to retry.";
+    "RATE_LIMITED says when to retry, INVALID_ARGUMENT for a request that can never fit says "
+    "what would.";
 
 struct batch {
     json_object *replies;   /* array, filled as the members finish */

@@ -227,6 +227,30 @@ START_TEST(tools_without_rows_get_their_own_text)
 }
 END_TEST
 
+START_TEST(the_budget_is_a_table_of_accounts)
+{
+    const struct kmtool *t = kmreg_find("klaviyo_get_budget");
+    json_object         *data = NULL;
+    json_object         *env;
+    char                *text;
+    kmerr                err = { 0 };
+    static const char    budget[] = "{\"accounts\":[{\"account\":\"acme\","
+                                    "\"report_calls_used_today\":3,\"report_calls_left_today\":222,"
+                                    "\"daily_report_cap\":225,\"tiers\":[{\"tier\":\"reports\","
+                                    "\"next_free_slot_s\":0.75},{\"tier\":\"M\","
+                                    "\"next_free_slot_s\":0.0}]}]}";
+
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(kmjson_parse(budget, strlen(budget), KM_INVALID_ARGUMENT, &data, &err),
+                     KM_OK);
+    env = envelope(data, 0, 0);
+    text = kmsummary_render(t, env, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "| acme | 3 | 222 | 225 | reports 0.8, M 0.0 |"));
+    free(text);
+    json_object_put(env);
+}
+END_TEST
+
 static Suite *
 summary_suite(void)
 {
@@ -240,6 +264,7 @@ summary_suite(void)
     tc = tcase_create("other");
     tcase_add_test(tc, series_show_top_series_other_and_bucket_totals);
     tcase_add_test(tc, tools_without_rows_get_their_own_text);
+    tcase_add_test(tc, the_budget_is_a_table_of_accounts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -715,6 +715,35 @@ START_TEST(a_planned_trend_waits_for_its_slots_and_klaviyo_never_throttles_it)
 }
 END_TEST
 
+/* Both at Klaviyo's real, unscaled limits: the simulator answers 429 past them. */
+static void
+sim_up_real(void)
+{
+    toolfix_sim_up_scaled("1");
+}
+
+START_TEST(weekly_trends_over_a_quarter_at_real_limits_are_never_throttled)
+{
+    json_object *send, *act, *stats = NULL;
+
+    /* the quarter: 13 weekly buckets from a Tuesday */
+    send = toolfix_ok(TOOL, "{\"account\":\"acme\",\"entity\":\"campaign\",\"start_date\":"
+                            "\"2025-04-01\",\"end_date\":\"2025-06-30\"}");
+    assert_campaign_series(send, "acme", range("2025-04-01", "2025-06-30"), KMI_WEEKLY, NULL);
+    ck_assert_int_eq(toolfix_sim_calls(VALUES), 1);
+    act = toolfix_ok(TOOL, "{\"account\":\"acme\",\"entity\":\"campaign\",\"basis\":"
+                           "\"activity\",\"start_date\":\"2025-04-01\","
+                           "\"end_date\":\"2025-06-30\"}");
+    assert_activity_series(act, "acme", range("2025-04-01", "2025-06-30"), KMI_WEEKLY, NULL);
+    ck_assert_int_eq(toolfix_sim_calls(VALUES), 1);
+    ck_assert_int_eq(kmfix_http_json(toolfix_sim.url, "GET", "/__sim/stats", NULL, &stats), 200);
+    ck_assert_int_eq(json_object_get_int(kmjson_get(stats, "total_throttled")), 0);
+    json_object_put(stats);
+    json_object_put(send);
+    json_object_put(act);
+}
+END_TEST
+
 static TCase *
 tcase(const char *name, void (*sim_up)(void), void (*up)(void))
 {
@@ -761,6 +790,10 @@ suite(void)
                    after_the_days_budget_a_cached_trend_is_answered_and_an_uncached_one_refused);
     tcase_add_test(tc, a_flow_series_that_can_never_finish_before_the_deadline_says_what_fits);
     tcase_add_test(tc, an_hourly_series_over_five_years_needs_more_than_a_days_budget);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("real limits", sim_up_real, up_real_limits);
+    tcase_add_test(tc, weekly_trends_over_a_quarter_at_real_limits_are_never_throttled);
     suite_add_tcase(s, tc);
 
     tc = tcase("pacing", sim_up_scaled, up_scaled);

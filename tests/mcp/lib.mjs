@@ -406,5 +406,6 @@ export function toolArgs(flowId) {
     klaviyo_get_list_growth: { account: 'acme', ...window },
     klaviyo_get_list_growth_by_list: { account: 'acme', ...window },
     klaviyo_get_list_breakdown: { account: 'acme', ...window },
+    klaviyo_get_budget: { account: 'acme' },
   };
 }
