@@ -366,6 +366,7 @@ struct req {
 
     /* how it ended */
     enum cause         cause;
+    CURLcode           last_cc;     /* the last transport failure, for the message */
     json_object       *doc;
     kmcode             rc;
     kmerr              err;
@@ -918,6 +919,52 @@ progress(kmkl_call *call)
         call->progress(call->progress_arg, call->calls_done, total);
 }
 
+/* What went wrong on the wire, for a person: DNS, refused, TLS, timeout or a dropped
+ * connection, then libcurl's own words (which never hold a header or a key). */
+static void
+transport_cause(CURLcode cc, char *buf, size_t cap)
+{
+    const char *what;
+
+    switch (cc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        what = "DNS lookup failed";
+        break;
+    case CURLE_COULDNT_CONNECT:
+        what = "connection refused or host unreachable";
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED:
+        what = "TLS failed";
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        what = "timeout";
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        what = "the connection was dropped";
+        break;
+    default:
+        what = "transport error";
+        break;
+    }
+    snprintf(buf, cap, "%s (%s)", what, curl_easy_strerror(cc));
+}
+
 /* The message of a final failure of cause c. */
 static kmcode
 final_error(kmkl *kl, const kmkl_call *call, struct req *r, enum cause c, long status,
@@ -940,10 +987,13 @@ final_error(kmkl *kl, const kmkl_call *call, struct req *r, enum cause c, long s
                          "(%d attempt%s)%s%s", tries, tries == 1 ? "" : "s",
                          detail[0] ? ": " : "", detail);
     case C_TRANSPORT:
-    default:
+    default: {
+        char why[160];
         (void)status;
-        return kmerr_set(&r->err, KM_UPSTREAM_ERROR, "could not reach Klaviyo (%d attempt%s)",
-                         tries, tries == 1 ? "" : "s");
+        transport_cause(r->last_cc, why, sizeof(why));
+        return kmerr_set(&r->err, KM_UPSTREAM_ERROR, "could not reach Klaviyo (%d attempt%s): "
+                         "%s", tries, tries == 1 ? "" : "s", why);
+    }
     }
 }
 
@@ -1027,6 +1077,7 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
 
     if (cc != CURLE_OK) {
         log_request(call, r, status, "transport", now);
+        r->last_cc = cc;
         if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
             kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo's answer was larger than %zu MB",
                       KL_MAX_BODY >> 20);
@@ -1050,12 +1101,15 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
             kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo's answer was cut short");
             fail(kl, call, r, KM_UPSTREAM_ERROR);
             return;
-        default:
+        default: {
+            char why[160];
+            transport_cause(cc, why, sizeof(why));
             kmlogf(KMLOG_WARN, "klaviyo_transport_error", "account '%s' %s: %s",
-                   call->acct->name, r->method, curl_easy_strerror(cc));
-            kmerr_set(&r->err, KM_UPSTREAM_ERROR, "could not talk to Klaviyo");
+                   call->acct->name, r->method, why);
+            kmerr_set(&r->err, KM_UPSTREAM_ERROR, "could not talk to Klaviyo: %s", why);
             fail(kl, call, r, KM_UPSTREAM_ERROR);
             return;
+        }
         }
         if (c == C_TIMEOUT && r->deadline_bound) {
             r->cause = C_TIMEOUT;
@@ -1077,8 +1131,16 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
         else if (status >= 500)
             c = C_SERVER;
         else if (status == 401 || status == 403) {
-            kmerr_set(&r->err, KM_INVALID_API_KEY, "Klaviyo rejected the API key for account "
-                      "'%s'%s%s", call->acct->name, detail[0] ? ": " : "", detail);
+            /* 401: the key itself; 403: a key without the endpoint's scope. klaviyo_status
+             * lets a caller (klaviyo-mcp-admin check --api) tell them apart. */
+            if (status == 403)
+                kmerr_set(&r->err, KM_INVALID_API_KEY, "the API key of account '%s' lacks a "
+                          "scope this needs%s%s", call->acct->name, detail[0] ? ": " : "",
+                          detail);
+            else
+                kmerr_set(&r->err, KM_INVALID_API_KEY, "Klaviyo rejected the API key for "
+                          "account '%s'%s%s", call->acct->name, detail[0] ? ": " : "", detail);
+            kmerr_detail(&r->err, "klaviyo_status", json_object_new_int((int)status));
             fail(kl, call, r, KM_INVALID_API_KEY);
             return;
         } else if (status == 404) {

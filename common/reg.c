@@ -397,7 +397,7 @@ static struct kmtool tools[] = {
         .method = "GET",
         .route = "/v1/budget",
         .input_schema = J({"type":"object","additionalProperties":false,"properties":{
-            "account":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,63}$",
+            "account":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
             "description":"Canonical account name; omit for every configured account."}}}),
         .output_schema = J({"type":"object","required":["accounts"],"properties":{
             "accounts":{"type":"array","items":{"type":"object","required":["account",

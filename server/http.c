@@ -827,9 +827,15 @@ body_args(struct kmreq *r, json_object **out, kmerr *err)
                          "the request body must be JSON: send Content-Type: application/json");
     rc = kmjson_parse((const char *)evbuffer_pullup(in, -1), len, KM_INVALID_ARGUMENT, out, err);
     if (rc != KM_OK) {
-        char why[sizeof(err->msg)];
+        /* kmjson_parse says "malformed JSON[ at offset N]: why"; name the body once */
+        static const char lead[] = "malformed JSON";
+        char              why[sizeof(err->msg)];
+        const char       *rest = why;
         km_strlcpy(why, err->msg, sizeof(why));
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "malformed JSON body: %s", why);
+        if (strncmp(why, lead, sizeof(lead) - 1) == 0)
+            rest += sizeof(lead) - 1;
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "malformed JSON body%s%s",
+                         rest[0] == ' ' || rest[0] == ':' ? "" : ": ", rest);
     }
     if (!json_object_is_type(*out, json_type_object)) {
         json_object_put(*out);

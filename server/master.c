@@ -78,6 +78,11 @@ kmmaster_tcp_enabled(const kmcfg *cfg, const struct kmmaster_opts *o)
 
 /* --- listeners ----------------------------------------------------------------------- */
 
+/* What a second instance on the same machine must change, said once whichever listener
+ * collided first: both, or the second collides on the other. */
+#define SECOND_INSTANCE "to run a second instance set both REST_PORT and KLAVIYO_MCP_SOCKET " \
+    "(e.g. REST_PORT=8081 KLAVIYO_MCP_SOCKET=$XDG_RUNTIME_DIR/klaviyo-mcp-8081.sock)"
+
 static kmcode
 open_tcp(const char *host, int port, int *out, kmerr *err)
 {
@@ -111,6 +116,9 @@ open_tcp(const char *host, int port, int *out, kmerr *err)
     }
     freeaddrinfo(res);
     *out = fd;
+    if (fd < 0 && saved == EADDRINUSE)
+        return kmerr_set(err, KM_SERVICE_UNAVAILABLE, "cannot listen on %.80s:%d: it is in use "
+                         "(another klaviyo-restd?); %s", host, port, SECOND_INSTANCE);
     if (fd < 0)
         return kmerr_set(err, KM_SERVICE_UNAVAILABLE, "cannot listen on %.80s:%d: %s", host,
                          port, strerror(saved));
@@ -171,7 +179,8 @@ open_unix(struct kmmaster *m, const char *path, kmerr *err)
             kmerr_set(err, rc, "KLAVIYO_MCP_SOCKET=%.200s: %s", path, strerror(errno));
         close(probe);
         if (rc == KM_SERVICE_UNAVAILABLE)
-            return kmerr_set(err, rc, "another service is listening on %.200s", path);
+            return kmerr_set(err, rc, "another service is listening on %.100s; %s", path,
+                             SECOND_INSTANCE);
         if (rc != KM_OK)
             return rc;
         if (unlink(path) != 0 && errno != ENOENT)

@@ -205,7 +205,7 @@ START_TEST(each_schema_violation_names_the_field_and_the_rule)
         { "klaviyo_list_accounts", "{\"verbose\":true}", "verbose: unknown field" },
         { "klaviyo_get_flows", "{\"archived\":\"yes\"}", "archived: must be boolean" },
         { "klaviyo_get_flows", "{\"status\":\"paused\"}", "status: 'paused' is not one of" },
-        { "klaviyo_get_flows", "{\"account\":\"Acme\"}", "account: 'Acme' does not match" },
+        { "klaviyo_get_flows", "{\"account\":\"ac/me\"}", "account: 'ac/me' does not match" },
         { "klaviyo_get_flow_structure", "{}", "flow_id is required" },
         { "klaviyo_get_flow_structure", "{\"flow_id\":\"../x\"}", "flow_id: '../x' does not match" },
         { "klaviyo_get_campaign_performance", "{\"start_date\":\"2025/01/01\"}",

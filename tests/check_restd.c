@@ -1210,7 +1210,15 @@ START_TEST(every_error_status_has_an_envelope_and_a_request_id)
     /* 400: malformed JSON, a body that is not an object, an argument the schema refuses */
     post(&d, "/v1/campaigns/performance", "{\"account\": ", TOKEN_A, &r);
     assert_error(&r, 400, "INVALID_ARGUMENT");
-    ck_assert_ptr_nonnull(strstr(r.body.data, "malformed JSON"));
+    ck_assert_ptr_nonnull(strstr(r.body.data, "malformed JSON body"));
+    ck_assert_ptr_null(strstr(strstr(r.body.data, "malformed JSON") + 1, "malformed JSON"));
+    reply_free(&r);
+    /* a name in the wrong case is an unknown account with the list, not a pattern error */
+    post(&d, "/v1/campaigns/performance", "{\"account\":\"ACME\",\"timeframe\":\"last_30_days\"}",
+         TOKEN_A, &r);
+    assert_error(&r, 404, "UNKNOWN_ACCOUNT");
+    ck_assert_ptr_nonnull(strstr(r.body.data, "did you mean 'acme'"));
+    ck_assert_ptr_nonnull(strstr(r.body.data, "available_accounts"));
     reply_free(&r);
     post(&d, "/v1/campaigns/performance", "[1, 2]", TOKEN_A, &r);
     assert_error(&r, 400, "INVALID_ARGUMENT");
@@ -2011,6 +2019,32 @@ START_TEST(a_tool_call_streams_progress_lines_then_the_result)
 }
 END_TEST
 
+/* A streamed call that waits on Klaviyo longer than REST_TIMEOUT_SECONDS between two lines
+ * (a report slot at 2 a minute is a wait of up to a minute) is not cut off by that idle
+ * timeout: the stream runs to its result. Timed in real time: a 2 s idle timeout, a 3.5 s
+ * Klaviyo answer. */
+START_TEST(a_stream_outlives_the_idle_timeout_while_klaviyo_is_slow)
+{
+    struct restd_opts o = { .workers = 1, .rest_timeout_s = 2 };
+    struct restd      d;
+    struct reply      r;
+    struct call       c = { .method = "POST", .path = "/v1/tools/klaviyo_get_list_health",
+                            .token = TOKEN_A, .body = "{\"account\":\"kiwi\"}",
+                            .accept = "application/x-ndjson" };
+
+    test_up();
+    restd_start(&d, &o);
+    sim_delay("/api/lists", 1, 3500);
+    call(&d, &c, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(r.body.data);
+    ck_assert_msg(strstr(r.body.data, "{\"status\":200,\"result\":{\"data\""),
+                  "no result line: %.300s", r.body.data);
+    reply_free(&r);
+    restd_stop(&d);
+}
+END_TEST
+
 /* Loop: 0 plain, 1 streaming. The client gives up while the first Klaviyo call of a
  * list-health is held by the simulator; the service must abandon the call before the
  * per-list requests, and write nothing back. */
@@ -2249,6 +2283,7 @@ START_TEST(a_stale_socket_file_is_replaced_but_a_live_one_is_not)
         ck_assert_int_ne(restd_wait(&d), -1);
         ck_assert(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 1);
         ck_assert(log_has(&d, "another service is listening"));
+        ck_assert(log_has(&d, "set both REST_PORT and KLAVIYO_MCP_SOCKET"));
         call(&d2, &c, &r);
         ck_assert_int_eq(r.status, 200);
         reply_free(&r);
@@ -2858,6 +2893,7 @@ restd_suite(void)
 
     tc = tcase(s, "streaming", tc_up_plain);
     tcase_add_test(tc, a_tool_call_streams_progress_lines_then_the_result);
+    tcase_add_test(tc, a_stream_outlives_the_idle_timeout_while_klaviyo_is_slow);
     tcase_add_loop_test(tc, a_client_that_disconnects_cancels_the_work, 0, 2);
     tcase_add_test(tc, a_slow_report_does_not_block_health_or_a_cache_hit);
     tcase_add_test(tc, calls_waiting_on_klaviyo_never_hold_up_the_others);
