@@ -585,8 +585,8 @@ log_reload_done(struct kmmaster *m)
     json_object_object_add(f, "rest_tokens", json_object_new_int((int)m->cur.cfg.n_rest_tokens));
     json_object_object_add(f, "accounts",
                            json_object_new_int((int)kmacct_count(m->cur.accounts)));
-    kmlog(KMLOG_INFO, "reload_done", f);
     kmmet_reload(1);
+    kmlog(KMLOG_INFO, "reload_done", f);
 }
 
 /* Once every worker of the new generation serves, stop the old ones; once none of those
