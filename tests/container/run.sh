@@ -34,7 +34,7 @@ tag="km-test-$$"
 img="localhost/klaviyo-mcp-test:$$"
 redis_img="localhost/klaviyo-mcp-test-redis:$$"
 base="localhost/bookworm-minbase"
-ctrs="$tag-redis $tag-sim $tag-r1 $tag-r2 $tag-probe"
+ctrs="$tag-redis $tag-sim $tag-r1 $tag-r2 $tag-demo $tag-probe"
 
 printf '[containers]\ndefault_ulimits = []\n' > "$tmp/containers.conf"
 export CONTAINERS_CONF="$tmp/containers.conf"
@@ -189,8 +189,41 @@ echo "# one route through each replica: $calls Klaviyo call"
 code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p1/v1/flows?account=acme")
 [ "$code" = "401" ] || fail "no token answered $code"
 
+# --- demo mode (compose --profile demo): no accounts.toml, no key, the simulator's config ------
+p3=$(free_port)
+pm run -d --name "$tag-demo" --network host -e REST_PORT="$p3" -e REST_HOST=127.0.0.1 \
+    -e WORKERS=1 -e KLAVIYO_DEMO_URL="http://127.0.0.1:$sim_port" \
+    -v "$tmp/cfg:/var/lib/klaviyo-mcp/demo:ro" "$img" >/dev/null
+i=0
+until pm healthcheck run "$tag-demo" >/dev/null 2>&1; do
+    i=$((i + 1))
+    [ "$i" -le 60 ] || fail "the demo container did not become healthy"
+    sleep 1
+done
+code=$(curl -sS -o "$tmp/demo.json" -w '%{http_code}' -H "X-API-Key: your-rest-secret" \
+    "http://127.0.0.1:$p3/v1/flows?account=acme")
+[ "$code" = "200" ] || { cat "$tmp/demo.json"; fail "demo GET /v1/flows: $code"; }
+grep -q 'Demo data' "$tmp/demo.json" || fail "the demo answer is not labelled as demo data"
+echo "# demo mode: answers from the bundled simulator, labelled as demo data"
+
+# --- MCP inside the container (how macOS and Windows users point Claude at it) --------------
+mcp_lines='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"container-test","version":"1"}}}
+{"jsonrpc":"2.0","method":"notifications/initialized"}
+{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"klaviyo_get_flows","arguments":{"account":"acme"}}}'
+for c in "$tag-r2" "$tag-demo"; do
+    printf '%s\n' "$mcp_lines" |
+        pm exec -i "$c" docker-entrypoint.sh klaviyo-mcp > "$tmp/mcp.out" 2>"$tmp/mcp.err" ||
+        { cat "$tmp/mcp.err"; fail "klaviyo-mcp in $c failed"; }
+    grep '"id":2' "$tmp/mcp.out" | grep -q '"flow_count"' ||
+        { cat "$tmp/mcp.out" "$tmp/mcp.err"; fail "klaviyo-mcp in $c gave no flows"; }
+    if grep '"id":2' "$tmp/mcp.out" | grep -q '"isError":true'; then
+        cat "$tmp/mcp.out"; fail "klaviyo-mcp in $c answered an error"
+    fi
+done
+echo "# klaviyo-mcp run with docker exec -i answers tools/call, with and without demo mode"
+
 # --- non-root ---------------------------------------------------------------------------------
-for c in "$tag-r1" "$tag-r2" "$tag-sim"; do
+for c in "$tag-r1" "$tag-r2" "$tag-sim" "$tag-demo"; do
     users=$(pm top "$c" user | tail -n +2 | tr -s ' \n' ' ')
     [ -n "$users" ] || fail "no processes listed in $c"
     for u in $users; do
