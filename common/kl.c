@@ -533,7 +533,8 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         return;
     }
     if (r->ph == PH_PEER && call->deadline_ms > 0 && now >= call->deadline_ms) {
-        kmerr_set(&r->err, KM_UPSTREAM_TIMEOUT, "the call's deadline passed while an "
+        kmerr_set(&r->err, KM_UPSTREAM_TIMEOUT, "the call's deadline (REQUEST_DEADLINE_SECONDS) "
+                  "passed while an "
                   "identical Klaviyo request was in progress");
         fail(kl, call, r, KM_UPSTREAM_TIMEOUT);
         return;
@@ -573,7 +574,8 @@ step_slot(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
     int64_t budget = call->max_wait_ms > 0 ? call->max_wait_ms : KL_DEFAULT_WAIT_MS;
 
     if (call->deadline_ms > 0 && now >= call->deadline_ms) {
-        kmerr_set(&r->err, KM_UPSTREAM_TIMEOUT, "the call's deadline passed before Klaviyo "
+        kmerr_set(&r->err, KM_UPSTREAM_TIMEOUT, "the call's deadline (REQUEST_DEADLINE_SECONDS) "
+                  "passed before Klaviyo "
                   "answered");
         r->cause = r->attempt > 0 ? C_TIMEOUT : C_NONE;
         fail(kl, call, r, KM_UPSTREAM_TIMEOUT);
@@ -904,8 +906,10 @@ progress(kmkl_call *call)
     int total = call->calls_total;
 
     call->calls_done++;
-    if (total > 0 && total < call->calls_done)
-        total = call->calls_done;
+    /* every progress report carries a total: before the tool has planned its calls it is
+     * "at least one more" (the total may grow; it never falls below what is done) */
+    if (total < call->calls_done)
+        total = total > 0 ? call->calls_done : call->calls_done + 1;
     if (call->progress)
         call->progress(call->progress_arg, call->calls_done, total);
 }
@@ -1067,7 +1071,8 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
         }
         if (c == C_TIMEOUT && r->deadline_bound) {
             r->cause = C_TIMEOUT;
-            kmerr_set(&r->err, KM_UPSTREAM_TIMEOUT, "the call's deadline passed before "
+            kmerr_set(&r->err, KM_UPSTREAM_TIMEOUT, "the call's deadline "
+                      "(REQUEST_DEADLINE_SECONDS) passed before "
                       "Klaviyo answered");
             fail(kl, call, r, KM_UPSTREAM_TIMEOUT);
             return;
@@ -1458,7 +1463,8 @@ kmkl_get_many(kmkl *kl, kmkl_call *call, const char *const *paths, size_t n, jso
     if (is_cancelled(call))
         return kmerr_set(err, KM_CANCELLED, "the call was cancelled");
     if (call->deadline_ms > 0 && km_now_ms() >= call->deadline_ms)
-        return kmerr_set(err, KM_UPSTREAM_TIMEOUT, "the call's deadline passed");
+        return kmerr_set(err, KM_UPSTREAM_TIMEOUT,
+                         "the call's deadline (REQUEST_DEADLINE_SECONDS) passed");
 
     rs = km_xcalloc(n, sizeof(*rs));
     for (size_t i = 0; i < n; i++) {

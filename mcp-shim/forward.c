@@ -62,8 +62,8 @@ transfer_error(CURL *h, CURLcode cc, const char *sock, long timeout_ms, kmerr *e
         if (connected == 0)
             return kmerr_set(err, KM_SERVICE_UNAVAILABLE, "connecting to %s timed out", sock);
         return kmerr_set(err, KM_UPSTREAM_TIMEOUT,
-                         "klaviyo-restd did not finish the call within %ld s",
-                         timeout_ms / 1000);
+                         "klaviyo-restd did not finish the call within %ld s (the shim's "
+                         "bound: REQUEST_DEADLINE_SECONDS + 30 s)", timeout_ms / 1000);
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
@@ -257,7 +257,8 @@ stream_line(kmmcp_call *c, const char *line, size_t len)
     p = kmjson_get(o, "progress");
     if (p) {
         if (c->fn && !is_cancelled(c))
-            c->fn(c->arg, (long)kmjson_num(p, "done", 0), (long)kmjson_num(p, "total", 0));
+            c->fn(c->arg, (long)kmjson_num(p, "done", 0), (long)kmjson_num(p, "total", 0),
+                  json_object_get_boolean(kmjson_get(p, "waiting")));
         json_object_put(o);
         return 0;
     }

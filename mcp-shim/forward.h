@@ -14,7 +14,8 @@
  *
  * The service's surface (server/http.h): GET /health, GET /v1/tools, POST /v1/tools/<name>
  * with the arguments object as body. With `Accept: application/x-ndjson` the answer is 200
- * and one JSON object per line: {"progress":{"done":k,"total":n}} lines, then one
+ * and one JSON object per line: {"progress":{"done":k,"total":n}} lines (with "waiting":true
+ * on the keep-alive lines sent every 10 s while nothing else is), then one
  * {"status":<http>,"result":<envelope>}. Without it, or when the service refuses the request
  * before running the tool (unknown tool, bad body), the answer is the envelope itself with its
  * HTTP status. Closing the connection cancels the call on the service side.
@@ -30,7 +31,8 @@
 #define KMMCP_MAX_RESPONSE (64u * 1024u * 1024u)
 
 /* The message of a call the service did not finish because it went away. */
-#define KMMCP_SERVICE_STOPPED "the klaviyo-restd service stopped during the call"
+#define KMMCP_SERVICE_STOPPED "klaviyo-restd closed the connection before it answered (it " \
+    "stopped or restarted; its log says why)"
 
 /* 1 when `name` may go into the URL: 1-64 bytes of [a-z_]. */
 int kmmcp_tool_name_ok(const char *name);
@@ -41,8 +43,9 @@ kmcode kmmcp_health(const char *sock, long timeout_ms, kmerr *err);
 /* GET /v1/tools: on KM_OK *tools is the "tools" array (a new reference). */
 kmcode kmmcp_fetch_tools(const char *sock, long timeout_ms, json_object **tools, kmerr *err);
 
-/* Called on the calling thread for each progress line, in order. */
-typedef void kmmcp_progress_fn(void *arg, long done, long total);
+/* Called on the calling thread for each progress line, in order. `waiting` is 1 for the
+ * service's keep-alive lines (nothing new finished; the call is alive and waiting). */
+typedef void kmmcp_progress_fn(void *arg, long done, long total, int waiting);
 
 typedef struct kmmcp_call kmmcp_call;
 

@@ -291,7 +291,10 @@ envelope(json_object *id)
     json_object *o = json_object_new_object();
 
     json_object_object_add(o, "jsonrpc", json_object_new_string("2.0"));
-    json_object_object_add(o, "id", id ? json_object_get(id) : NULL);
+    /* an error to a message whose id could not be read has no id at all: the schema's
+     * JSONRPCErrorResponse makes id optional, and a RequestId is never null */
+    if (id)
+        json_object_object_add(o, "id", json_object_get(id));
     return o;
 }
 

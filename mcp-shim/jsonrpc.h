@@ -109,7 +109,8 @@ int kmmcp_id_equal(json_object *a, json_object *b);
 /* {"jsonrpc":"2.0","id":id,"result":result}. */
 json_object *kmmcp_result(json_object *id, json_object *result);
 
-/* {"jsonrpc":"2.0","id":id|null,"error":{"code","message","data"?}}. */
+/* {"jsonrpc":"2.0","id":id,"error":{"code","message","data"?}}; without an id (NULL: it could
+ * not be read) the member is left out, never null. */
 json_object *kmmcp_error(json_object *id, int code, const char *message, json_object *data);
 
 /* {"jsonrpc":"2.0","method":method,"params":params?}. */

@@ -17,7 +17,13 @@
  *
  * Tool results: a success is the service's envelope as structuredContent plus the same JSON,
  * pretty-printed, as a text block; a tool error is isError with the text "CODE: message" (and
- * the details, when there are any) — protocol faults stay JSON-RPC errors.
+ * the details, when there are any) — protocol faults stay JSON-RPC errors, and so does an
+ * unknown tool (-32602, as the spec's tools page says for 2025-11-25 and 2026-07-28).
+ *
+ * Progress: with a progressToken, each Klaviyo call made is a notification ("Klaviyo call k of
+ * n", total always present), and each keep-alive the service sends while the call waits (a
+ * rate window, a slow answer) is one too, with a progress value between k and k+1 that still
+ * increases, so a client that resets its timeout on progress keeps waiting for a live call.
  *
  * Threads: the main thread reads stdin and answers what needs no service. tools/call (and
  * tools/list until the list is known) runs on a thread of its own, so stdin is still read
@@ -25,9 +31,13 @@
  * service then abandons the work) and sends nothing. Finished threads are joined by the main
  * thread. stdout writes are whole lines under one lock (jsonrpc.h).
  *
- * Shutdown: at end of input the shim answers what is in flight, then stops its private
- * service (if it started one) and exits 0. SIGTERM, SIGINT and SIGHUP cancel what is in flight
- * and do the same at once.
+ * Shutdown: end of input, SIGTERM, SIGINT and SIGHUP cancel every call in flight (its HTTP
+ * transfer is closed, so the service stops before its next Klaviyo request; no answer is
+ * written), stop the private service (if the shim started one) and exit 0.
+ *
+ * The private service: SIGCHLD is taken on the same signalfd; when the private klaviyo-restd
+ * dies, the calls it was running are answered at once with an error that says so, and the
+ * next call starts a new one.
  */
 #include "accounts.h"
 #include "env.h"
@@ -52,6 +62,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PACKAGE_VERSION
@@ -116,10 +127,13 @@ struct job {
     char          tool[72];
     json_object  *args;        /* a private copy */
     json_object  *token;       /* a private copy of _meta.progressToken, or NULL */
-    long          last_done;
+    long          last_done;   /* Klaviyo calls done at the last notification */
+    long          beats;       /* keep-alives since then */
+    double        last_sent;   /* the last progress value sent: each one is larger */
 
     kmmcp_call   *http;        /* under sh->mu: the transfer in progress */
     int           cancelled;   /* under sh->mu */
+    char         *died;        /* under sh->mu: the service died; why (answered as an error) */
     int           done;        /* under sh->mu: finished, to be joined */
     pthread_t     thread;
     struct job   *next;
@@ -192,6 +206,20 @@ all_versions(void)
         json_object_array_add(a, json_object_new_string(stateless_versions[i]));
     for (size_t i = 0; i < NELEM(handshake_versions); i++)
         json_object_array_add(a, json_object_new_string(handshake_versions[i]));
+    return a;
+}
+
+/* The versions a request may name in _meta: the stateless ones, and the handshake revision
+ * this process negotiated (NULL: none yet). */
+static json_object *
+meta_versions(const char *negotiated)
+{
+    json_object *a = json_object_new_array();
+
+    for (size_t i = 0; i < NELEM(stateless_versions); i++)
+        json_object_array_add(a, json_object_new_string(stateless_versions[i]));
+    if (negotiated && *negotiated)
+        json_object_array_add(a, json_object_new_string(negotiated));
     return a;
 }
 
@@ -461,29 +489,68 @@ job_cancelled(struct job *j)
 }
 
 static void
-on_progress(void *arg, long done, long total)
+on_progress(void *arg, long done, long total, int waiting)
 {
     struct job  *j = arg;
     json_object *p, *msg;
-    char         text[96];
+    char         text[160];
+    double       value;
 
-    if (!j->token || done <= j->last_done || job_cancelled(j))
+    if (!j->token || job_cancelled(j))
         return;
-    j->last_done = done;
+    if (done > j->last_done) {
+        j->last_done = done;
+        j->beats = 0;
+        value = (double)done;
+    } else if (waiting) {
+        /* the same calls are done: a value between them and the next, still increasing */
+        j->beats++;
+        value = (double)j->last_done + 1.0 - 1.0 / (double)(j->beats + 1);
+    } else {
+        return;
+    }
+    if (value <= j->last_sent)
+        return;
+    j->last_sent = value;
+    if (total < j->last_done + (waiting ? 1 : 0))
+        total = j->last_done + (waiting ? 1 : 0);
+    if (total < 1)
+        total = 1;
     p = json_object_new_object();
     json_object_object_add(p, "progressToken", json_object_get(j->token));
-    json_object_object_add(p, "progress", json_object_new_int64(done));
-    if (total > 0)
-        json_object_object_add(p, "total", json_object_new_int64(total));
-    if (total > 0)
-        snprintf(text, sizeof(text), "Klaviyo call %ld of %ld", done, total);
+    json_object_object_add(p, "progress", waiting ? kmjson_double(value)
+                                                  : json_object_new_int64(done));
+    json_object_object_add(p, "total", json_object_new_int64(total));
+    if (waiting)
+        snprintf(text, sizeof(text), "waiting on Klaviyo (a rate-limit window or a slow "
+                 "answer); %ld of %ld calls done", j->last_done, total);
     else
-        snprintf(text, sizeof(text), "Klaviyo call %ld", done);
+        snprintf(text, sizeof(text), "Klaviyo call %ld of %ld", done, total);
     json_object_object_add(p, "message", json_object_new_string(text));
     msg = kmmcp_notification("notifications/progress", p);
     if (kmmcp_write(&j->sh->out, msg) != 0)
         wake_main(j->sh);
     json_object_put(msg);
+}
+
+static int
+job_died(struct job *j)
+{
+    int d;
+
+    pthread_mutex_lock(&j->sh->mu);
+    d = j->died != NULL;
+    pthread_mutex_unlock(&j->sh->mu);
+    return d;
+}
+
+static void
+nap_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }
 
 static json_object *
@@ -521,10 +588,36 @@ run_call(struct job *j)
         /* nothing accepted the request: the service may have gone; look again, once */
         kmmcp_svc_lost(sh->svc, gen);
     }
-    if (rc == KM_CANCELLED || job_cancelled(j)) {
+    if (rc == KM_UPSTREAM_ERROR && strcmp(err.msg, KMMCP_SERVICE_STOPPED) == 0 &&
+        kmmcp_svc_child(sh->svc) > 0) {
+        /* the connection closed: when the private service died, its SIGCHLD is a moment
+         * behind; wait briefly for it so the answer names the real cause */
+        for (int i = 0; i < 25 && !job_died(j); i++)
+            nap_ms(20);
+    }
+    pthread_mutex_lock(&sh->mu);
+    if (j->died) {
+        /* the private service died under the call: say so, whatever the transfer saw */
+        kmerr_set(&err, KM_UPSTREAM_ERROR, "%s", j->died);
+        rc = KM_UPSTREAM_ERROR;
+        json_object_put(env);
+        env = NULL;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    if (rc == KM_CANCELLED || (rc == KM_OK && job_cancelled(j)) ||
+        (rc != KM_UPSTREAM_ERROR && job_cancelled(j))) {
         json_object_put(env);
         kmerr_clear(&err);
         return NULL;
+    }
+    if (rc == KM_OK && strcmp(kmjson_str(kmjson_get(env, "error"), "code") ?
+                              kmjson_str(kmjson_get(env, "error"), "code") : "",
+                              kmerr_name(KM_UNKNOWN_TOOL)) == 0) {
+        /* the service has no such tool: a protocol error, not a tool result */
+        res = kmmcp_error(j->id, KMMCP_INVALID_PARAMS, kmjson_str(kmjson_get(env, "error"),
+                                                                  "message"), NULL);
+        json_object_put(env);
+        return res;
     }
     if (rc != KM_OK) {
         kmlogf(KMLOG_WARN, "call_failed", "%s: %s: %s", j->tool, kmerr_name(rc), err.msg);
@@ -593,12 +686,14 @@ job_main(void *arg)
         msg = res;                     /* already a whole (error) response */
     else if (res)
         msg = kmmcp_result(j->id, res);
-    if (job_cancelled(j)) {
+    pthread_mutex_lock(&sh->mu);
+    if (j->cancelled && !j->died) {
         kmlogf(KMLOG_INFO, "request_cancelled", "%s: no answer is sent",
                j->kind == JOB_CALL ? j->tool : "tools/list");
         json_object_put(msg);
         msg = NULL;
     }
+    pthread_mutex_unlock(&sh->mu);
     reply(sh, j->batch, msg);
     kmlog_set_request_id(NULL);
     pthread_mutex_lock(&sh->mu);
@@ -611,6 +706,7 @@ job_main(void *arg)
 static void
 job_free(struct job *j)
 {
+    free(j->died);
     json_object_put(j->id);
     json_object_put(j->args);
     json_object_put(j->token);
@@ -667,9 +763,10 @@ reap_jobs(struct shim *sh)
     }
 }
 
-/* Cancel the jobs answering `id` (all of them when id is NULL). Returns how many. */
+/* Cancel the jobs answering `id` (all of them when id is NULL). With `died` (the service
+ * died) the tool calls are answered with that error instead of nothing. Returns how many. */
 static int
-cancel_jobs(struct shim *sh, json_object *id)
+cancel_jobs(struct shim *sh, json_object *id, const char *died)
 {
     int n = 0;
 
@@ -677,6 +774,10 @@ cancel_jobs(struct shim *sh, json_object *id)
     for (struct job *j = sh->jobs; j; j = j->next) {
         if (j->done || (id && !kmmcp_id_equal(j->id, id)))
             continue;
+        if (died && j->kind != JOB_CALL)
+            continue;
+        if (died && !j->died)
+            j->died = km_xstrdup(died);
         j->cancelled = 1;
         if (j->http)
             kmmcp_call_cancel(j->http);
@@ -785,6 +886,25 @@ do_tools_list(struct shim *sh, struct kmmcp_msg *m, int stateless, struct batch 
     job_start(sh, job_new(sh, JOB_LIST, m->id, stateless, b));
 }
 
+/* 0 when the tool list is known and does not name `tool` (1 while it is not known: the
+ * service then says, and an unknown tool still becomes -32602). */
+static int
+tool_listed(struct shim *sh, const char *tool)
+{
+    int found = 1;
+
+    pthread_mutex_lock(&sh->mu);
+    if (sh->tools) {
+        found = 0;
+        for (size_t i = 0; i < json_object_array_length(sh->tools) && !found; i++)
+            found = strcmp(kmjson_str(json_object_array_get_idx(sh->tools, i), "name") ?
+                           kmjson_str(json_object_array_get_idx(sh->tools, i), "name") : "",
+                           tool) == 0;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return found;
+}
+
 static void
 do_tools_call(struct shim *sh, struct kmmcp_msg *m, int stateless, struct batch *b)
 {
@@ -811,10 +931,12 @@ do_tools_call(struct shim *sh, struct kmmcp_msg *m, int stateless, struct batch 
         return;
     }
     tool = json_object_get_string(name);
-    if (!kmmcp_tool_name_ok(tool))
-        kmerr_set(&err, KM_UNKNOWN_TOOL, "unknown tool '%.64s' (tools/list names them)",
-                  kmmcp_utf8_valid(tool, strlen(tool), NULL) ? tool : "?");
-    else if (!sh->config_ok)
+    if (!kmmcp_tool_name_ok(tool) || !tool_listed(sh, tool)) {
+        reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS, "Unknown tool: %.64s (tools/list "
+                    "names them)", kmmcp_tool_name_ok(tool) ? tool : "(not a tool name)");
+        return;
+    }
+    if (!sh->config_ok)
         kmerr_copy(&err, &sh->config_err);
     else if (jobs_running(sh) >= MAX_JOBS)
         kmerr_set(&err, KM_SERVICE_UNAVAILABLE, "too many calls in flight (%d); retry when some "
@@ -879,10 +1001,13 @@ handle_request(struct shim *sh, struct kmmcp_msg *m, struct batch *b)
                 return;
             }
             stateless = 1;
-        } else if (!(initialized && listed(v, handshake_versions, NELEM(handshake_versions)))) {
+        } else if (!(initialized && strcmp(v, sh->version) == 0)) {
             json_object *data = json_object_new_object();
 
-            json_object_object_add(data, "supported", all_versions());
+            /* only versions a request of this form can name: a client that retries with one
+             * of them is served (a handshake revision needs initialize first) */
+            json_object_object_add(data, "supported", meta_versions(initialized ? sh->version
+                                                                                : NULL));
             json_object_object_add(data, "requested", json_object_new_string(v));
             reply(sh, b, kmmcp_error(m->id, KMMCP_UNSUPPORTED_VERSION,
                                      "Unsupported protocol version", data));
@@ -921,7 +1046,7 @@ handle_notification(struct shim *sh, struct kmmcp_msg *m)
     }
     if (strcmp(m->method, "notifications/cancelled") == 0) {
         json_object *id = kmjson_get(m->params, "requestId");
-        int          n = id ? cancel_jobs(sh, id) : 0;
+        int          n = id ? cancel_jobs(sh, id, NULL) : 0;
 
         kmlogf(KMLOG_INFO, "cancel", "notifications/cancelled for %s: %d request(s) stopped",
                id ? json_object_to_json_string(id) : "(no requestId)", n);
@@ -1075,7 +1200,7 @@ process_input(struct shim *sh, kmmcp_reader *rd)
 static void
 stop_all(struct shim *sh)
 {
-    cancel_jobs(sh, NULL);
+    cancel_jobs(sh, NULL, NULL);
     kmmcp_svc_stop(sh->svc);
 }
 
@@ -1117,10 +1242,18 @@ serve(struct shim *sh, int sigfd)
             struct signalfd_siginfo si;
 
             if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                kmlogf(KMLOG_INFO, "signal", "signal %u: cancelling %zu request(s) and stopping",
-                       si.ssi_signo, jobs_running(sh));
-                quit = 1;
-                stop_all(sh);
+                char why[200];
+
+                if (si.ssi_signo == SIGCHLD) {
+                    if (kmmcp_svc_reap(sh->svc, why, sizeof(why)))
+                        kmlogf(KMLOG_WARN, "calls_cut", "%d call(s) answered with an error",
+                               cancel_jobs(sh, NULL, why));
+                } else if (!quit) {
+                    kmlogf(KMLOG_INFO, "signal", "signal %u: cancelling %zu request(s) and "
+                           "stopping", si.ssi_signo, jobs_running(sh));
+                    quit = 1;
+                    stop_all(sh);
+                }
             }
         }
         if (pfd[1].revents & POLLIN) {
@@ -1139,8 +1272,14 @@ serve(struct shim *sh, int sigfd)
             process_input(sh, &rd);
             if (rd.eof) {
                 eof = 1;
-                kmlogf(KMLOG_INFO, "stdin_closed", "end of input; %zu request(s) still running",
-                       jobs_running(sh));
+                /* the client is gone: nothing more can be answered, so stop the work now
+                 * (the service stops before its next Klaviyo request) */
+                kmlogf(KMLOG_INFO, "stdin_closed", "end of input; cancelling %zu request(s) "
+                       "and stopping", jobs_running(sh));
+                if (!quit) {
+                    quit = 1;
+                    stop_all(sh);
+                }
             }
         }
     }
@@ -1212,6 +1351,7 @@ main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
     sh.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -380,6 +380,9 @@ ensure(kmmcp_svc *s, char *sock, size_t cap, kmerr *err)
     char  *path = NULL;
     kmcode rc;
 
+    if (s->child == 0 && s->privdir[0])
+        stop_child(s);   /* a private service that died (kmmcp_svc_reap): its directory */
+
     if (s->child > 0) {
         int   status;
         pid_t r = waitpid(s->child, &status, WNOHANG);
@@ -551,6 +554,38 @@ kmmcp_svc_lost(kmmcp_svc *s, unsigned gen)
         pthread_cond_broadcast(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+int
+kmmcp_svc_reap(kmmcp_svc *s, char *why, size_t cap)
+{
+    int   status = 0, died = 0;
+    pid_t pid;
+
+    pthread_mutex_lock(&s->mu);
+    pid = s->child;
+    if (s->state == S_READY && pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
+        died = 1;
+        s->child = 0;
+        s->state = S_IDLE;
+        s->gen++;
+        /* its workers (same process group) serve nothing without their master */
+        kill(-pid, SIGKILL);
+        if (WIFSIGNALED(status))
+            snprintf(why, cap, "the private klaviyo-restd (pid %ld) was killed by signal %d "
+                     "during the call; it is started again for the next call", (long)pid,
+                     WTERMSIG(status));
+        else
+            snprintf(why, cap, "the private klaviyo-restd (pid %ld) exited with status %d "
+                     "during the call; it is started again for the next call", (long)pid,
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (died) {
+        log_exit("restd_died", pid, status);
+        kmlogf(KMLOG_ERROR, "restd_died", "%s", why);
+    }
+    return died;
 }
 
 pid_t

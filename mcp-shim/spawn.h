@@ -8,7 +8,9 @@
  *          releases the rest. A shared service is never stopped.
  * Threads: the child is forked by the manager thread, which lives until kmmcp_svc_stop, so
  *          PR_SET_PDEATHSIG (tied to the thread that forked) fires only when the shim itself
- *          dies. kmmcp_svc_get and kmmcp_svc_lost may be called from any thread.
+ *          dies. kmmcp_svc_get, kmmcp_svc_lost and kmmcp_svc_reap may be called from any
+ *          thread. The manager waits for its child only while it checks (state CHECKING);
+ *          kmmcp_svc_reap only while a check is not running (READY), so never both.
  * Fork:    between fork and exec the child only resets its signal mask and dispositions, asks
  *          for SIGTERM on the shim's death, moves to its own process group, points stdin at
  *          /dev/null and stdout at stderr (the shim's stdout is the protocol channel), closes
@@ -52,6 +54,12 @@ kmcode kmmcp_svc_get(kmmcp_svc *s, char *sock, size_t cap, unsigned *gen, kmerr 
 /* A connection to service `gen` was refused: check again (a private service that died is
  * started anew). Later kmmcp_svc_get calls wait for that check. */
 void kmmcp_svc_lost(kmmcp_svc *s, unsigned gen);
+
+/* The shim got SIGCHLD: when the private service is up and has exited, reap it at once, stop
+ * what is left of its process group, and forget it (the next kmmcp_svc_get starts a new one).
+ * Returns 1 and a sentence for the calls it cut in `why` when it had died, else 0. Call from
+ * any thread; it never waits. */
+int kmmcp_svc_reap(kmmcp_svc *s, char *why, size_t cap);
 
 /* The private child's pid, or 0 when none runs (a shared service, or none yet). */
 pid_t kmmcp_svc_child(kmmcp_svc *s);

@@ -11,6 +11,14 @@
  *               whichever comes first, ends the context and writes the access log line.
  * libevent 2.1 stops reading a connection while a request is pending, so without the watcher a
  * disconnect would only be seen when the answer is written.
+ *
+ * Timeouts tell an idle peer from a busy service. REST_TIMEOUT_SECONDS bounds reading a request
+ * and writing an answer; while a call is queued or running the read timeout is off (a client
+ * waiting for an answer sends nothing, and a call may wait minutes for Klaviyo's rate windows)
+ * and is restored when the answer starts. A streamed call also gets a keep-alive progress line
+ * every STREAM_KEEPALIVE_MS when nothing else was sent, so proxies and clients that time out on
+ * silence see a live call. A call ends only by finishing, by its deadline (the service's),
+ * by its client leaving or by cancellation; the access log names which.
  */
 #include "http.h"
 #include "auth.h"
@@ -42,6 +50,7 @@
 #define MEMO_ENTRIES      2048
 #define MEMO_BYTES        (32u * 1024 * 1024)
 #define LATENCY_SENTINEL  1e300     /* marks where metadata.latency_ms sits in a kept answer */
+#define STREAM_KEEPALIVE_MS 10000   /* a streamed call is silent at most this long */
 
 struct listener {
     kmhttp                     *h;
@@ -78,6 +87,10 @@ struct kmreq {
     struct evhttp_request *req;          /* NULL once the connection is gone */
     struct evhttp_request *orphan;       /* detached from its dead connection; ours to free */
     struct event          *eof;          /* EV_CLOSED watcher while queued */
+    struct event          *beat;         /* keep-alive timer of a streamed call: due a
+                                            period after the last line sent */
+    int                    done, total;  /* the last progress sent */
+    const char            *closed_by;    /* why the connection ended early, for the log */
     enum rstate            state;
     int64_t                t0;
     const char            *method;
@@ -198,6 +211,8 @@ access_log(struct kmreq *r)
         json_object_object_add(f, "stream", json_object_new_boolean(1));
     if (r->gone)
         json_object_object_add(f, "client_closed", json_object_new_boolean(1));
+    if (r->closed_by)
+        json_object_object_add(f, "closed_by", json_object_new_string(r->closed_by));
     if (r->memo_hit)
         json_object_object_add(f, "memo", json_object_new_boolean(1));
     if (r->error[0])
@@ -246,6 +261,33 @@ unwatch_eof(struct kmreq *r)
         event_free(r->eof);
         r->eof = NULL;
     }
+    if (r->beat) {
+        event_free(r->beat);
+        r->beat = NULL;
+    }
+}
+
+/* While a call is queued or running its client sends nothing: no read timeout then (the
+ * write timeout stays, for a client that stops reading a stream). */
+static void
+suspend_read_timeout(struct kmreq *r)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+    struct timeval            tv = { r->h->cfg->rest_timeout_s, 0 };
+
+    if (conn)
+        bufferevent_set_timeouts(evhttp_connection_get_bufferevent(conn), NULL, &tv);
+}
+
+/* The answer is about to be written: REST_TIMEOUT_SECONDS bounds it, and the next request on
+ * the connection, again. */
+static void
+restore_timeouts(struct kmreq *r)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+
+    if (conn)
+        evhttp_connection_set_timeout(conn, r->h->cfg->rest_timeout_s);
 }
 
 /* The answer has been written completely. */
@@ -267,6 +309,8 @@ on_conn_close(struct evhttp_connection *conn, void *arg)
 
     (void)conn;
     r->gone = 1;
+    if (!r->closed_by)
+        r->closed_by = r->state == R_QUEUED ? "write_failed_or_timed_out" : "during_answer";
     if (r->state == R_QUEUED) {
         /* A failed streaming write: libevent detached the request (it is not freed with the
          * connection) and the job still runs. Abandon it; the final note frees everything. */
@@ -293,6 +337,10 @@ on_eof(evutil_socket_t fd, short what, void *arg)
     unwatch_eof(r);
     atomic_store(&r->job.cancelled, true);
     r->gone = 1;
+    r->closed_by = "client";
+    kmlogf(KMLOG_INFO, "call_cancelled", "the client closed its connection after %.1f s; the "
+           "call (%s) stops before its next Klaviyo request", (double)(km_now_ms() - r->t0) / 1e3,
+           r->tool ? r->tool : "?");
     r->req = NULL;
     if (conn) {
         /* frees the pending request with it; nothing is written */
@@ -440,22 +488,57 @@ send_line(struct kmreq *r, json_object *line)
     r->bytes += n + 1;
     evhttp_send_reply_chunk(r->req, buf);
     evbuffer_free(buf);
+    if (r->beat) {
+        /* the next keep-alive is due a whole period after this line */
+        struct timeval tv = { STREAM_KEEPALIVE_MS / 1000, (STREAM_KEEPALIVE_MS % 1000) * 1000 };
+
+        event_add(r->beat, &tv);
+    }
 }
 
+/* A progress line; `waiting` marks a keep-alive (nothing new: the call still waits). */
 static void
-send_progress(struct kmreq *r, int done, int total)
+send_progress(struct kmreq *r, int done, int total, int waiting)
 {
     json_object *line, *p;
 
     if (!r->req || !r->stream)
         return;
+    r->done = done;
+    r->total = total;
     line = json_object_new_object();
     p = json_object_new_object();
     json_object_object_add(p, "done", json_object_new_int(done));
     json_object_object_add(p, "total", json_object_new_int(total));
+    if (waiting)
+        json_object_object_add(p, "waiting", json_object_new_boolean(1));
     json_object_object_add(line, "progress", p);
     send_line(r, line);
     json_object_put(line);
+}
+
+/* Every STREAM_KEEPALIVE_MS of silence on a streamed call: the call is alive, say so. */
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+    struct kmreq *r = arg;
+
+    (void)fd;
+    (void)what;
+    if (r->req)
+        send_progress(r, r->done, r->total, 1);
+}
+
+static void
+start_beat(struct kmreq *r)
+{
+    struct timeval tv = { STREAM_KEEPALIVE_MS / 1000, (STREAM_KEEPALIVE_MS % 1000) * 1000 };
+
+    r->beat = event_new(r->h->base, -1, EV_PERSIST, on_beat, r);
+    if (r->beat && event_add(r->beat, &tv) != 0) {
+        event_free(r->beat);
+        r->beat = NULL;
+    }
 }
 
 /* --- the memo ------------------------------------------------------------------------ */
@@ -553,6 +636,7 @@ job_done(struct kmreq *r)
         finish(r);
         return;
     }
+    restore_timeouts(r);
     if (!r->job.envelope) {
         kmerr e = { 0 };
         kmerr_set(&e, KM_INTERNAL_ERROR, "the tool call produced no answer");
@@ -600,7 +684,7 @@ on_notes(evutil_socket_t fd, short what, void *arg)
         if (n->final) {
             job_done(r);        /* the note is part of the job: do not touch it again */
         } else {
-            send_progress(r, n->done, n->total);
+            send_progress(r, n->done, n->total, 0);
             free(n);
         }
     }
@@ -623,9 +707,11 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     if (r->stream) {
         common_headers(r, NDJSON);
         evhttp_send_reply_start(r->req, 200, NULL);
+        start_beat(r);
     }
     r->state = R_QUEUED;
     evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_conn_close, r);
+    suspend_read_timeout(r);
     watch_eof(r);
     h->in_flight++;
     kmjobq_push(h->q, &r->job);

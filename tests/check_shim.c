@@ -286,6 +286,8 @@ serve_one(struct fake *f, int fd)
         /* a line split over two chunks must still arrive whole */
         send_chunk(fd, "{\"progress\":{\"done\":2,");
         send_chunk(fd, "\"total\":2}}\n");
+        /* a keep-alive: the call still waits, nothing new is done */
+        send_chunk(fd, "{\"progress\":{\"done\":2,\"total\":2,\"waiting\":true}}\n");
         send_chunk(fd, "{\"status\":200,\"result\":{\"data\":{\"x\":1},\"metadata\":{},"
                    "\"warnings\":[]}}\n");
         send_all(fd, "0\r\n\r\n", 5);
@@ -747,12 +749,15 @@ END_TEST
 
 /* --- builders and output ----------------------------------------------------------------- */
 
-START_TEST(an_error_without_a_readable_id_carries_id_null)
+/* MCP 2025-11-25 schema: "export interface JSONRPCErrorResponse { jsonrpc: typeof
+ * JSONRPC_VERSION; id?: RequestId; error: Error; }" and "export type RequestId = string |
+ * number;" -- an id that could not be read is left out, never null. */
+START_TEST(an_error_without_a_readable_id_has_no_id_member)
 {
     json_object *e = kmmcp_error(NULL, KMMCP_PARSE_ERROR, "Parse error: x", NULL);
 
     ck_assert_str_eq(json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN),
-                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,"
+                     "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32700,"
                      "\"message\":\"Parse error: x\"}}");
     json_object_put(e);
 }
@@ -869,17 +874,19 @@ fwd_teardown(void)
 struct progress_log {
     long done[8];
     long total[8];
+    int  waiting[8];
     int  n;
 };
 
 static void
-log_progress(void *arg, long done, long total)
+log_progress(void *arg, long done, long total, int waiting)
 {
     struct progress_log *p = arg;
 
     if (p->n < 8) {
         p->done[p->n] = done;
         p->total[p->n] = total;
+        p->waiting[p->n] = waiting;
     }
     p->n++;
 }
@@ -899,7 +906,7 @@ END_TEST
 START_TEST(a_streamed_call_delivers_progress_then_the_envelope)
 {
     struct fake        *f = fake_start(sock_path, FAKE_STREAM);
-    struct progress_log pl = { { 0 }, { 0 }, 0 };
+    struct progress_log pl = { { 0 }, { 0 }, { 0 }, 0 };
     json_object        *args = json_object_new_object(), *env = NULL;
     kmmcp_call         *c;
     kmerr               e = { 0 };
@@ -911,10 +918,14 @@ START_TEST(a_streamed_call_delivers_progress_then_the_envelope)
     ck_assert_int_eq(kmmcp_call_run(c, &status, &env, &e), KM_OK);
     ck_assert_int_eq(status, 200);
     ck_assert_int_eq((int)kmjson_num(kmjson_get(env, "data"), "x", 0), 1);
-    ck_assert_int_eq(pl.n, 2);
+    ck_assert_int_eq(pl.n, 3);
     ck_assert_int_eq(pl.done[0], 1);
     ck_assert_int_eq(pl.done[1], 2);
     ck_assert_int_eq(pl.total[1], 2);
+    ck_assert_int_eq(pl.waiting[1], 0);
+    /* the keep-alive line reaches the caller marked as waiting */
+    ck_assert_int_eq(pl.done[2], 2);
+    ck_assert_int_eq(pl.waiting[2], 1);
     req = fake_last(f);
     ck_assert_ptr_nonnull(strstr(req, "POST /v1/tools/klaviyo_get_flows HTTP/1.1"));
     ck_assert_ptr_nonnull(strcasestr(req, "Accept: application/x-ndjson"));
@@ -967,7 +978,7 @@ END_TEST
 START_TEST(a_service_that_dies_mid_call_is_an_upstream_error_saying_so)
 {
     struct fake        *f = fake_start(sock_path, FAKE_DIE);
-    struct progress_log pl = { { 0 }, { 0 }, 0 };
+    struct progress_log pl = { { 0 }, { 0 }, { 0 }, 0 };
     json_object        *env = NULL;
     kmmcp_call         *c = kmmcp_call_new(sock_path, "klaviyo_get_flows", NULL, 1, 10000,
                                            log_progress, &pl);
@@ -1313,6 +1324,41 @@ START_TEST(a_private_service_that_died_is_started_again)
 }
 END_TEST
 
+START_TEST(a_private_service_that_dies_is_reaped_at_once_and_says_how)
+{
+    struct kmmcp_svc_opts o = opts(sock_path);
+    kmmcp_svc            *s = kmmcp_svc_start(&o);
+    char                  got[256], why[200] = "";
+    unsigned              gen, gen2;
+    pid_t                 first, second;
+    int                   reaped = 0;
+
+    ck_assert_int_eq(kmmcp_svc_get(s, got, sizeof(got), &gen, NULL), KM_OK);
+    first = kmmcp_svc_child(s);
+    ck_assert_int_gt(first, 0);
+    /* nothing died yet: nothing is reaped */
+    ck_assert_int_eq(kmmcp_svc_reap(s, why, sizeof(why)), 0);
+    kill(first, SIGKILL);
+    for (int i = 0; i < 500 && !reaped; i++) {
+        reaped = kmmcp_svc_reap(s, why, sizeof(why));
+        if (!reaped)
+            sleep_ms(10);
+    }
+    ck_assert_int_eq(reaped, 1);
+    ck_assert_ptr_nonnull(strstr(why, "killed by signal 9"));
+    ck_assert_int_eq(kmmcp_svc_child(s), 0);
+    ck_assert(!process_alive(first));
+    /* no kmmcp_svc_lost needed: the next get starts a new one */
+    ck_assert_int_eq(kmmcp_svc_get(s, got, sizeof(got), &gen2, NULL), KM_OK);
+    second = kmmcp_svc_child(s);
+    ck_assert_int_gt(second, 0);
+    ck_assert_int_ne(second, first);
+    ck_assert_uint_ne(gen2, gen);
+    kmmcp_svc_free(s);
+    ck_assert(!process_alive(second));
+}
+END_TEST
+
 START_TEST(the_private_service_dies_with_a_sigkilled_shim)
 {
     int   p[2];
@@ -1428,7 +1474,7 @@ shim_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("output");
-    tcase_add_test(tc, an_error_without_a_readable_id_carries_id_null);
+    tcase_add_test(tc, an_error_without_a_readable_id_has_no_id_member);
     tcase_add_test(tc, concurrent_writers_never_interleave_lines);
     tcase_add_test(tc, writing_to_a_closed_output_marks_it_broken);
     suite_add_tcase(s, tc);
@@ -1459,6 +1505,7 @@ shim_suite(void)
     tcase_add_test(tc, a_service_that_never_answers_is_stopped_after_the_start_timeout);
     tcase_add_test(tc, an_unusable_socket_path_falls_back_to_a_private_socket);
     tcase_add_test(tc, a_private_service_that_died_is_started_again);
+    tcase_add_test(tc, a_private_service_that_dies_is_reaped_at_once_and_says_how);
     tcase_add_test(tc, the_private_service_dies_with_a_sigkilled_shim);
     tcase_add_test(tc, the_restd_binary_is_found_by_override_then_path);
     tcase_add_test(tc, a_socket_path_is_usable_when_its_directory_can_be_made);

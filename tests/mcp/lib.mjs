@@ -127,12 +127,14 @@ export function dotenv(file) {
   return env;
 }
 
-export async function startSim(dir) {
+// The simulator; with { limits: true } it enforces Klaviyo's real, unscaled rate limits
+// (429 past them), else it never throttles.
+export async function startSim(dir, { limits = false } = {}) {
   const cfg = path.join(dir, 'sim-config');
   const portFile = path.join(dir, 'sim.port');
   fs.mkdirSync(cfg, { recursive: true });
   const proc = spawn(BIN.sim, ['--port', '0', '--port-file', portFile, '--write-config', cfg,
-    '--no-limits', '--quiet'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    ...(limits ? [] : ['--no-limits']), '--quiet'], { stdio: ['ignore', 'ignore', 'inherit'] });
   live.add(proc);
   const port = await waitFor(() => {
     try {
@@ -213,6 +215,13 @@ export function serviceEnv(sim, dir, extra = {}) {
     if (process.env[k]) env[k] = process.env[k];
   }
   return { ...env, ...extra };
+}
+
+// The environment of serviceEnv at Klaviyo's real limits: no RATE_LIMIT_SCALE.
+export function realEnv(sim, dir, extra = {}) {
+  const env = serviceEnv(sim, dir, extra);
+  delete env.RATE_LIMIT_SCALE;
+  return env;
 }
 
 export function restCall(sock, name, args, headers = {}) {

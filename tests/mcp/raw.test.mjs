@@ -63,10 +63,15 @@ async function probe(sh, raw) {
   }
 }
 
-function onlyError(msgs, code, id = null) {
+// The one message of `msgs`: an error with `code` answering `id`. Without an id (the message's
+// id could not be read) the answer has no id member at all -- MCP 2025-11-25 schema:
+// "export interface JSONRPCErrorResponse { jsonrpc: typeof JSONRPC_VERSION; id?: RequestId;
+// error: Error; }" and "export type RequestId = string | number;" (never null).
+function onlyError(msgs, code, id) {
   assert.equal(msgs.length, 1, JSON.stringify(msgs));
   assert.equal(msgs[0].error?.code, code, JSON.stringify(msgs[0]));
-  assert.equal(msgs[0].id, id);
+  if (id === undefined) assert.ok(!('id' in msgs[0]), JSON.stringify(msgs[0]));
+  else assert.equal(msgs[0].id, id);
   assert.equal(typeof msgs[0].error.message, 'string');
   return msgs[0];
 }
@@ -157,6 +162,32 @@ describe('the stateless revision 2026-07-28', () => {
     assert.equal(r.error.code, -32022);
     assert.equal(r.error.data.requested, '1999-01-01');
     assert.ok(r.error.data.supported.includes(STATELESS));
+    await finish(sh);
+  });
+
+  // 2026-07-28 basic/versioning: "The client SHOULD select a mutually supported version from
+  // the supported list and retry the request" -- so `supported` lists only versions that a
+  // request of that form can name: a handshake revision needs initialize first.
+  test('-32022 lists only versions a retry can use; the retry is served', async () => {
+    const { sh } = shim('retry');
+    const legacy = await sh.request({ jsonrpc: '2.0', id: 'l', method: 'tools/list',
+      params: { _meta: meta({ 'io.modelcontextprotocol/protocolVersion': '2025-11-25' }) } });
+    assert.equal(legacy.error.code, -32022);
+    assert.equal(legacy.error.data.requested, '2025-11-25');
+    assert.deepEqual(legacy.error.data.supported, [STATELESS]);
+    for (const v of legacy.error.data.supported) {
+      const retry = await sh.request({ jsonrpc: '2.0', id: `retry-${v}`, method: 'tools/list',
+        params: { _meta: meta({ 'io.modelcontextprotocol/protocolVersion': v }) } });
+      assert.ok(Array.isArray(retry.result?.tools), JSON.stringify(retry).slice(0, 300));
+    }
+    // after initialize, the negotiated revision may be named too
+    await sh.request(initialize('2025-06-18'));
+    const other = await sh.request({ jsonrpc: '2.0', id: 'o', method: 'ping',
+      params: { _meta: meta({ 'io.modelcontextprotocol/protocolVersion': '2025-11-25' }) } });
+    assert.deepEqual(other.error.data.supported, [STATELESS, '2025-06-18']);
+    const same = await sh.request({ jsonrpc: '2.0', id: 's', method: 'ping',
+      params: { _meta: meta({ 'io.modelcontextprotocol/protocolVersion': '2025-06-18' }) } });
+    assert.deepEqual(same.result, {});
     await finish(sh);
   });
 
@@ -287,14 +318,20 @@ describe('bad input never crashes or hangs the shim', () => {
       params: { cursor: 'abc' } })), -32602, 16);
     onlyError(await probe(sh, JSON.stringify({ jsonrpc: '2.0', id: 17, method: 'initialize',
       params: {} })), -32602, 17);
-    const odd = await sh.request({ jsonrpc: '2.0', id: 18, method: 'tools/call',
-      params: { name: '../health', arguments: {} } });
-    assert.equal(odd.result.isError, true);
-    assert.match(odd.result.content[0].text, /^UNKNOWN_TOOL: /);
-    const unknown = await sh.request({ jsonrpc: '2.0', id: 19, method: 'tools/call',
-      params: { name: 'klaviyo_nope', arguments: {} } });
-    assert.equal(unknown.result.isError, true);
-    assert.match(unknown.result.content[0].text, /^UNKNOWN_TOOL: /);
+    // MCP 2025-11-25 server/tools, Error Handling: "Protocol Errors: Standard JSON-RPC errors
+    // for issues like: Unknown tools ..." with the example code -32602 (2026-07-28 the same)
+    const odd = onlyError(await probe(sh, JSON.stringify({ jsonrpc: '2.0', id: 18,
+      method: 'tools/call', params: { name: '../health', arguments: {} } })), -32602, 18);
+    assert.match(odd.error.message, /^Unknown tool/);
+    // before the tool list is known the service is asked, and its answer is the same error
+    const unknown = onlyError([await sh.request({ jsonrpc: '2.0', id: 19, method: 'tools/call',
+      params: { name: 'klaviyo_nope', arguments: {} } })], -32602, 19);
+    assert.match(unknown.error.message, /klaviyo_nope/);
+    await sh.request({ jsonrpc: '2.0', id: 'known', method: 'tools/list' });
+    const listed = onlyError(await probe(sh, JSON.stringify({ jsonrpc: '2.0', id: 21,
+      method: 'tools/call', params: { name: 'klaviyo_nope_again', arguments: {} } })), -32602,
+    21);
+    assert.match(listed.error.message, /^Unknown tool: klaviyo_nope_again/);
     const ok = await sh.request({ jsonrpc: '2.0', id: 20, method: 'tools/call',
       params: { name: 'klaviyo_list_accounts' } });
     assert.equal(ok.result.isError, false);
@@ -416,8 +453,8 @@ describe('cancellation and a service that goes away', () => {
     await restd.kill9();
     const r = await sh.next((m) => m.id === 'doomed');
     assert.equal(r.result.isError, true);
-    assert.equal(r.result.content[0].text,
-      'UPSTREAM_ERROR: the klaviyo-restd service stopped during the call');
+    assert.equal(r.result.content[0].text, 'UPSTREAM_ERROR: klaviyo-restd closed the '
+      + 'connection before it answered (it stopped or restarted; its log says why)');
     // nothing listens any more: the shim starts its own service and the call succeeds
     const again = await sh.request({ jsonrpc: '2.0', id: 'again', method: 'tools/call',
       params: { name: 'klaviyo_list_accounts' } });
