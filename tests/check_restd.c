@@ -2375,7 +2375,7 @@ START_TEST(metrics_count_known_traffic_across_workers)
     json_object      *before, *after;
     const char       *body = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\","
                              "\"end_date\":\"2025-02-28\"}";
-    int               calls0, calls_cold, reports;
+    int               calls0, calls_cold, reports, hits;
 
     test_up();
     restd_start(&d, &o);
@@ -2401,11 +2401,13 @@ START_TEST(metrics_count_known_traffic_across_workers)
     reply_free(&r);
     post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* cold: Klaviyo calls */
     assert_ok(&r);
+    hits = (int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1);
     reply_free(&r);
     calls_cold = sim_total_calls() - calls0;
     ck_assert_int_gt(calls_cold, 0);
     post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* warm: the cache */
     assert_ok(&r);
+    hits += (int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1);
     reply_free(&r);
     ck_assert_int_eq(sim_total_calls() - calls0, calls_cold);
     after = scrape(&d);
@@ -2416,8 +2418,8 @@ START_TEST(metrics_count_known_traffic_across_workers)
     ck_assert_double_eq(delta(before, after, REQS("/metrics", "200")), 1);   /* `before` */
     ck_assert_double_eq(delta(before, after, "klaviyo_mcp_http_request_duration_seconds_count"
                                              "{route=\"/health\"}"), 20);
-    /* every request the simulator saw was counted, by tier; each was a cache miss, and the
-     * warm call found each of them in the cache */
+    /* every request the simulator saw was counted, by tier, and was a cache miss; every cache
+     * hit the two answers report in their metadata was counted */
     reports = sim_calls("POST /api/campaign-values-reports");
     ck_assert_int_gt(reports, 0);
     ck_assert_double_eq(delta(before, after, "klaviyo_mcp_klaviyo_requests_total"
@@ -2432,8 +2434,9 @@ START_TEST(metrics_count_known_traffic_across_workers)
     }
     ck_assert_double_eq(delta(before, after, "klaviyo_mcp_cache_lookups_total{result=\"miss\"}"),
                         calls_cold);
+    ck_assert_int_gt(hits, 0);
     ck_assert_double_eq(delta(before, after, "klaviyo_mcp_cache_lookups_total{result=\"hit\"}"),
-                        calls_cold);
+                        hits);
     ck_assert_double_eq(delta(before, after, "klaviyo_mcp_klaviyo_throttled_total"
                                              "{tier=\"reports\"}"), 0);
     /* the reports budget: 225 a day, less what this store has spent */
