@@ -3,6 +3,7 @@
 #include "json.h"
 #include "log.h"
 #include "reg_schemas.h"
+#include "shape.h"
 #include "tools.h"
 #include "util.h"
 
@@ -14,6 +15,73 @@
 #include <string.h>
 
 /* The seed's guidance that every windowed tool shares. */
+/* How each list or series tool is bounded (shape.h); the text table's columns too. */
+#define METRIC_FIELDS "sent", "delivered", "opens", "open_rate", "clicks", "click_rate",      \
+    "bounces", "bounce_rate", "unsubscribes", "conversions", "conversion_value"
+
+static const char *const campaign_sortable[] = { "campaign_name", "campaign_id", METRIC_FIELDS,
+                                                 NULL };
+static const char *const campaign_columns[] = { "campaign_name", "campaign_id", "sent",
+                                                "open_rate", "click_rate", "conversions",
+                                                "conversion_value", NULL };
+static const struct kmshape_spec campaign_shape = {
+    .rows = "campaigns", .count = "campaign_count", .noun = "campaigns",
+    .sortable = campaign_sortable, .model_sort = "conversion_value",
+    .columns = campaign_columns, .metric_rows = 1,
+};
+
+static const char *const flows_sortable[] = { "name", "flow_id", "status", "trigger_type",
+                                              "created", "updated", NULL };
+static const char *const flows_columns[] = { "name", "flow_id", "status", "trigger_type",
+                                             "archived", "updated", NULL };
+static const struct kmshape_spec flows_shape = {
+    .rows = "flows", .count = "flow_count", .noun = "flows", .sortable = flows_sortable,
+    .columns = flows_columns,
+};
+
+static const char *const flow_perf_sortable[] = { "flow_id", "flow_message_name",
+                                                  "send_channel", METRIC_FIELDS, NULL };
+static const char *const flow_perf_columns[] = { "flow_id", "flow_message_name", "send_channel",
+                                                 "sent", "open_rate", "click_rate",
+                                                 "conversions", "conversion_value", NULL };
+static const struct kmshape_spec flow_perf_shape = {
+    .rows = "flows", .count = "flow_count", .noun = "flow rows",
+    .sortable = flow_perf_sortable, .model_sort = "conversion_value",
+    .columns = flow_perf_columns, .metric_rows = 1,
+};
+
+static const struct kmshape_spec series_shape = { .noun = "series", .series = 1 };
+
+static const char *const health_sortable[] = { "name", "list_id", "profile_count", "created",
+                                               "updated", NULL };
+static const char *const health_columns[] = { "name", "list_id", "profile_count",
+                                              "opt_in_process", NULL };
+static const struct kmshape_spec health_shape = {
+    .rows = "lists", .count = "list_count", .noun = "lists", .sortable = health_sortable,
+    .model_sort = "profile_count", .columns = health_columns,
+};
+
+static const char *const by_list_sortable[] = { "name", "list_id", "subscribed",
+                                                "unsubscribed", "net", NULL };
+static const char *const by_list_columns[] = { "name", "list_id", "subscribed",
+                                               "unsubscribed", "net", NULL };
+static const struct kmshape_spec by_list_shape = {
+    .rows = "lists", .count = "list_count", .noun = "lists", .sortable = by_list_sortable,
+    .model_sort = "net", .columns = by_list_columns,
+};
+
+static const char *const breakdown_sortable[] = { "name", "list_id", "profile_count",
+                                                  "subscribed", "unsubscribed", "net", NULL };
+static const char *const breakdown_columns[] = { "name", "list_id", "profile_count",
+                                                 "subscribed", "unsubscribed", "net", NULL };
+static const struct kmshape_spec breakdown_shape = {
+    .rows = "lists", .count = "list_count", .noun = "lists", .sortable = breakdown_sortable,
+    .model_sort = "profile_count", .columns = breakdown_columns,
+};
+
+#define METRIC_SORT J("sent","delivered","opens","open_rate","clicks","click_rate","bounces", \
+    "bounce_rate","unsubscribes","conversions","conversion_value")
+
 #define WINDOW_HELP                                                                          \
     " The window is either start_date+end_date (inclusive dates) or a timeframe preset, "  \
     "never both; dates are read in the account's timezone and the resolved window is "     \
@@ -50,14 +118,16 @@ static struct kmtool tools[] = {
         .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,"campaign":{) ID_PATTERN
             J(,"description":"Klaviyo campaign id: only this campaign."},
               "resolve_campaign_names":{"type":"boolean","default":false,
-              "description":"Resolve each campaign id to its name (default false: the name falls back to the send channel)."})
+              "description":"Resolve each campaign id to its name (default false: the name falls back to the send channel)."},)
+            IN_PAGE_HEAD J(["campaign_name","campaign_id",) METRIC_SORT J(]) IN_PAGE_TAIL
             OBJ_CLOSE,
         .output_schema = J({"type":"object","required":["campaigns","campaign_count"],
             "properties":{"campaign_count":{"type":"integer","minimum":0},
             "campaigns":{"type":"array","items":{"type":"object","required":["campaign_id",
             "campaign_name",) METRIC_REQUIRED J(],"properties":{"campaign_id":{"type":"string"},
-            "campaign_name":{"type":["string","null"]},) METRIC_PROPS J(}}}}}),
+            "campaign_name":{"type":["string","null"]},) METRIC_PROPS J(}}},) OUT_PAGED J(}}),
         .run = kmtool_campaign_performance,
+        .shape = &campaign_shape,
         .needs_account = 1,
         .date_scoped = 1,
     },
@@ -72,8 +142,9 @@ static struct kmtool tools[] = {
         .route = "/v1/flows",
         .input_schema = OBJ_OPEN IN_ACCOUNT J(,"status":{"type":"string",
             "enum":["draft","manual","live"],"description":"Only flows with this status."},
-            "archived":{"type":"boolean","description":"Only archived (true) or active (false) flows."})
-            OBJ_CLOSE,
+            "archived":{"type":"boolean","description":"Only archived (true) or active (false) flows."},)
+            IN_PAGE_HEAD J(["name","flow_id","status","trigger_type","created","updated"])
+            IN_PAGE_TAIL OBJ_CLOSE,
         .output_schema = J({"type":"object","required":["flows","flow_count"],"properties":{
             "flow_count":{"type":"integer","minimum":0},
             "flows":{"type":"array","items":{"type":"object","required":["flow_id","name",
@@ -81,8 +152,9 @@ static struct kmtool tools[] = {
             "flow_id":{"type":"string"},"name":{"type":["string","null"]},
             "status":{"type":["string","null"]},"trigger_type":{"type":["string","null"]},
             "archived":{"type":["boolean","null"]},"created":{"type":["string","null"]},
-            "updated":{"type":["string","null"]}}}}}}),
+            "updated":{"type":["string","null"]}}}},) OUT_PAGED J(}}),
         .run = kmtool_get_flows,
+        .shape = &flows_shape,
         .needs_account = 1,
     },
     {
@@ -100,8 +172,9 @@ static struct kmtool tools[] = {
               "resolve_message_names":{"type":"boolean","default":false,
               "description":"Attach each flow message's name (one lookup per message)."},
               "rollup":{"type":"boolean","default":false,
-              "description":"One summed row per flow; message fields become null."})
-            OBJ_CLOSE,
+              "description":"One summed row per flow; message fields become null."},)
+            IN_PAGE_HEAD J(["flow_id","flow_message_name","send_channel",) METRIC_SORT J(])
+            IN_PAGE_TAIL OBJ_CLOSE,
         .output_schema = J({"type":"object","required":["flows","flow_count"],"properties":{
             "flow_count":{"type":"integer","minimum":0},
             "flows":{"type":"array","items":{"type":"object","required":["flow_id",
@@ -109,8 +182,9 @@ static struct kmtool tools[] = {
             J(],"properties":{"flow_id":{"type":"string"},
             "flow_message_id":{"type":["string","null"]},
             "flow_message_name":{"type":["string","null"]},
-            "send_channel":{"type":["string","null"]},) METRIC_PROPS J(}}}}}),
+            "send_channel":{"type":["string","null"]},) METRIC_PROPS J(}}},) OUT_PAGED J(}}),
         .run = kmtool_flow_performance,
+        .shape = &flow_perf_shape,
         .needs_account = 1,
         .date_scoped = 1,
     },
@@ -158,15 +232,17 @@ static struct kmtool tools[] = {
             "entity_id":{) ID_PATTERN J(,"description":"Only this flow or campaign id."},
             "statistics":{"type":"array","minItems":1,"maxItems":27,"uniqueItems":true,
             "items":{"type":"string","enum":) STATISTICS_ENUM J(},
-            "description":"Klaviyo statistic names (default recipients, delivered, opens_unique, clicks_unique, conversions, conversion_value)."}}}),
+            "description":"Klaviyo statistic names (default recipients, delivered, opens_unique, clicks_unique, conversions, conversion_value)."},)
+            IN_SERIES_LIMIT J(}}),
         .output_schema = J({"type":"object","required":["entity","interval","date_times",
             "series"],"properties":{"entity":{"type":"string"},"interval":{"type":"string"},
             "date_times":{"type":"array","items":{"type":"string"}},
             "series":{"type":"array","items":{"type":"object","required":["groupings",
             "statistics"],"properties":{"groupings":{"type":"object"},
             "statistics":{"type":"object","additionalProperties":{"type":"array",
-            "items":{"type":["number","null"]}}}}}}}}),
+            "items":{"type":["number","null"]}}}}}},) OUT_PAGED J(}}),
         .run = kmtool_over_time,
+        .shape = &series_shape,
         .needs_account = 1,
         .date_scoped = 1,
     },
@@ -209,7 +285,8 @@ static struct kmtool tools[] = {
         .method = "GET",
         .route = "/v1/lists/health",
         .input_schema = OBJ_OPEN IN_ACCOUNT J(,"list_id":{) ID_PATTERN
-            J(,"description":"Only this Klaviyo list id."}) OBJ_CLOSE,
+            J(,"description":"Only this Klaviyo list id."},) IN_PAGE_HEAD
+            J(["name","list_id","profile_count","created","updated"]) IN_PAGE_TAIL OBJ_CLOSE,
         .output_schema = J({"type":"object","required":["lists","list_count",
             "total_profiles"],"properties":{"list_count":{"type":"integer","minimum":0},
             "total_profiles":{"type":"integer","minimum":0},
@@ -218,8 +295,9 @@ static struct kmtool tools[] = {
             "list_id":{"type":"string"},"name":{"type":["string","null"]},
             "opt_in_process":{"type":["string","null"]},
             "profile_count":{"type":["integer","null"]},"created":{"type":["string","null"]},
-            "updated":{"type":["string","null"]}}}}}}),
+            "updated":{"type":["string","null"]}}}},) OUT_PAGED J(}}),
         .run = kmtool_list_health,
+        .shape = &health_shape,
         .needs_account = 1,
     },
     {
@@ -248,15 +326,17 @@ static struct kmtool tools[] = {
             "shrinking?'. Rows are matched to list ids by name." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/lists/growth-by-list",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW OBJ_CLOSE,
+        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,) IN_PAGE_HEAD
+            J(["name","list_id","subscribed","unsubscribed","net"]) IN_PAGE_TAIL OBJ_CLOSE,
         .output_schema = J({"type":"object","required":["lists","list_count","totals"],
             "properties":{"list_count":{"type":"integer","minimum":0},
             "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
             "subscribed","unsubscribed","net"],"properties":{
             "list_id":{"type":["string","null"]},"name":{"type":["string","null"]},
             "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
-            "net":{"type":["integer","null"]}}}},"totals":) GROWTH J(}}),
+            "net":{"type":["integer","null"]}}}},"totals":) GROWTH J(,) OUT_PAGED J(}}),
         .run = kmtool_list_growth_by_list,
+        .shape = &by_list_shape,
         .needs_account = 1,
         .date_scoped = 1,
     },
@@ -269,7 +349,9 @@ static struct kmtool tools[] = {
             "growth in one view. Sizes cost one slow lookup per list." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/lists/breakdown",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW OBJ_CLOSE,
+        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,) IN_PAGE_HEAD
+            J(["name","list_id","profile_count","subscribed","unsubscribed","net"])
+            IN_PAGE_TAIL OBJ_CLOSE,
         .output_schema = J({"type":"object","required":["lists","list_count","totals"],
             "properties":{"list_count":{"type":"integer","minimum":0},
             "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
@@ -282,8 +364,9 @@ static struct kmtool tools[] = {
             "totals":{"type":"object","required":["profile_count","subscribed","unsubscribed",
             "net"],"properties":{"profile_count":{"type":["integer","null"]},
             "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
-            "net":{"type":["integer","null"]}}}}}),
+            "net":{"type":["integer","null"]}}},) OUT_PAGED J(}}),
         .run = kmtool_list_breakdown,
+        .shape = &breakdown_shape,
         .needs_account = 1,
         .date_scoped = 1,
     },
@@ -762,6 +845,7 @@ static kmcode
 validate(json_object *schema, json_object *v, const char *where, kmerr *err)
 {
     json_object *mn = kmjson_get(schema, "minimum");
+    json_object *mx = kmjson_get(schema, "maximum");
     kmcode       rc = validate_type(schema, v, where, err);
 
     if (rc != KM_OK)
@@ -780,6 +864,9 @@ validate(json_object *schema, json_object *v, const char *where, kmerr *err)
         if (mn && json_object_get_double(v) < json_object_get_double(mn))
             return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be at least %g", where,
                              json_object_get_double(mn));
+        if (mx && json_object_get_double(v) > json_object_get_double(mx))
+            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be at most %g", where,
+                             json_object_get_double(mx));
         return KM_OK;
     default:
         return KM_OK;

@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 struct kmctx;
+struct kmshape_spec;
 
 /* A tool's handler: pure service code. `args` is validated against the input schema (and
  * borrowed). On KM_OK *data is a new object (the envelope's `data`); on failure *data is
@@ -38,6 +39,8 @@ struct kmtool {
     kmtool_fn  *run;
     int         needs_account;  /* 0 only for klaviyo_list_accounts */
     int         date_scoped;    /* takes timeframe or start_date+end_date */
+    const struct kmshape_spec *shape;   /* how a list or series answer is bounded (shape.h);
+                                           NULL: the answer is small by nature */
     /* parsed once by kmreg_init */
     json_object *input;
     json_object *output;

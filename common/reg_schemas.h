@@ -30,8 +30,28 @@
     "revenue_per_recipient","spam_complaint_rate","spam_complaints","unsubscribe_rate",          \
     "unsubscribe_uniques","unsubscribes"])
 
+/* Paging for list tools: IN_PAGE_HEAD <JSON array of sortable fields> IN_PAGE_TAIL. The
+ * defaults live in shape.h (KMSHAPE_MODEL_ROWS, KMSHAPE_MAX_LIMIT). */
+#define IN_PAGE_HEAD J("limit":{"type":"integer","minimum":0,"maximum":10000,                \
+    "description":"Rows to return, 0 for all. Default: all over REST, 25 for a model (MCP); totals and counts always cover every row."}, \
+  "offset":{"type":"integer","minimum":0,                                                    \
+    "description":"Rows to skip after sorting (default 0): with limit, pages through the rest."}, \
+  "sort_by":{"type":"string","enum":)
+#define IN_PAGE_TAIL J(,"description":"Order rows by this field before paging: numbers highest first, names A to Z, missing values last, ties in the tool's order."}, \
+  "sort_order":{"type":"string","enum":["asc","desc"],"description":"Reverse the natural order of sort_by."})
+
+/* Top-N series: the rest are summed into one "other" series. */
+#define IN_SERIES_LIMIT J("limit":{"type":"integer","minimum":0,"maximum":10000,          \
+    "description":"Series to keep, ranked by sort_by summed over the window; the rest are summed into one series with groupings {\"other\":true,\"series_count\":N} (ratios there are null). 0 keeps all. Default: all over REST, 10 for a model (MCP)."}, \
+  "sort_by":{"type":"string","enum":) STATISTICS_ENUM J(,                                    \
+    "description":"The statistic that ranks series (default conversion_value when requested, else the first summable statistic); must be among statistics."}, \
+  "sort_order":{"type":"string","enum":["asc","desc"],"description":"desc (default): the largest series first; asc: the smallest."})
+
 #define OBJ_OPEN J({"type":"object","additionalProperties":false,"properties":{)
 #define OBJ_CLOSE J(}})
+
+/* What a paged answer adds to its data (present when limit, offset or sort_by applied). */
+#define OUT_PAGED J("truncated":{"type":"boolean"},"total_count":{"type":"integer","minimum":0})
 
 /* --- outputs --------------------------------------------------------------------------- */
 

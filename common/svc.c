@@ -2,6 +2,7 @@
 #include "svc.h"
 #include "json.h"
 #include "log.h"
+#include "summary.h"
 #include "util.h"
 
 #include <math.h>
@@ -195,6 +196,15 @@ json_object *
 kmsvc_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
            atomic_bool *cancelled, kmsvc_progress_fn *progress, void *progress_arg, int *status)
 {
+    return kmsvc_call_view(th, tool, args, KMSHAPE_REST, cancelled, progress, progress_arg,
+                           status);
+}
+
+json_object *
+kmsvc_call_view(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
+                kmshape_view view, atomic_bool *cancelled, kmsvc_progress_fn *progress,
+                void *progress_arg, int *status)
+{
     kmsvc           *svc = th->svc;
     const kmcfg     *cfg = svc->cfg;
     int64_t          t0 = km_now_ms();
@@ -202,6 +212,7 @@ kmsvc_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     kmkl_call        call = { 0 };
     kmctx            ctx = { 0 };
     struct acct_info info = { 0 };
+    struct kmshape_info shaped = { 0 };
     json_object     *data = NULL, *env = NULL, *meta, *account_arg;
     kmcode           rc;
 
@@ -217,6 +228,8 @@ kmsvc_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     ctx.tz = "UTC";
 
     rc = kmreg_validate(tool, args, &err);
+    if (rc == KM_OK)
+        rc = kmshape_check(tool->shape, args, &err);
     if (rc != KM_OK)
         goto fail;
     if (tool->needs_account) {
@@ -248,6 +261,10 @@ kmsvc_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     rc = tool->run(&ctx, args, &data, &err);
     if (rc != KM_OK)
         goto fail;
+    /* bounded after the tool computed everything, so totals cover every row */
+    rc = kmshape_apply(tool->shape, args, view, data, &shaped, &err);
+    if (rc != KM_OK)
+        goto fail;
 
     if (cfg->demo)
         json_object_array_add(call.warnings, json_object_new_string(DEMO_WARNING));
@@ -275,11 +292,18 @@ kmsvc_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     json_object_object_add(env, "data", data);
     json_object_object_add(env, "metadata", meta);
     json_object_object_add(env, "warnings", call.warnings);
+    if (view == KMSHAPE_MODEL) {
+        char *text = kmsummary_render(tool, env, &shaped);
+        json_object_object_add(env, "summary", json_object_new_string(text));
+        free(text);
+    }
+    kmshape_info_clear(&shaped);
     *status = 200;
     kmerr_clear(&err);
     return env;
 
 fail:
+    kmshape_info_clear(&shaped);
     json_object_put(data);
     env = error_envelope(&err, call.warnings, status);
     json_object_put(call.warnings);

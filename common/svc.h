@@ -10,7 +10,9 @@
  *          the HTTP status of its code.
  *
  * The service knows nothing of HTTP servers or JSON-RPC: transports hand it a tool and
- * arguments and get back {"data","metadata","warnings"} or {"error":{...}}.
+ * arguments and get back {"data","metadata","warnings"} or {"error":{...}}. For a model
+ * (KMSHAPE_MODEL) list and series answers are bounded by shape.h's defaults and a success
+ * envelope also carries "summary", the Markdown text of summary.h.
  */
 #ifndef KM_SVC_H
 #define KM_SVC_H
@@ -21,6 +23,7 @@
 #include "kl.h"
 #include "reg.h"
 #include "settings.h"
+#include "shape.h"
 #include "store.h"
 
 #include <json-c/json.h>
@@ -58,6 +61,12 @@ void kmsvc_thread_free(kmsvc_thread *th);
 json_object *kmsvc_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
                         atomic_bool *cancelled, kmsvc_progress_fn *progress, void *progress_arg,
                         int *status);
+
+/* kmsvc_call for a reader: KMSHAPE_REST is kmsvc_call; KMSHAPE_MODEL applies the model's
+ * default limits and adds the envelope's "summary" text. */
+json_object *kmsvc_call_view(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
+                             kmshape_view view, atomic_bool *cancelled,
+                             kmsvc_progress_fn *progress, void *progress_arg, int *status);
 
 /* Append a warning string to the call's warnings. */
 void kmctx_warn(kmctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

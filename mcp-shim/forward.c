@@ -1,5 +1,6 @@
 /* forward.c — HTTP to klaviyo-restd over its Unix socket. */
 #include "forward.h"
+#include "shape.h"
 #include "buf.h"
 #include "json.h"
 #include "util.h"
@@ -368,6 +369,8 @@ kmmcp_call_run(kmmcp_call *c, int *status, json_object **envelope, kmerr *err)
     hdr = curl_slist_append(hdr, c->stream ? "Accept: application/x-ndjson"
                                            : "Accept: application/json");
     hdr = curl_slist_append(hdr, "Expect:");
+    /* the answer is for a model: bounded, with its Markdown summary (common/shape.h) */
+    hdr = curl_slist_append(hdr, KMSHAPE_VIEW_HEADER ": " KMSHAPE_VIEW_MODEL);
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->body));

@@ -15,10 +15,11 @@
  *   _meta["io.modelcontextprotocol/serverInfo"]; tools/list and server/discover carry
  *   ttlMs/cacheScope; an unknown version gets -32022 with data {supported, requested}.
  *
- * Tool results: a success is the service's envelope as structuredContent plus the same JSON,
- * pretty-printed, as a text block; a tool error is isError with the text "CODE: message" (and
- * the details, when there are any) — protocol faults stay JSON-RPC errors, and so does an
- * unknown tool (-32602, as the spec's tools page says for 2025-11-25 and 2026-07-28).
+ * Tool results: a success is the service's envelope as structuredContent and its Markdown
+ * summary as the text block, under the message cap (result.h); a tool error is isError with
+ * the text "CODE: message" (and the details, when there are any) — protocol faults stay
+ * JSON-RPC errors, and so does an unknown tool (-32602, as the spec's tools page says for
+ * 2025-11-25 and 2026-07-28).
  *
  * Progress: with a progressToken, each Klaviyo call made is a notification ("Klaviyo call k of
  * n", total always present), and each keep-alive the service sends while the call waits (a
@@ -43,6 +44,7 @@
 #include "env.h"
 #include "err.h"
 #include "forward.h"
+#include "result.h"
 #include "json.h"
 #include "jsonrpc.h"
 #include "log.h"
@@ -84,6 +86,10 @@
 /* newest first: an initialize asking for something else gets the first */
 static const char *const handshake_versions[] = { "2025-11-25", "2025-06-18", "2025-03-26" };
 static const char *const stateless_versions[] = { "2026-07-28" };
+
+/* The most bytes one result may take on stdout (KLAVIYO_MCP_MAX_MESSAGE_BYTES); set in main
+ * before any thread starts. */
+static size_t message_cap = KMMCP_DEFAULT_MAX_MESSAGE;
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -372,13 +378,7 @@ call_result(json_object *envelope)
         kmerr_clear(&e);
         return r;
     }
-    r = json_object_new_object();
-    json_object_object_add(r, "content", text_content(json_object_to_json_string_ext(
-                               envelope, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                               JSON_C_TO_STRING_NOSLASHESCAPE)));
-    json_object_object_add(r, "structuredContent", envelope);
-    json_object_object_add(r, "isError", json_object_new_boolean(0));
-    return r;
+    return kmmcp_result_success(envelope, message_cap);
 }
 
 /* --- the tool list ----------------------------------------------------------------------- */
@@ -1320,6 +1320,11 @@ main(int argc, char **argv)
         kmlog_set_level(lvl);
     memset(&sh, 0, sizeof(sh));
     sh.config_ok = load_config(&cfg, &naccounts, &sh.config_err) == KM_OK;
+    if (sh.config_ok && kmmcp_result_cap_parse(getenv("KLAVIYO_MCP_MAX_MESSAGE_BYTES"),
+                                               &message_cap, &sh.config_err) != KM_OK) {
+        sh.config_ok = 0;           /* like any configuration error: every call says so */
+        kmcfg_free(&cfg);
+    }
     if (check_only) {
         if (!sh.config_ok) {
             fprintf(stderr, "CONFIG_ERROR: %s\n", sh.config_err.msg);

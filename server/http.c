@@ -27,6 +27,7 @@
 #include "memo.h"
 #include "metrics.h"
 #include "reg.h"
+#include "shape.h"
 #include "util.h"
 
 #include <event2/buffer.h>
@@ -543,6 +544,15 @@ start_beat(struct kmreq *r)
 
 /* --- the memo ------------------------------------------------------------------------ */
 
+/* Who reads the answer: a model when the transport says so (shape.h). */
+static kmshape_view
+view_of(struct kmreq *r)
+{
+    const char *v = header(r, KMSHAPE_VIEW_HEADER);
+
+    return v && strcmp(v, KMSHAPE_VIEW_MODEL) == 0 ? KMSHAPE_MODEL : KMSHAPE_REST;
+}
+
 /* Answer from the memo when an identical call was answered a moment ago. On a hit the
  * request is answered (and `args` freed): 1. Otherwise 0, and r->memo_key is set when the
  * answer to come may be kept. */
@@ -560,6 +570,12 @@ memo_answer(struct kmreq *r, const struct kmtool *tool, json_object *args)
         json_object_object_get_ex(args, "timeframe", NULL))
         return 0;
     r->memo_key = kmmemo_key(tool->name, args);
+    if (view_of(r) == KMSHAPE_MODEL) {
+        /* a model's answer is shaped and carries its text: never a REST caller's */
+        char *k = km_xasprintf("model:%s", r->memo_key);
+        free(r->memo_key);
+        r->memo_key = k;
+    }
     if (!kmmemo_get(h->memo, r->memo_key, km_now_ms(), &before, &nbefore, &after, &nafter))
         return 0;
     r->tool = tool->name;
@@ -701,6 +717,7 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     r->job.tool = tool;
     r->job.args = args;
     r->job.stream = r->stream;
+    r->job.view = view_of(r);
     r->job.owner = r;
     atomic_init(&r->job.cancelled, false);
     km_strlcpy(r->job.rid, r->rid, sizeof(r->job.rid));

@@ -46,6 +46,7 @@ struct kmjob {
     json_object         *envelope;  /* the answer, set by the service thread; owned */
     int                  status;    /* its HTTP status */
     int                  stream;    /* 1: post progress notes for this job */
+    int                  view;      /* kmshape_view: KMSHAPE_MODEL bounds it for a model */
     char                 rid[65];   /* request id, tags the service thread's log lines */
     atomic_bool          cancelled; /* set by the loop when the client went away */
     void                *owner;     /* the loop's request context; loop thread only */

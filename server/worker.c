@@ -70,8 +70,9 @@ service_main(void *arg)
             job->envelope = NULL;
             job->status = 499;
         } else {
-            job->envelope = kmsvc_call(t->th, job->tool, job->args, &job->cancelled,
-                                       job->stream ? on_progress : NULL, &p, &job->status);
+            job->envelope = kmsvc_call_view(t->th, job->tool, job->args,
+                                            (kmshape_view)job->view, &job->cancelled,
+                                            job->stream ? on_progress : NULL, &p, &job->status);
         }
         kmlog_set_request_id(NULL);
         kmjobq_finish(q, job);      /* the job is the loop's again: not touched after this */

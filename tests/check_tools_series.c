@@ -348,6 +348,11 @@ static const struct {
       "\"entity_id\":\"X Y\"}", "entity_id" },
     { "{\"account\":\"acme\",\"entity\":\"flow\",\"timeframe\":\"last_30_days\",\"bucket\":1}",
       "bucket" },
+    /* shaping (issue 11): a ranking statistic the series would not carry */
+    { "{\"account\":\"acme\",\"entity\":\"flow\",\"timeframe\":\"last_30_days\","
+      "\"statistics\":[\"opens\"],\"sort_by\":\"clicks\"}", "sort_by" },
+    { "{\"account\":\"acme\",\"entity\":\"flow\",\"timeframe\":\"last_30_days\",\"limit\":-2}",
+      "limit" },
     /* the window */
     { "{\"account\":\"acme\",\"entity\":\"flow\",\"timeframe\":\"last_7_days\","
       "\"start_date\":\"2025-01-01\",\"end_date\":\"2025-01-31\"}", "not both" },

@@ -96,13 +96,17 @@ describe('klaviyo-mcp with the MCP SDK client', () => {
       const sc = res.structuredContent;
       const validate = ajv.compile(tool.outputSchema);
       assert.ok(validate(sc), `${tool.name}: ${ajv.errorsText(validate.errors)}`);
-      // the text block is the same envelope, readable
+      // the text block is the service's Markdown summary; structuredContent has no copy of it
       assert.equal(res.content[0].type, 'text');
-      assert.deepEqual(JSON.parse(res.content[0].text), sc);
-      assert.match(res.content[0].text, /\n {2}"data": \{/);
-      const rest = await restCall(env.KLAVIYO_MCP_SOCKET, tool.name, args[tool.name]);
+      assert.ok(res.content[0].text.startsWith(`## ${tool.title}`), res.content[0].text);
+      assert.equal(sc.summary, undefined);
+      // the shim passes the service's model view through untouched (answers.test.mjs compares
+      // MCP with plain REST for the same explicit arguments)
+      const rest = await restCall(env.KLAVIYO_MCP_SOCKET, tool.name, args[tool.name],
+        { 'X-Answer-For': 'model' });
       assert.equal(rest.status, 200, `${tool.name}: ${rest.text}`);
       assert.deepEqual(sc.data, rest.body.data, `${tool.name}: MCP and REST data differ`);
+      assert.equal(rest.body.summary, res.content[0].text);
       assert.deepEqual(sc.metadata.period, rest.body.metadata.period);
     }
   });
@@ -139,9 +143,9 @@ describe('klaviyo-mcp with the MCP SDK client', () => {
     assert.equal(bad.isError, true);
     assert.match(bad.content[0].text, /^INVALID_ARGUMENT: /);
 
-    const unknown = await client.callTool({ name: 'klaviyo_no_such_tool', arguments: {} });
-    assert.equal(unknown.isError, true);
-    assert.match(unknown.content[0].text, /^UNKNOWN_TOOL: /);
+    // an unknown tool is a protocol error (spec: "Unknown tools" are JSON-RPC errors, -32602)
+    await assert.rejects(client.callTool({ name: 'klaviyo_no_such_tool', arguments: {} }),
+      (e) => e.code === -32602 && /Unknown tool: klaviyo_no_such_tool/.test(e.message));
   });
 
   test('ping answers', async () => {
