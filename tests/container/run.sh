@@ -211,8 +211,16 @@ mcp_lines='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVers
 {"jsonrpc":"2.0","method":"notifications/initialized"}
 {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"klaviyo_get_flows","arguments":{"account":"acme"}}}'
 for c in "$tag-r2" "$tag-demo"; do
-    printf '%s\n' "$mcp_lines" |
-        pm exec -i "$c" docker-entrypoint.sh klaviyo-mcp > "$tmp/mcp.out" 2>"$tmp/mcp.err" ||
+    : > "$tmp/mcp.out"
+    # stdin stays open until the answer is out: the end of input cancels calls in flight
+    {
+        printf '%s\n' "$mcp_lines"
+        i=0
+        while [ "$i" -lt 300 ] && ! grep -q '"id":2' "$tmp/mcp.out"; do
+            sleep 0.2
+            i=$((i + 1))
+        done
+    } | pm exec -i "$c" docker-entrypoint.sh klaviyo-mcp > "$tmp/mcp.out" 2>"$tmp/mcp.err" ||
         { cat "$tmp/mcp.err"; fail "klaviyo-mcp in $c failed"; }
     grep '"id":2' "$tmp/mcp.out" | grep -q '"flow_count"' ||
         { cat "$tmp/mcp.out" "$tmp/mcp.err"; fail "klaviyo-mcp in $c gave no flows"; }
