@@ -223,19 +223,22 @@ access_log(struct kmreq *r)
     kmlog(lvl, "request", f);
 }
 
-/* The metrics route of a request: a tool's REST route (whichever path reached the tool), a
- * fixed route, or "other". */
+/* The metrics route of a request: a fixed route, a tool's REST route (whichever path reached
+ * the tool, and for a request refused before routing, the route its path matches), or
+ * "other". A bounded set of names, so the metrics table stays small. */
 static const char *
 metrics_route(const struct kmreq *r)
 {
-    const struct kmtool *t = r->tool ? kmreg_find(r->tool) : NULL;
+    const struct kmtool *t;
+    json_object         *path_args = NULL;
+    const char          *allow = NULL;
 
-    if (t)
-        return t->route;
     if (strcmp(r->path, "/health") == 0 || strcmp(r->path, "/metrics") == 0 ||
         strcmp(r->path, "/v1/tools") == 0)
         return r->path;
-    return "other";
+    t = r->tool ? kmreg_find(r->tool) : kmreg_route(r->method, r->path, &path_args, &allow);
+    json_object_put(path_args);
+    return t ? t->route : "other";
 }
 
 /* The request is over: log it, count it and free its context. */

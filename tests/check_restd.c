@@ -2396,8 +2396,11 @@ START_TEST(metrics_count_known_traffic_across_workers)
         ck_assert_int_eq(r.status, 200);
         reply_free(&r);
     }
-    get(&d, "/v1/flows", NULL, &r);                  /* no credential: 401, route unknown */
+    get(&d, "/v1/flows", NULL, &r);                  /* no credential: 401, on its route */
     ck_assert_int_eq(r.status, 401);
+    reply_free(&r);
+    get(&d, "/no/such/route", TOKEN_A, &r);          /* counted as "other" */
+    ck_assert_int_eq(r.status, 404);
     reply_free(&r);
     post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* cold: Klaviyo calls */
     assert_ok(&r);
@@ -2413,7 +2416,8 @@ START_TEST(metrics_count_known_traffic_across_workers)
     after = scrape(&d);
 
     ck_assert_double_eq(delta(before, after, REQS("/health", "200")), 20);
-    ck_assert_double_eq(delta(before, after, REQS("other", "401")), 1);
+    ck_assert_double_eq(delta(before, after, REQS("/v1/flows", "401")), 1);
+    ck_assert_double_eq(delta(before, after, REQS("other", "404")), 1);
     ck_assert_double_eq(delta(before, after, REQS("/v1/campaigns/performance", "200")), 2);
     ck_assert_double_eq(delta(before, after, REQS("/metrics", "200")), 1);   /* `before` */
     ck_assert_double_eq(delta(before, after, "klaviyo_mcp_http_request_duration_seconds_count"
