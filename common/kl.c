@@ -12,6 +12,7 @@
  * The loop (run_batch) sleeps at most 50 ms at a time, so cancellation is seen promptly.
  */
 #include "kl.h"
+#include "metrics.h"
 #include "buf.h"
 #include "json.h"
 #include "log.h"
@@ -494,6 +495,7 @@ cache_hit(kmkl *kl, kmkl_call *call, struct req *r, json_object *doc)
 {
     r->doc = doc;
     call->cache_hits++;
+    kmmet_cache(KMMET_CACHE_HIT);
     finish(kl, call, r, KM_OK);
 }
 
@@ -514,6 +516,7 @@ fail(kmkl *kl, kmkl_call *call, struct req *r, kmcode rc)
         add_warning(call, w);
         kmlogf(KMLOG_WARN, "klaviyo_stale_answer", "account '%s': %s; serving a cached answer "
                "%lld s old", call->acct->name, kmerr_name(rc), (long long)(age_ms / 1000));
+        kmmet_cache(KMMET_CACHE_STALE);
         r->doc = doc;
         kmerr_clear(&r->err);
         finish(kl, call, r, KM_OK);
@@ -554,10 +557,13 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         /* no coalescing without a working marker; the request still goes out */
         kmlogf(KMLOG_WARN, "klaviyo_marker_unavailable", "in-flight marker failed: %s", e.msg);
         kmerr_clear(&e);
+        kmmet_cache(KMMET_CACHE_MISS);
         r->ph = PH_SLOT;
         return;
     }
     if (!acquired) {
+        if (r->ph != PH_PEER)
+            kmmet_coalesced();
         r->ph = PH_PEER;
         r->not_before = now + KL_PEER_POLL_MS;
         return;
@@ -568,6 +574,7 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         cache_hit(kl, call, r, doc);
         return;
     }
+    kmmet_cache(KMMET_CACHE_MISS);
     r->ph = PH_SLOT;
 }
 
@@ -1057,6 +1064,21 @@ on_success(kmkl *kl, kmkl_call *call, struct req *r)
     finish(kl, call, r, KM_OK);
 }
 
+/* Metrics: the request by tier and status, and for a reports request the budget left. */
+static void
+count_request(kmkl *kl, const kmkl_call *call, const struct req *r, long status)
+{
+    kmtier  t = kmkl_tier(r->method, r->path);
+    int     left = 0;
+    int64_t reset = 0;
+    kmerr   e = { 0 };
+
+    kmmet_klaviyo((int)t, status);
+    if (t == KMT_REPORTS && kmkl_report_budget(kl, call->acct, &left, &reset, &e) == KM_OK)
+        kmmet_report_budget(call->acct->name, left);
+    kmerr_clear(&e);
+}
+
 /* The transfer of r ended with cc: success, a final error, or a retry after a wait. */
 static void
 on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
@@ -1071,6 +1093,7 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
 
     curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
     end_xfer(kl, r);
+    count_request(kl, call, r, cc == CURLE_OK ? status : 0);
     progress(call);
     r->slot_since = 0;
     detail[0] = '\0';

@@ -25,6 +25,7 @@
 #include "json.h"
 #include "log.h"
 #include "memo.h"
+#include "metrics.h"
 #include "reg.h"
 #include "shape.h"
 #include "util.h"
@@ -267,13 +268,32 @@ linger(kmhttp *h)
     }
 }
 
-/* The request is over: log it and free its context. */
+/* The metrics route of a request: a fixed route, a tool's REST route (whichever path reached
+ * the tool, and for a request refused before routing, the route its path matches), or
+ * "other". A bounded set of names, so the metrics table stays small. */
+static const char *
+metrics_route(const struct kmreq *r)
+{
+    const struct kmtool *t;
+    json_object         *path_args = NULL;
+    const char          *allow = NULL;
+
+    if (strcmp(r->path, "/health") == 0 || strcmp(r->path, "/metrics") == 0 ||
+        strcmp(r->path, "/v1/tools") == 0)
+        return r->path;
+    t = r->tool ? kmreg_find(r->tool) : kmreg_route(r->method, r->path, &path_args, &allow);
+    json_object_put(path_args);
+    return t ? t->route : "other";
+}
+
+/* The request is over: log it, count it and free its context. */
 static void
 finish(struct kmreq *r)
 {
     kmhttp *h = r->h;
 
     access_log(r);
+    kmmet_request(metrics_route(r), r->status, km_now_ms() - r->t0);
     json_object_put(r->job.args);
     json_object_put(r->job.envelope);
     free(r->memo_key);
@@ -630,6 +650,7 @@ memo_answer(struct kmreq *r, const struct kmtool *tool, json_object *args)
         return 0;
     r->tool = tool->name;
     r->memo_hit = 1;
+    kmmet_memo_hit();
     json_object_put(args);
     n = snprintf(lat, sizeof(lat), "%.1f", (double)(km_now_ms() - r->t0));
     reply_pieces(r, 200, before, nbefore, lat, (size_t)n, after, nafter);
@@ -900,6 +921,34 @@ route_health(struct kmreq *r)
     reply_text(r, h->draining ? 503 : 200, body, (size_t)n, NULL);
 }
 
+/* GET /metrics: the shared counter table in the Prometheus text format. */
+static void
+route_metrics(struct kmreq *r)
+{
+    struct evhttp_request *req = r->req;
+    struct evbuffer       *buf;
+    size_t                 len;
+    char                  *text;
+
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+        reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET, HEAD",
+                    "%s /metrics is not allowed; use GET", r->method);
+        return;
+    }
+    text = kmmet_render(&len);
+    buf = evbuffer_new();
+    evbuffer_add(buf, text, len);
+    free(text);
+    common_headers(r, "text/plain; version=0.0.4; charset=utf-8");
+    r->status = 200;
+    r->bytes = len;
+    r->state = R_REPLYING;
+    evhttp_request_set_on_complete_cb(req, on_complete, r);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, r);
+    evhttp_send_reply(req, 200, NULL, buf);
+    evbuffer_free(buf);
+}
+
 static void
 route_tool_call(struct kmreq *r, const char *name)
 {
@@ -1025,6 +1074,10 @@ dispatch(struct kmreq *r, const char *path)
                      header(r, "X-API-Key"), &err) != KM_OK) {
         reply_kmerr(r, &err);
         kmerr_clear(&err);
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        route_metrics(r);
         return;
     }
     if (strcmp(path, "/v1/tools") == 0 || strcmp(path, "/v1/tools/") == 0) {

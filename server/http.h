@@ -9,7 +9,8 @@
  * Fails:   kmhttp_new / kmhttp_listen return KM_INTERNAL_ERROR when libevent refuses; every
  *          request gets exactly one answer, an envelope with the code's status.
  *
- * Routes: GET /health (open, answered on the loop), GET /v1/tools, POST /v1/tools/<name>
+ * Routes: GET /health (open, answered on the loop), GET /metrics (Prometheus text, counters of
+ * metrics.h, token-protected like REST), GET /v1/tools, POST /v1/tools/<name>
  * (streams progress as NDJSON when the request says Accept: application/x-ndjson) and every
  * registry route (kmreg_route; GET query strings coerced by the input schema). A request on
  * the TCP listener needs a REST credential (auth.h); one on the Unix socket does not (its

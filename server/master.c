@@ -6,6 +6,8 @@
  */
 #include "master.h"
 #include "log.h"
+#include "metrics.h"
+#include "reg.h"
 #include "util.h"
 #include "worker.h"
 
@@ -313,6 +315,17 @@ log_worker(kmlog_level lvl, const char *event, const struct kmslot *s, json_obje
     kmlog(lvl, event, f);
 }
 
+/* Metrics: worker processes alive, from the slot table. */
+static void
+count_alive(struct kmmaster *m)
+{
+    int n = 0;
+
+    for (int i = 0; i < MAX_SLOTS; i++)
+        n += m->slots[i].pid != 0;
+    kmmet_workers_alive(n);
+}
+
 /* Fork worker `index` of generation `g`. */
 static kmcode
 spawn(struct kmmaster *m, struct gen *g, int index, kmerr *err)
@@ -345,6 +358,7 @@ spawn(struct kmmaster *m, struct gen *g, int index, kmerr *err)
         exit(kmworker_run(&a));
     }
     s->pid = pid;
+    count_alive(m);
     return KM_OK;
 }
 
@@ -398,6 +412,8 @@ respawn_due(struct kmmaster *m)
             kmlogf(KMLOG_ERROR, "worker_spawn_failed", "%s", err.msg);
             m->respawn[i].pending = 1;
             m->respawn[i].due_ms = now + 1000;
+        } else {
+            kmmet_respawn();
         }
         kmerr_clear(&err);
     }
@@ -432,6 +448,7 @@ reap(struct kmmaster *m)
         index = s->index;
         lived = km_now_ms() - s->started_ms;
         s->pid = 0;
+        count_alive(m);
         if (stopping)
             continue;
         if (m->next.id && gen == m->next.id)
@@ -479,6 +496,24 @@ check_workers(struct kmmaster *m)
     }
 }
 
+/* --- metrics ------------------------------------------------------------------------- */
+
+/* The shared counter table, mapped before the first fork so every worker adds to it. Its
+ * routes: the fixed ones and each tool's REST route. */
+static kmcode
+open_metrics(kmerr *err)
+{
+    const char *routes[KMMET_MAX_ROUTES];
+    size_t      n = 0;
+
+    routes[n++] = "/health";
+    routes[n++] = "/metrics";
+    routes[n++] = "/v1/tools";
+    for (size_t i = 0; i < kmreg_count() && n < KMMET_MAX_ROUTES; i++)
+        routes[n++] = kmreg_at(i)->route;
+    return kmmet_init(routes, n, err);
+}
+
 /* --- reload -------------------------------------------------------------------------- */
 
 static void
@@ -489,6 +524,7 @@ abort_reload(struct kmmaster *m, const char *why)
             stop_worker(m, &m->slots[i], &m->next.cfg);
     }
     kmlogf(KMLOG_ERROR, "reload_failed", "%s; generation %d keeps serving", why, m->cur.id);
+    kmmet_reload(0);
     free_gen(&m->next);
 }
 
@@ -529,6 +565,7 @@ reload(struct kmmaster *m)
     if (rc != KM_OK) {
         kmlogf(KMLOG_ERROR, "reload_failed", "%s: %s; generation %d keeps serving",
                kmerr_name(rc), err.msg, m->cur.id);
+        kmmet_reload(0);
         kmerr_clear(&err);
         return;
     }
@@ -557,6 +594,7 @@ log_reload_done(struct kmmaster *m)
     json_object_object_add(f, "rest_tokens", json_object_new_int((int)m->cur.cfg.n_rest_tokens));
     json_object_object_add(f, "accounts",
                            json_object_new_int((int)kmacct_count(m->cur.accounts)));
+    kmmet_reload(1);
     kmlog(KMLOG_INFO, "reload_done", f);
 }
 
@@ -723,6 +761,9 @@ kmmaster_run(kmcfg *cfg, kmaccounts *accounts, const struct kmmaster_opts *o)
         goto out;
     }
     memset(m.slots, 0, sizeof(struct kmslot) * MAX_SLOTS);
+    rc = open_metrics(&err);
+    if (rc != KM_OK)
+        goto out;
 
     if (kmmaster_tcp_enabled(&m.cur.cfg, o)) {
         rc = open_tcp(m.cur.cfg.rest_host, m.cur.cfg.rest_port, &m.tcp_fd, &err);
@@ -774,6 +815,7 @@ out:
     remove_pid_file(&m);
     if (m.slots)
         munmap(m.slots, sizeof(struct kmslot) * MAX_SLOTS);
+    kmmet_free();
     free_gen(&m.cur);
     free_gen(&m.next);
     sigprocmask(SIG_SETMASK, &old, NULL);

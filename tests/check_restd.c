@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "fixtures.h"
 #include "json.h"
+#include "promtext.h"
 #include "util.h"
 
 #include <check.h>
@@ -2842,6 +2843,157 @@ START_TEST(a_bad_configuration_on_sighup_keeps_the_running_generation)
 }
 END_TEST
 
+/* === metrics (issue 14) ================================================================== */
+
+static json_object *
+scrape(const struct restd *d)
+{
+    struct reply r;
+    json_object *series = NULL;
+    char         why[256];
+
+    get(d, "/metrics", TOKEN_A, &r);
+    ck_assert_msg(r.status == 200, "GET /metrics answered %ld", r.status);
+    ck_assert_msg(strncmp(r.ctype, "text/plain; version=0.0.4", 25) == 0, "content type %s",
+                  r.ctype);
+    ck_assert_msg(promtext_parse(r.body.data ? r.body.data : "", &series, why, sizeof(why)) == 0,
+                  "%s\n%s", why, r.body.data ? r.body.data : "");
+    reply_free(&r);
+    return series;
+}
+
+static double
+delta(json_object *before, json_object *after, const char *key)
+{
+    return promtext_value(after, key) - promtext_value(before, key);
+}
+
+static int
+sim_total_calls(void)
+{
+    json_object *doc = NULL;
+    int          n;
+
+    ck_assert_int_eq(kmfix_http_json(sim.url, "GET", "/__sim/stats", NULL, &doc), 200);
+    n = (int)kmjson_num(doc, "total_calls", -1);
+    json_object_put(doc);
+    return n;
+}
+
+#define REQS(route, status) \
+    "klaviyo_mcp_http_requests_total{route=\"" route "\",status=\"" status "\"}"
+
+START_TEST(metrics_count_known_traffic_across_workers)
+{
+    struct restd_opts o = { .workers = 2 };
+    struct restd      d;
+    struct reply      r;
+    json_object      *before, *after;
+    const char       *body = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\","
+                             "\"end_date\":\"2025-02-28\"}";
+    int               calls0, calls_cold, reports, hits;
+
+    test_up();
+    restd_start(&d, &o);
+    /* token-protected like every REST route */
+    get(&d, "/metrics", NULL, &r);
+    assert_error(&r, 401, "MISSING_API_KEY");
+    reply_free(&r);
+    get(&d, "/metrics", "wrong-token", &r);
+    assert_error(&r, 403, "INVALID_API_KEY");
+    reply_free(&r);
+
+    before = scrape(&d);
+    ck_assert_double_eq(promtext_value(before, "klaviyo_mcp_workers_alive"), 2);
+    calls0 = sim_total_calls();
+    /* 20 health checks on fresh connections: both workers take some, the table has them all */
+    for (int i = 0; i < 20; i++) {
+        get(&d, "/health", NULL, &r);
+        ck_assert_int_eq(r.status, 200);
+        reply_free(&r);
+    }
+    get(&d, "/v1/flows", NULL, &r);                  /* no credential: 401, on its route */
+    ck_assert_int_eq(r.status, 401);
+    reply_free(&r);
+    get(&d, "/no/such/route", TOKEN_A, &r);          /* counted as "other" */
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* cold: Klaviyo calls */
+    assert_ok(&r);
+    hits = (int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1);
+    reply_free(&r);
+    calls_cold = sim_total_calls() - calls0;
+    ck_assert_int_gt(calls_cold, 0);
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* warm: the cache */
+    assert_ok(&r);
+    hits += (int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1);
+    reply_free(&r);
+    ck_assert_int_eq(sim_total_calls() - calls0, calls_cold);
+    after = scrape(&d);
+
+    ck_assert_double_eq(delta(before, after, REQS("/health", "200")), 20);
+    ck_assert_double_eq(delta(before, after, REQS("/v1/flows", "401")), 1);
+    ck_assert_double_eq(delta(before, after, REQS("other", "404")), 1);
+    ck_assert_double_eq(delta(before, after, REQS("/v1/campaigns/performance", "200")), 2);
+    ck_assert_double_eq(delta(before, after, REQS("/metrics", "200")), 1);   /* `before` */
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_http_request_duration_seconds_count"
+                                             "{route=\"/health\"}"), 20);
+    /* every request the simulator saw was counted, by tier, and was a cache miss; every cache
+     * hit the two answers report in their metadata was counted */
+    reports = sim_calls("POST /api/campaign-values-reports");
+    ck_assert_int_gt(reports, 0);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_klaviyo_requests_total"
+                                             "{status=\"200\",tier=\"reports\"}"), reports);
+    {
+        double total = 0;
+        json_object_object_foreach(after, key, val) {
+            if (strncmp(key, "klaviyo_mcp_klaviyo_requests_total{", 35) == 0)
+                total += json_object_get_double(val) - promtext_value(before, key);
+        }
+        ck_assert_double_eq(total, calls_cold);
+    }
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_cache_lookups_total{result=\"miss\"}"),
+                        calls_cold);
+    ck_assert_int_gt(hits, 0);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_cache_lookups_total{result=\"hit\"}"),
+                        hits);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_klaviyo_throttled_total"
+                                             "{tier=\"reports\"}"), 0);
+    /* the reports budget: 225 a day, less what this store has spent */
+    ck_assert_double_eq(promtext_value(after, "klaviyo_mcp_report_budget_remaining"
+                                              "{account=\"kiwi\"}"), 225 - reports);
+    ck_assert_double_eq(promtext_value(after, "klaviyo_mcp_workers_alive"), 2);
+    json_object_put(before);
+    json_object_put(after);
+    restd_stop(&d);
+}
+END_TEST
+
+START_TEST(metrics_count_respawns_and_reloads)
+{
+    struct restd_opts o = { .workers = 2 };
+    struct restd      d;
+    json_object      *before, *after;
+    pid_t             kids[8];
+
+    test_up();
+    restd_start(&d, &o);
+    before = scrape(&d);
+    ck_assert_int_eq(children_of(d.pid, kids, 8), 2);
+    ck_assert_int_eq(kill(kids[0], SIGKILL), 0);
+    ck_assert(log_wait(&d, "worker_started", 3));
+    ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+    ck_assert(log_wait(&d, "reload_done", 1));
+    after = scrape(&d);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_worker_respawns_total"), 1);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_reloads_total{result=\"ok\"}"), 1);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_reloads_total{result=\"failed\"}"), 0);
+    json_object_put(before);
+    json_object_put(after);
+    restd_stop(&d);
+}
+END_TEST
+
 /* === the suite ======================================================================== */
 
 static TCase *
@@ -2913,6 +3065,10 @@ restd_suite(void)
     tcase_add_test(tc, sigterm_during_a_load_lets_in_flight_requests_finish_and_exits_0);
     tcase_add_test(tc, sighup_dropping_a_token_revokes_it_at_once_without_failing_a_request);
     tcase_add_test(tc, a_bad_configuration_on_sighup_keeps_the_running_generation);
+
+    tc = tcase(s, "metrics", tc_up_plain);
+    tcase_add_test(tc, metrics_count_known_traffic_across_workers);
+    tcase_add_test(tc, metrics_count_respawns_and_reloads);
     return s;
 }
 
