@@ -139,9 +139,9 @@ describe('klaviyo-mcp with the MCP SDK client', () => {
     assert.equal(bad.isError, true);
     assert.match(bad.content[0].text, /^INVALID_ARGUMENT: /);
 
-    const unknown = await client.callTool({ name: 'klaviyo_no_such_tool', arguments: {} });
-    assert.equal(unknown.isError, true);
-    assert.match(unknown.content[0].text, /^UNKNOWN_TOOL: /);
+    // an unknown tool is a protocol error (-32602), as the spec's tools page says
+    await assert.rejects(client.callTool({ name: 'klaviyo_no_such_tool', arguments: {} }),
+      (e) => e.code === -32602 && /Unknown tool/.test(e.message));
   });
 
   test('ping answers', async () => {
