@@ -24,6 +24,8 @@
 #include "auth.h"
 #include "json.h"
 #include "log.h"
+#include "jsonrpc.h"
+#include "mcphttp.h"
 #include "memo.h"
 #include "reg.h"
 #include "util.h"
@@ -38,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -69,6 +72,8 @@ struct kmhttp {
     char              *tools_json;        /* GET /v1/tools, built once */
     size_t             tools_len;
     kmmemo            *memo;              /* recent answers, served on the loop */
+    kmmcph            *mcp;               /* the /mcp endpoint's decisions */
+    LIST_HEAD(, kmreq) mcp_calls;         /* MCP tool calls queued or running */
     uint64_t           rid_seed, rid_seq;
     size_t             live;              /* request contexts alive */
     size_t             in_flight;         /* of which queued or running on a service thread */
@@ -105,6 +110,10 @@ struct kmreq {
     size_t                 bytes;
     char                   error[32];    /* envelope code of an error answer */
     char                   message[160]; /* its message, kept for 5xx lines */
+    struct kmmcph_out     *mcp;          /* an MCP tool call (/mcp): answered as SSE */
+    kmproto_progress       progress;     /* its progress notifications */
+    int                    mcp_cancelled;/* notifications/cancelled named it: no answer */
+    LIST_ENTRY(kmreq)      mcp_link;     /* in h->mcp_calls while queued */
 };
 
 /* --- small helpers ---------------------------------------------------------------------- */
@@ -230,6 +239,10 @@ finish(struct kmreq *r)
     access_log(r);
     json_object_put(r->job.args);
     json_object_put(r->job.envelope);
+    if (r->mcp) {
+        kmmcph_out_clear(r->mcp);
+        free(r->mcp);
+    }
     free(r->memo_key);
     free(r);
     h->live--;
@@ -459,16 +472,14 @@ reply_kmerr(struct kmreq *r, const kmerr *e)
 
 /* --- streaming ----------------------------------------------------------------------- */
 
+/* Send bytes of a streamed answer (an NDJSON line, an SSE event or comment). */
 static void
-send_line(struct kmreq *r, json_object *line)
+send_raw(struct kmreq *r, const char *text, size_t n)
 {
-    const char      *text = kmjson_text(line);
-    size_t           n = strlen(text);
     struct evbuffer *buf = evbuffer_new();
 
     evbuffer_add(buf, text, n);
-    evbuffer_add(buf, "\n", 1);
-    r->bytes += n + 1;
+    r->bytes += n;
     evhttp_send_reply_chunk(r->req, buf);
     evbuffer_free(buf);
     if (r->beat) {
@@ -476,6 +487,33 @@ send_line(struct kmreq *r, json_object *line)
         struct timeval tv = { STREAM_KEEPALIVE_MS / 1000, (STREAM_KEEPALIVE_MS % 1000) * 1000 };
 
         event_add(r->beat, &tv);
+    }
+}
+
+static void
+send_line(struct kmreq *r, json_object *line)
+{
+    char *text = km_xasprintf("%s\n", kmjson_text(line));
+
+    send_raw(r, text, strlen(text));
+    free(text);
+}
+
+/* An MCP call's progress: a notifications/progress event when the client asked for them,
+ * else (for a keep-alive) an SSE comment, so a quiet call still shows it is alive. */
+static void
+send_mcp_progress(struct kmreq *r, int done, int total, int waiting)
+{
+    json_object *msg = kmproto_progress_note(&r->progress, done, total, waiting);
+
+    if (msg) {
+        char *ev = kmmcph_event(msg);
+
+        send_raw(r, ev, strlen(ev));
+        free(ev);
+        json_object_put(msg);
+    } else if (waiting) {
+        send_raw(r, ":\n\n", 3);
     }
 }
 
@@ -489,6 +527,10 @@ send_progress(struct kmreq *r, int done, int total, int waiting)
         return;
     r->done = done;
     r->total = total;
+    if (r->mcp) {
+        send_mcp_progress(r, done, total, waiting);
+        return;
+    }
     line = json_object_new_object();
     p = json_object_new_object();
     json_object_object_add(p, "done", json_object_new_int(done));
@@ -608,6 +650,8 @@ job_done(struct kmreq *r)
 
     h->in_flight--;
     unwatch_eof(r);
+    if (r->mcp)
+        LIST_REMOVE(r, mcp_link);
     if (r->gone || !req) {
         /* the client left: nothing is sent */
         if (r->orphan)
@@ -633,6 +677,24 @@ job_done(struct kmreq *r)
         return;
     }
     note_error(r, r->job.envelope);
+    if (r->mcp) {
+        /* the response ends the stream; a cancelled request gets none */
+        if (!r->mcp_cancelled) {
+            json_object *msg = kmproto_call_answer(r->mcp->id, r->mcp->stateless,
+                                                   json_object_get(r->job.envelope));
+            char        *ev = kmmcph_event(msg);
+
+            send_raw(r, ev, strlen(ev));
+            free(ev);
+            json_object_put(msg);
+        }
+        r->status = 200;
+        r->state = R_REPLYING;
+        evhttp_request_set_on_complete_cb(req, on_complete, r);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, r);
+        evhttp_send_reply_end(req);
+        return;
+    }
     line = json_object_new_object();
     json_object_object_add(line, "status", json_object_new_int(r->job.status));
     json_object_object_add(line, "result", json_object_get(r->job.envelope));
@@ -686,7 +748,13 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     r->job.owner = r;
     atomic_init(&r->job.cancelled, false);
     km_strlcpy(r->job.rid, r->rid, sizeof(r->job.rid));
-    if (r->stream) {
+    if (r->mcp) {
+        LIST_INSERT_HEAD(&h->mcp_calls, r, mcp_link);
+        common_headers(r, "text/event-stream");
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "X-Accel-Buffering", "no");
+        evhttp_send_reply_start(r->req, 200, NULL);
+        start_beat(r);
+    } else if (r->stream) {
         common_headers(r, NDJSON);
         evhttp_send_reply_start(r->req, 200, NULL);
         start_beat(r);
@@ -861,6 +929,78 @@ route_registry(struct kmreq *r, const char *path)
     queue_job(r, tool, args);
 }
 
+/* notifications/cancelled: stop the call with that id in that session (in this worker;
+ * a call on another worker runs to its end and its answer is then ignored by the client). */
+static void
+cancel_mcp(kmhttp *h, const char *scope, json_object *id)
+{
+    struct kmreq *r;
+
+    if (!scope[0])
+        return;
+    LIST_FOREACH(r, &h->mcp_calls, mcp_link) {
+        if (strcmp(r->mcp->scope, scope) == 0 && kmmcp_id_equal(r->mcp->id, id)) {
+            atomic_store(&r->job.cancelled, true);
+            r->mcp_cancelled = 1;
+            r->closed_by = "notifications/cancelled";
+            kmlogf(KMLOG_INFO, "call_cancelled", "notifications/cancelled: the call (%s) stops "
+                   "before its next Klaviyo request", r->tool ? r->tool : "?");
+        }
+    }
+}
+
+/* POST/GET/DELETE /mcp: the MCP Streamable HTTP endpoint (mcphttp.h decides). */
+static void
+route_mcp(struct kmreq *r)
+{
+    struct evbuffer   *in = evhttp_request_get_input_buffer(r->req);
+    struct evkeyvalq  *hdrs = evhttp_request_get_output_headers(r->req);
+    struct kmmcph_in   mi;
+    struct kmmcph_out *out = km_xcalloc(1, sizeof(*out));
+    json_object       *args;
+
+    memset(&mi, 0, sizeof(mi));
+    mi.method = r->method;
+    mi.trusted = r->trusted;
+    mi.host = header(r, "Host");
+    mi.origin = header(r, "Origin");
+    mi.accept = header(r, "Accept");
+    mi.content_type = header(r, "Content-Type");
+    mi.authorization = header(r, "Authorization");
+    mi.x_api_key = header(r, "X-API-Key");
+    mi.session = header(r, "Mcp-Session-Id");
+    mi.version = header(r, "MCP-Protocol-Version");
+    mi.mcp_method = header(r, "Mcp-Method");
+    mi.mcp_name = header(r, "Mcp-Name");
+    mi.body_len = evbuffer_get_length(in);
+    mi.body = mi.body_len ? (const char *)evbuffer_pullup(in, -1) : "";
+    kmmcph_handle(r->h->mcp, &mi, out);
+    if (out->cancel_id)
+        cancel_mcp(r->h, out->cancel_scope, out->cancel_id);
+    if (out->tool) {
+        r->mcp = out;
+        r->progress.token = out->token;
+        r->stream = 1;
+        args = out->args;
+        out->args = NULL;
+        queue_job(r, out->tool, args);
+        return;
+    }
+    if (out->session[0])
+        evhttp_add_header(hdrs, "Mcp-Session-Id", out->session);
+    if (out->unauthorized)
+        evhttp_add_header(hdrs, "WWW-Authenticate", "Bearer realm=\"klaviyo-mcp\"");
+    if (out->body) {
+        const char *text = kmjson_text(out->body);
+
+        reply_text(r, out->status, text, strlen(text), out->allow);
+    } else {
+        reply_buf(r, out->status, evbuffer_new(), out->allow);
+    }
+    kmmcph_out_clear(out);
+    free(out);
+}
+
 static void
 dispatch(struct kmreq *r, const char *path)
 {
@@ -873,6 +1013,10 @@ dispatch(struct kmreq *r, const char *path)
         else
             reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET, HEAD",
                         "%s /health is not allowed; use GET", r->method);
+        return;
+    }
+    if (strcmp(path, "/mcp") == 0) {
+        route_mcp(r);
         return;
     }
     if (!r->trusted &&
@@ -950,6 +1094,8 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     h->tools_json = km_xstrdup(text);
     json_object_put(tools);
     h->memo = kmmemo_new(MEMO_ENTRIES, MEMO_BYTES);
+    h->mcp = kmmcph_new(o->cfg, o->store);
+    LIST_INIT(&h->mcp_calls);
     h->notes_ev = event_new(base, kmjobq_fd(o->q), EV_READ | EV_PERSIST, on_notes, h);
     if (!h->notes_ev || event_add(h->notes_ev, NULL) != 0) {
         rc = kmerr_set(err, KM_INTERNAL_ERROR, "cannot watch the job queue");
@@ -1025,5 +1171,6 @@ kmhttp_free(kmhttp *h)
         event_free(h->notes_ev);
     free(h->tools_json);
     kmmemo_free(h->memo);
+    kmmcph_free(h->mcp);
     free(h);
 }

@@ -273,6 +273,7 @@ kmworker_run(const struct kmworker_args *a)
     ho.cfg = a->cfg;
     ho.q = w.q;
     ho.generation = a->slot->generation;
+    ho.store = kmsvc_store(w.svc);
     /* the tool list is built here, before any service thread shares the registry */
     rc = kmhttp_new(w.base, &ho, &w.http, &err);
     if (rc != KM_OK)
