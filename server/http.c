@@ -53,6 +53,7 @@
 #define MEMO_BYTES        (32u * 1024 * 1024)
 #define LATENCY_SENTINEL  1e300     /* marks where metadata.latency_ms sits in a kept answer */
 #define STREAM_KEEPALIVE_MS 10000   /* a streamed call is silent at most this long */
+#define MCP_MAX_STREAMS   256       /* MCP tool calls (SSE streams) open at once per worker */
 
 struct listener {
     kmhttp                     *h;
@@ -74,6 +75,7 @@ struct kmhttp {
     kmmemo            *memo;              /* recent answers, served on the loop */
     kmmcph            *mcp;               /* the /mcp endpoint's decisions */
     LIST_HEAD(, kmreq) mcp_calls;         /* MCP tool calls queued or running */
+    size_t             n_mcp_calls;
     uint64_t           rid_seed, rid_seq;
     size_t             live;              /* request contexts alive */
     size_t             in_flight;         /* of which queued or running on a service thread */
@@ -650,8 +652,10 @@ job_done(struct kmreq *r)
 
     h->in_flight--;
     unwatch_eof(r);
-    if (r->mcp)
+    if (r->mcp) {
         LIST_REMOVE(r, mcp_link);
+        h->n_mcp_calls--;
+    }
     if (r->gone || !req) {
         /* the client left: nothing is sent */
         if (r->orphan)
@@ -750,6 +754,7 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     km_strlcpy(r->job.rid, r->rid, sizeof(r->job.rid));
     if (r->mcp) {
         LIST_INSERT_HEAD(&h->mcp_calls, r, mcp_link);
+        h->n_mcp_calls++;
         common_headers(r, "text/event-stream");
         evhttp_add_header(evhttp_request_get_output_headers(r->req), "X-Accel-Buffering", "no");
         evhttp_send_reply_start(r->req, 200, NULL);
@@ -977,6 +982,13 @@ route_mcp(struct kmreq *r)
     kmmcph_handle(r->h->mcp, &mi, out);
     if (out->cancel_id)
         cancel_mcp(r->h, out->cancel_scope, out->cancel_id);
+    if (out->tool && r->h->n_mcp_calls >= MCP_MAX_STREAMS) {
+        json_object_put(out->body);
+        out->body = kmmcp_error(out->id, -32603, "too many MCP calls in flight on this worker; "
+                                "retry when some have finished", NULL);
+        out->status = 503;
+        out->tool = NULL;
+    }
     if (out->tool) {
         r->mcp = out;
         r->progress.token = out->token;
