@@ -373,3 +373,23 @@ describe('the MCP Inspector CLI over HTTP', () => {
     assert.ok(res.structuredContent.data.accounts.some((a) => a.name === 'acme'));
   });
 });
+
+describe('sessions across workers', () => {
+  test('a session made on one worker is known to every worker', async () => {
+    const two = await startHttpRestd(env, { workers: 2,
+      extra: { KLAVIYO_MCP_SOCKET: path.join(dir, 'run', 'two.sock') } });
+    try {
+      const r = await request(two.port, { headers: mcpHeaders(), body: INIT() });
+      const sid = r.headers['mcp-session-id'];
+      // each request on a new connection, taken by whichever worker accepts first
+      for (let i = 0; i < 20; i++) {
+        const p = await request(two.port, { headers: mcpHeaders({ 'Mcp-Session-Id': sid }),
+          body: { jsonrpc: '2.0', id: i, method: 'ping' } });
+        assert.equal(p.status, 200, p.text);
+      }
+    } finally {
+      const end = await two.stop();
+      assert.deepEqual(end, { code: 0, signal: null });
+    }
+  });
+});
