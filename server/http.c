@@ -54,6 +54,7 @@
 #define LATENCY_SENTINEL  1e300     /* marks where metadata.latency_ms sits in a kept answer */
 #define STREAM_KEEPALIVE_MS 10000   /* a streamed call is silent at most this long */
 #define MCP_MAX_STREAMS   256       /* MCP tool calls (SSE streams) open at once per worker */
+#define MCP_CANCEL_POLL_MS 250      /* how often calls look for a cancellation sent elsewhere */
 
 struct listener {
     kmhttp                     *h;
@@ -76,6 +77,8 @@ struct kmhttp {
     kmmcph            *mcp;               /* the /mcp endpoint's decisions */
     LIST_HEAD(, kmreq) mcp_calls;         /* MCP tool calls queued or running */
     size_t             n_mcp_calls;
+    kmstore           *store;
+    struct event      *mcp_poll;          /* looks for cancellations other workers recorded */
     uint64_t           rid_seed, rid_seq;
     size_t             live;              /* request contexts alive */
     size_t             in_flight;         /* of which queued or running on a service thread */
@@ -654,7 +657,8 @@ job_done(struct kmreq *r)
     unwatch_eof(r);
     if (r->mcp) {
         LIST_REMOVE(r, mcp_link);
-        h->n_mcp_calls--;
+        if (--h->n_mcp_calls == 0 && h->mcp_poll)
+            event_del(h->mcp_poll);
     }
     if (r->gone || !req) {
         /* the client left: nothing is sent */
@@ -754,7 +758,11 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     km_strlcpy(r->job.rid, r->rid, sizeof(r->job.rid));
     if (r->mcp) {
         LIST_INSERT_HEAD(&h->mcp_calls, r, mcp_link);
-        h->n_mcp_calls++;
+        if (h->n_mcp_calls++ == 0 && h->mcp_poll) {
+            struct timeval tv = { 0, MCP_CANCEL_POLL_MS * 1000 };
+
+            event_add(h->mcp_poll, &tv);
+        }
         common_headers(r, "text/event-stream");
         evhttp_add_header(evhttp_request_get_output_headers(r->req), "X-Accel-Buffering", "no");
         evhttp_send_reply_start(r->req, 200, NULL);
@@ -934,23 +942,50 @@ route_registry(struct kmreq *r, const char *path)
     queue_job(r, tool, args);
 }
 
-/* notifications/cancelled: stop the call with that id in that session (in this worker;
- * a call on another worker runs to its end and its answer is then ignored by the client). */
+static void
+cancel_one(struct kmreq *r)
+{
+    atomic_store(&r->job.cancelled, true);
+    r->mcp_cancelled = 1;
+    r->closed_by = "notifications/cancelled";
+    kmlogf(KMLOG_INFO, "call_cancelled", "notifications/cancelled: the call (%s) stops before "
+           "its next Klaviyo request", r->tool ? r->tool : "?");
+}
+
+/* notifications/cancelled: stop the call with that id in that session. The call may run on
+ * another worker (each POST is its own connection): then the cancellation is recorded in the
+ * store, where that worker's poll finds it. */
 static void
 cancel_mcp(kmhttp *h, const char *scope, json_object *id)
 {
     struct kmreq *r;
+    int           found = 0;
 
     if (!scope[0])
         return;
     LIST_FOREACH(r, &h->mcp_calls, mcp_link) {
         if (strcmp(r->mcp->scope, scope) == 0 && kmmcp_id_equal(r->mcp->id, id)) {
-            atomic_store(&r->job.cancelled, true);
-            r->mcp_cancelled = 1;
-            r->closed_by = "notifications/cancelled";
-            kmlogf(KMLOG_INFO, "call_cancelled", "notifications/cancelled: the call (%s) stops "
-                   "before its next Klaviyo request", r->tool ? r->tool : "?");
+            cancel_one(r);
+            found = 1;
         }
+    }
+    if (!found)
+        kmsess_cancel(h->store, scope, id);
+}
+
+/* Every MCP_CANCEL_POLL_MS while session calls run: cancellations recorded by other workers. */
+static void
+on_mcp_poll(evutil_socket_t fd, short what, void *arg)
+{
+    kmhttp       *h = arg;
+    struct kmreq *r;
+
+    (void)fd;
+    (void)what;
+    LIST_FOREACH(r, &h->mcp_calls, mcp_link) {
+        if (r->mcp->scope[0] && !r->mcp_cancelled &&
+            kmsess_cancelled(h->store, r->mcp->scope, r->mcp->id))
+            cancel_one(r);
     }
 }
 
@@ -1107,7 +1142,9 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     json_object_put(tools);
     h->memo = kmmemo_new(MEMO_ENTRIES, MEMO_BYTES);
     h->mcp = kmmcph_new(o->cfg, o->store);
+    h->store = o->store;
     LIST_INIT(&h->mcp_calls);
+    h->mcp_poll = event_new(base, -1, EV_PERSIST, on_mcp_poll, h);
     h->notes_ev = event_new(base, kmjobq_fd(o->q), EV_READ | EV_PERSIST, on_notes, h);
     if (!h->notes_ev || event_add(h->notes_ev, NULL) != 0) {
         rc = kmerr_set(err, KM_INTERNAL_ERROR, "cannot watch the job queue");
@@ -1181,6 +1218,8 @@ kmhttp_free(kmhttp *h)
         evhttp_free(h->lis[i].http);
     if (h->notes_ev)
         event_free(h->notes_ev);
+    if (h->mcp_poll)
+        event_free(h->mcp_poll);
     free(h->tools_json);
     kmmemo_free(h->memo);
     kmmcph_free(h->mcp);

@@ -20,7 +20,8 @@
  *  - GET is 405 (no standalone stream is offered); DELETE ends a 2025 session (204, 404).
  *  - POST: Accept must list application/json and text/event-stream (406), the body must be
  *    JSON (415) within REST_MAX_BODY_BYTES (413), one message (400 -32700 / -32600).
- *    Notifications and responses: 202 (notifications/cancelled cancels the call it names).
+ *    Notifications and responses: 202 (notifications/cancelled, within a session the
+ *    credential may use, names the call to cancel: out->cancel_id / cancel_scope).
  *  - initialize: a 2025 handshake; the answer carries a new Mcp-Session-Id. A request with
  *    Mcp-Session-Id uses that session (missing: 400, unknown/expired/other credential: 404);
  *    MCP-Protocol-Version, when sent, must be the session's revision (400).

@@ -10,6 +10,7 @@
 #include <sys/random.h>
 
 #define KEY_PREFIX "mcp-session:"
+#define CANCEL_TTL_S 600      /* a cancellation outlives any call it can still reach */
 
 int
 kmsess_id_ok(const char *id)
@@ -167,4 +168,44 @@ kmsess_end(kmstore *st, int idle_s, const char *id, const char *cred, size_t cre
     rc = put(st, id, tomb, idle_s, err);
     json_object_put(tomb);
     return rc;
+}
+
+static void
+cancel_key(const char *sid, json_object *rid, char *key, size_t n)
+{
+    const char *text = json_object_to_json_string_ext(rid, JSON_C_TO_STRING_PLAIN);
+
+    snprintf(key, n, "mcp-cancel:%s:%016" PRIx64, sid, km_fnv1a64(KM_FNV64_INIT, text,
+                                                                  strlen(text)));
+}
+
+void
+kmsess_cancel(kmstore *st, const char *sid, json_object *rid)
+{
+    char  key[96];
+    kmerr e = { 0 };
+
+    if (!kmsess_id_ok(sid) || !rid)
+        return;
+    cancel_key(sid, rid, key, sizeof(key));
+    kmstore_cache_put(st, key, "1", 1, CANCEL_TTL_S, &e);
+    kmerr_clear(&e);
+}
+
+int
+kmsess_cancelled(kmstore *st, const char *sid, json_object *rid)
+{
+    char    key[96], *body = NULL;
+    size_t  len = 0;
+    int64_t age = 0;
+    int     fresh = 0, found;
+    kmerr   e = { 0 };
+
+    if (!kmsess_id_ok(sid) || !rid)
+        return 0;
+    cancel_key(sid, rid, key, sizeof(key));
+    found = kmstore_cache_get(st, key, &body, &len, &age, &fresh, &e) == KM_OK && fresh;
+    free(body);
+    kmerr_clear(&e);
+    return found;
 }

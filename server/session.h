@@ -22,6 +22,8 @@
 #include "err.h"
 #include "store.h"
 
+#include <json-c/json.h>
+
 #include <stddef.h>
 
 #define KMSESS_ID_LEN 32
@@ -39,6 +41,12 @@ kmcode kmsess_use(kmstore *st, int idle_s, const char *id, const char *cred, siz
 /* End session `id` (when this credential may use it). KM_NOT_FOUND as kmsess_use. */
 kmcode kmsess_end(kmstore *st, int idle_s, const char *id, const char *cred, size_t cred_len,
                   kmerr *err);
+
+/* notifications/cancelled for request `rid` (a JSON-RPC id) of session `sid`, which may be
+ * running on another worker: kmsess_cancel records it in the store for a few minutes, and
+ * kmsess_cancelled tells whether it was recorded. The caller has checked the session. */
+void kmsess_cancel(kmstore *st, const char *sid, json_object *rid);
+int kmsess_cancelled(kmstore *st, const char *sid, json_object *rid);
 
 /* 1 when `id` has the form of a session id (so it may be used as a store key). */
 int kmsess_id_ok(const char *id);

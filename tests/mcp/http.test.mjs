@@ -387,6 +387,29 @@ describe('sessions across workers', () => {
           body: { jsonrpc: '2.0', id: i, method: 'ping' } });
         assert.equal(p.status, 200, p.text);
       }
+
+      // notifications/cancelled on its own connection, whichever worker takes it, stops the
+      // call before its next Klaviyo request; its stream ends without a response
+      const route = 'POST /api/campaign-values-reports';
+      const before = (await simStats(sim)).calls[route] || 0;
+      await simFault(sim, { method: 'POST', path: '/api/campaign-values-reports', count: 1,
+        mode: 'delay', delay_ms: 2000 });
+      const call = request(two.port, { headers: mcpHeaders({ 'Mcp-Session-Id': sid }),
+        body: { jsonrpc: '2.0', id: 'long', method: 'tools/call', params: {
+          name: 'klaviyo_get_campaign_performance',
+          arguments: { account: 'nosms', start_date: '2021-03-01', end_date: '2023-12-30' } } } });
+      await waitFor(async () => ((await simStats(sim)).calls[route] || 0) > before,
+        { what: 'the first report to reach the simulator' });
+      const note = await request(two.port, { headers: mcpHeaders({ 'Mcp-Session-Id': sid }),
+        body: { jsonrpc: '2.0', method: 'notifications/cancelled',
+          params: { requestId: 'long', reason: 'test' } } });
+      assert.equal(note.status, 202);
+      const r2 = await call;
+      assert.equal(r2.status, 200);
+      assert.ok(!r2.events.some((e) => e.id === 'long'), r2.text.slice(0, 500));
+      await sleep(2500);
+      assert.equal((await simStats(sim)).calls[route] || 0, before + 1);
+      assert.match(two.stderr(), /notifications\/cancelled: the call/);
     } finally {
       const end = await two.stop();
       assert.deepEqual(end, { code: 0, signal: null });
