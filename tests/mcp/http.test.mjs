@@ -196,6 +196,49 @@ describe('the SDK v2 client (@modelcontextprotocol/client)', () => {
   });
 });
 
+// One 2026-07-28 request through the v2 SDK's StreamableHTTPClientTransport (its Client
+// negotiates 2025-11-25 with initialize; the transport carries stateless requests as they
+// are): the protocol version header, Mcp-Method and Mcp-Name as the revision requires.
+async function v2Stateless(method, params = {}, name) {
+  const t = new v2.StreamableHTTPClientTransport(new URL(restd.url), { requestInit: { headers: {
+    Authorization: `Bearer ${TOKEN}`, 'Mcp-Method': method, ...(name ? { 'Mcp-Name': name } : {}),
+  } } });
+  const got = [];
+  const done = new Promise((resolve, reject) => {
+    t.onmessage = (m) => {
+      got.push(m);
+      if (m.id === 'x') resolve();
+    };
+    t.onerror = reject;
+  });
+  await t.start();
+  t.setProtocolVersion(STATELESS);
+  await t.send({ jsonrpc: '2.0', id: 'x', method,
+    params: { ...params, _meta: meta(params._meta ?? {}) } });
+  await done;
+  await t.close();
+  return got;
+}
+
+describe('2026-07-28 through the v2 SDK transport', () => {
+  test('server/discover, tools/list and a tool call with progress, no session', async () => {
+    const [d] = await v2Stateless('server/discover');
+    assert.ok(d.result.supportedVersions.includes(STATELESS), JSON.stringify(d));
+    assert.equal(d.result.resultType, 'complete');
+    const [l] = await v2Stateless('tools/list');
+    assert.equal(l.result.tools.length, 11);
+    const args = { account: 'kiwi', start_date: '2025-02-01', end_date: '2025-02-21' };
+    const msgs = await v2Stateless('tools/call', { name: 'klaviyo_get_list_growth',
+      arguments: args, _meta: { progressToken: 'v2' } }, 'klaviyo_get_list_growth');
+    const last = msgs.at(-1);
+    assert.equal(last.result.isError, false, JSON.stringify(last).slice(0, 400));
+    assert.equal(last.result.resultType, 'complete');
+    assert.ok(msgs.slice(0, -1).every((m) => m.method === 'notifications/progress'));
+    const rest = await restCall(env.KLAVIYO_MCP_SOCKET, 'klaviyo_get_list_growth', args);
+    assert.deepEqual(last.result.structuredContent.data, rest.body.data);
+  });
+});
+
 describe('2026-07-28 over raw HTTP: stateless, per-request _meta, mirrored headers', () => {
   test('server/discover and tools/list need no session and carry resultType', async () => {
     const d = await request(restd.port, { headers: statelessHeaders('server/discover'),
