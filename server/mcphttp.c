@@ -222,8 +222,7 @@ header_value(const char *v)
 /* --- methods ---------------------------------------------------------------------------- */
 
 static void
-do_request(kmmcph *ep, const struct kmmcph_in *in, struct kmmcph_out *out,
-           const struct kmmcp_msg *m, const char *negotiated, int stateless)
+do_request(kmmcph *ep, struct kmmcph_out *out, const struct kmmcp_msg *m, int stateless)
 {
     const char *method = m->method;
 
@@ -246,8 +245,6 @@ do_request(kmmcph *ep, const struct kmmcph_in *in, struct kmmcph_out *out,
         json_object         *bad = kmproto_check_call(m->id, m->params, &c);
         const struct kmtool *tool;
 
-        (void)in;
-        (void)negotiated;
         if (bad) {
             answer(out, 200, bad);
             return;
@@ -280,8 +277,8 @@ gate_status(json_object *msg, int stateless_form)
 }
 
 static void
-do_initialize(kmmcph *ep, const struct kmmcph_in *in, struct kmmcph_out *out,
-              const struct kmmcp_msg *m, const char *cred, size_t cred_len)
+do_initialize(kmmcph *ep, struct kmmcph_out *out, const struct kmmcp_msg *m, const char *cred,
+              size_t cred_len)
 {
     json_object *bad;
     const char  *want, *chosen;
@@ -292,7 +289,6 @@ do_initialize(kmmcph *ep, const struct kmmcph_in *in, struct kmmcph_out *out,
         answer(out, 200, bad);
         return;
     }
-    (void)in;
     chosen = kmproto_choose(want);
     if (kmsess_new(ep->store, ep->cfg->mcp_max_sessions, ep->cfg->mcp_session_idle_s, chosen,
                    cred, cred_len, out->session, &err) != KM_OK) {
@@ -397,7 +393,7 @@ do_post(kmmcph *ep, const struct kmmcph_in *in, struct kmmcph_out *out, const ch
 
     /* a request */
     if (strcmp(m.method, "initialize") == 0) {
-        do_initialize(ep, in, out, &m, cred, cred_len);
+        do_initialize(ep, out, &m, cred, cred_len);
         goto out;
     }
     pv = kmjson_path(m.params, "_meta", KMPROTO_META_VERSION, NULL);
@@ -434,7 +430,7 @@ do_post(kmmcph *ep, const struct kmmcph_in *in, struct kmmcph_out *out, const ch
         answer(out, gate_status(bad, pv != NULL), bad);
         goto out;
     }
-    do_request(ep, in, out, &m, negotiated, stateless);
+    do_request(ep, out, &m, stateless);
 out:
     json_object_put(o);
 }
