@@ -194,6 +194,23 @@ describe('the SDK v2 client (@modelcontextprotocol/client)', () => {
     assert.equal(res.isError, false);
     assert.ok(seen.length >= 1, JSON.stringify(seen));
   });
+
+  test('cancelling a call stops it before its next Klaviyo request', async () => {
+    const route = 'POST /api/campaign-values-reports';
+    const before = (await simStats(sim)).calls[route] || 0;
+    await simFault(sim, { method: 'POST', path: '/api/campaign-values-reports', count: 1,
+      mode: 'delay', delay_ms: 2000 });
+    const ac = new AbortController();
+    const p = client.callTool({ name: 'klaviyo_get_campaign_performance',
+      arguments: { account: 'kiwi', start_date: '2020-01-01', end_date: '2022-12-30' } },
+    { signal: ac.signal });
+    await waitFor(async () => ((await simStats(sim)).calls[route] || 0) > before,
+      { what: 'the first report to reach the simulator' });
+    ac.abort();
+    await assert.rejects(p);
+    await sleep(3500);
+    assert.equal((await simStats(sim)).calls[route] || 0, before + 1);
+  });
 });
 
 // One 2026-07-28 request through the v2 SDK's StreamableHTTPClientTransport (its Client
