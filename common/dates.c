@@ -1,13 +1,12 @@
 /* dates.c — civil-day arithmetic (days from civil, H. Hinnant's public-domain algorithm,
  * re-derived here), timezone conversion through TZ, presets and chunking. */
 #include "dates.h"
+#include "tz.h"
 #include "util.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 const char *const kmdate_preset_names[] = {
     "today",        "yesterday",     "last_7_days", "last_30_days", "last_90_days",
@@ -123,66 +122,22 @@ kmdate_range_days(kmrange r)
 
 /* --- timezones --------------------------------------------------------------------- */
 
-/* glibc reads the zone from TZ; switching it is process-wide, so conversions take this lock.
- * TZ is set once at first use so later setenv calls replace a slot in environ in place and
- * never reallocate it under a concurrent getenv (libcurl reads proxy variables). */
-static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Each zone is read once into a transition table (tz.h): no TZ, no tzset, no lock. */
 
 int
 kmdate_tz_valid(const char *tz)
 {
-    const char *dir = getenv("TZDIR");
-    char        path[512];
-    char        magic[4];
-    struct stat st;
-    FILE       *f;
-    size_t      n;
-
-    if (!tz || !*tz || strlen(tz) > 64 || tz[0] == '/' || strstr(tz, ".."))
-        return 0;
-    for (const char *p = tz; *p; p++) {
-        char c = *p;
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '/' || c == '_' || c == '-' || c == '+'))
-            return 0;
-    }
-    if (strcmp(tz, "UTC") == 0)
-        return 1;
-    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return 0;
-    /* zoneinfo also holds text files (leapseconds, tables): a zone starts with "TZif" */
-    f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    n = fread(magic, 1, sizeof(magic), f);
-    fclose(f);
-    return n == sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
+    return kmtz_get(tz) != NULL;
 }
 
-static void
-tz_enter(const char *tz)
+static const kmtz *
+zone(const char *tz, kmerr *err)
 {
-    char spec[80];
+    const kmtz *z = kmtz_get(tz);
 
-    pthread_mutex_lock(&tz_lock);
-    snprintf(spec, sizeof(spec), ":%s", tz);
-    setenv("TZ", spec, 1);
-    tzset();
-}
-
-static void
-tz_leave(void)
-{
-    pthread_mutex_unlock(&tz_lock);
-}
-
-static kmcode
-check_tz(const char *tz, kmerr *err)
-{
-    if (!kmdate_tz_valid(tz))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "unknown timezone '%.64s'", tz ? tz : "");
-    return KM_OK;
+    if (!z)
+        kmerr_set(err, KM_INVALID_ARGUMENT, "unknown timezone '%.64s'", tz ? tz : "");
+    return z;
 }
 
 kmcode
@@ -200,45 +155,28 @@ kmdate_today(const char *tz, time_t now, kmday *out, kmerr *err)
 kmcode
 kmdate_local_to_utc(const char *tz, kmday day, int sec_of_day, time_t *out, kmerr *err)
 {
-    struct tm tm;
-    int       y, m, d;
+    const kmtz *z = zone(tz, err);
 
-    if (check_tz(tz, err) != KM_OK)
-        return err ? err->code : KM_INVALID_ARGUMENT;
-    kmdate_to_ymd(day, &y, &m, &d);
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = m - 1;
-    tm.tm_mday = d;
-    /* Local wall-clock time: on a DST change day 86399 is 23:59:59, not midnight plus
-     * 86399 elapsed seconds (which mktime would give for an out-of-range tm_sec). Values
-     * outside the day are left to mktime's normalisation. */
-    if (sec_of_day >= 0 && sec_of_day < 86400) {
-        tm.tm_hour = sec_of_day / 3600;
-        tm.tm_min = sec_of_day / 60 % 60;
-        tm.tm_sec = sec_of_day % 60;
-    } else {
-        tm.tm_sec = sec_of_day;
-    }
-    tm.tm_isdst = -1;
-    tz_enter(tz);
-    *out = mktime(&tm);
-    tz_leave();
+    if (!z)
+        return KM_INVALID_ARGUMENT;
+    /* a second of the day outside [0, 86400) counts on from the day's midnight (mktime's
+     * normalisation); inside it, it is local wall-clock time: on a DST change day 86399 is
+     * 23:59:59, not midnight plus 86399 elapsed seconds */
+    *out = (time_t)kmtz_wall_to_utc(z, (int64_t)day * 86400 + sec_of_day);
     return KM_OK;
 }
 
 kmcode
 kmdate_utc_to_local(const char *tz, time_t t, kmday *day, int *sec_of_day, kmerr *err)
 {
-    struct tm tm;
+    const kmtz *z = zone(tz, err);
+    int64_t     wall;
 
-    if (check_tz(tz, err) != KM_OK)
-        return err ? err->code : KM_INVALID_ARGUMENT;
-    tz_enter(tz);
-    localtime_r(&t, &tm);
-    tz_leave();
-    *day = kmdate_from_ymd(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    *sec_of_day = tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    if (!z)
+        return KM_INVALID_ARGUMENT;
+    wall = kmtz_utc_to_wall(z, (int64_t)t);
+    *day = (kmday)(wall / 86400 - (wall % 86400 < 0));
+    *sec_of_day = (int)(wall - (int64_t)*day * 86400);
     return KM_OK;
 }
 

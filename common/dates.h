@@ -1,8 +1,8 @@
 /* dates.h — calendar days, timezones, timeframe presets, chunking and series buckets.
  *
  * Owns:    nothing; every result is written into caller memory.
- * Threads: thread-safe. Timezone conversions hold one process-wide lock while TZ is
- *          switched (glibc offers no per-call zone); nothing else here takes a lock.
+ * Threads: thread-safe. Timezone conversions read each zone's transition table (tz.h),
+ *          built once; nothing reads or writes TZ, and no conversion takes a lock.
  * Fails:   KM_INVALID_ARGUMENT with a message naming the field and the rule.
  *
  * A kmday counts days since 1970-01-01 in the proleptic Gregorian calendar; a kmrange is a

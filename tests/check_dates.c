@@ -844,9 +844,13 @@ START_TEST(a_file_in_the_zone_directory_that_is_not_tzif_data_is_not_a_zone)
     /* zoneinfo also holds text files (leapseconds, zone tables); they are not zones */
     char dir[] = "/tmp/check_dates.XXXXXX";
     char path[128];
-    char tzif[44] = "TZif2";
+    /* the smallest valid TZif (RFC 8536): a v1 header, one time type (UTC+0), "UTC" */
+    char tzif[54] = "TZif";
     int  text, empty, zone, folder;
 
+    tzif[39] = 1;                   /* typecnt */
+    tzif[43] = 4;                   /* charcnt */
+    memcpy(tzif + 50, "UTC", 4);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/Fake", dir);
     ck_assert_int_eq(mkdir(path, 0700), 0);

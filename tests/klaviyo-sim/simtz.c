@@ -1,5 +1,6 @@
-/* simtz.c — timezone transition tables built from the system tz database via dates.h. */
+/* simtz.c — the simulator's zones: common/tz.h's transition tables, and their formatting. */
 #include "simtz.h"
+#include "tz.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -9,17 +10,14 @@
 
 #define MAX_ZONES 64
 #define DAY 86400
-#define STEP (7 * DAY)   /* probe weekly: offset changes are months apart */
 
 struct simtz {
-    char     name[72];
-    size_t   n;       /* number of offset periods */
-    int64_t *from;    /* from[i]: first instant of period i (from[0] is the table start) */
-    int     *off;     /* off[i]: seconds east of UTC during period i */
+    char        name[72];
+    const kmtz *tz;
 };
 
 static pthread_mutex_t zones_lock = PTHREAD_MUTEX_INITIALIZER;
-static simtz          *zones[MAX_ZONES];
+static simtz           zones[MAX_ZONES];
 static size_t          zone_count;
 
 static int64_t
@@ -32,87 +30,23 @@ floor_div(int64_t a, int64_t b)
     return q;
 }
 
-/* Offset at t through the slow, exact path (TZ + localtime). */
-static int
-probe(const char *tz, int64_t t)
-{
-    kmday day;
-    int   sec;
-
-    if (kmdate_utc_to_local(tz, (time_t)t, &day, &sec, NULL) != KM_OK)
-        return 0;
-    return (int)((int64_t)day * DAY + sec - t);
-}
-
-static void
-push(simtz *z, size_t *cap, int64_t from, int off)
-{
-    if (z->n == *cap) {
-        *cap = *cap ? *cap * 2 : 64;
-        z->from = km_xrealloc(z->from, *cap * sizeof(*z->from));
-        z->off = km_xrealloc(z->off, *cap * sizeof(*z->off));
-    }
-    z->from[z->n] = from;
-    z->off[z->n] = off;
-    z->n++;
-}
-
-static simtz *
-build(const char *tz)
-{
-    simtz  *z = km_xcalloc(1, sizeof(*z));
-    size_t  cap = 0;
-    int64_t start = (int64_t)kmdate_from_ymd(2000, 1, 1) * DAY;
-    int64_t end = (int64_t)kmdate_from_ymd(2045, 1, 1) * DAY;
-    int     cur = probe(tz, start);
-
-    km_strlcpy(z->name, tz, sizeof(z->name));
-    push(z, &cap, start, cur);
-    for (int64_t t = start + STEP; t <= end; t += STEP) {
-        int o = probe(tz, t);
-        int64_t lo, hi;
-
-        if (o == cur)
-            continue;
-        /* the change happened in (t - STEP, t]: find its first second */
-        lo = t - STEP;
-        hi = t;
-        while (hi - lo > 1) {
-            int64_t mid = lo + (hi - lo) / 2;
-            if (probe(tz, mid) == cur)
-                lo = mid;
-            else
-                hi = mid;
-        }
-        push(z, &cap, hi, o);
-        cur = o;
-    }
-    return z;
-}
-
 const simtz *
 simtz_get(const char *tz)
 {
-    simtz *z = NULL;
+    const kmtz *k = kmtz_get(tz);
+    simtz      *z = NULL;
 
-    if (!tz || !kmdate_tz_valid(tz) || strlen(tz) >= sizeof(z->name))
+    if (!k || strlen(tz) >= sizeof(z->name))
         return NULL;
     pthread_mutex_lock(&zones_lock);
-    for (size_t i = 0; i < zone_count; i++) {
-        if (strcmp(zones[i]->name, tz) == 0) {
-            z = zones[i];
-            goto out;
-        }
+    for (size_t i = 0; i < zone_count && !z; i++)
+        if (zones[i].tz == k)
+            z = &zones[i];
+    if (!z && zone_count < MAX_ZONES) {
+        z = &zones[zone_count++];
+        km_strlcpy(z->name, tz, sizeof(z->name));
+        z->tz = k;
     }
-    z = build(tz);
-    if (zone_count < MAX_ZONES)
-        zones[zone_count++] = z;
-    else {
-        /* more zones than expected: replace the newest one; tables are never freed while a
-         * caller may hold them, so the old one stays allocated (a bounded leak by design) */
-        zones[MAX_ZONES - 1] = z;
-    }
-out:
     pthread_mutex_unlock(&zones_lock);
     return z;
 }
@@ -126,41 +60,19 @@ simtz_name(const simtz *z)
 int
 simtz_offset(const simtz *z, int64_t t)
 {
-    size_t lo = 0, hi = z->n;
-
-    /* the last period whose start is <= t (period 0 also covers everything before it) */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (z->from[mid] <= t)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return z->off[lo];
+    return kmtz_offset(z->tz, t);
 }
 
 int64_t
 simtz_local_to_utc(const simtz *z, kmday day, int sec)
 {
-    int64_t local = (int64_t)day * DAY + sec;
-    /* offsets on either side of any transition near this wall time (transitions are months
-     * apart, offsets within +-14 h) */
-    int     ob = simtz_offset(z, local - 2 * DAY);
-    int     oa = simtz_offset(z, local + 2 * DAY);
-    int64_t tb = local - ob, ta = local - oa;
-    int     vb = simtz_offset(z, tb) == ob, va = simtz_offset(z, ta) == oa;
-
-    if (vb && va)
-        return tb < ta ? tb : ta;
-    if (va)
-        return ta;
-    return tb;   /* valid before, or skipped: read with the offset before the shift */
+    return kmtz_wall_to_utc(z->tz, (int64_t)day * DAY + sec);
 }
 
 void
 simtz_utc_to_local(const simtz *z, int64_t t, kmday *day, int *sec)
 {
-    int64_t local = t + simtz_offset(z, t);
+    int64_t local = kmtz_utc_to_wall(z->tz, t);
     int64_t d = floor_div(local, DAY);
 
     *day = (kmday)d;

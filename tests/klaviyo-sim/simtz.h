@@ -1,15 +1,9 @@
-/* simtz.h — a timezone's UTC offsets as a transition table, for the simulator's hot loops.
+/* simtz.h — the simulator's time zones: common/tz.h's tables by name, and formatting.
  *
- * Owns:    the zone tables; they live until the process exits (simtz_get caches them), so
- *          the pointers it returns never dangle and are never freed by callers.
- * Threads: simtz_get takes a process-wide lock; the other functions only read a table.
- * Fails:   simtz_get returns NULL for a name that is not in the tz database.
- *
- * dates.h converts through TZ and mktime, which is exact but costs a tzset per call and a
- * file reload whenever the zone changes. A report or aggregate touches thousands of hours in
- * two zones, so the simulator reads each zone once (2000-2045, one probe a week, transitions
- * found to the second by bisection) and then converts with arithmetic. Outside that span the
- * nearest known offset is used.
+ * Owns:    nothing: tables live for the process (tz.h), and so do the simtz entries.
+ * Threads: simtz_get takes a lock; the other functions only read a table.
+ * Fails:   simtz_get returns NULL for a name that is not in the tz database (or past its
+ *          64 zones).
  */
 #ifndef SIM_TZ_H
 #define SIM_TZ_H
