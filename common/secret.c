@@ -51,8 +51,95 @@ wipe_free(char *p)
     free(p);
 }
 
+/* The registry is a list that only kmsecret_new/free touch (under reg_lock). What redaction
+ * reads is an immutable snapshot of it — every registered form to hide, longest first — made
+ * anew on each change and swapped in; a reader holds a reference while it scans, so scanning a
+ * log line never waits for a writer nor blocks one, and the lock around the pointer swap and
+ * the reference count is held for a few instructions only. */
+struct snap {
+    int     refs;               /* under snap_lock */
+    size_t  n;
+    char  **form;               /* values and their JSON forms to hide (each wiped on free) */
+    size_t *len;
+};
+
 static pthread_mutex_t   reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kmsecret  *reg_head;
+static pthread_mutex_t   snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct snap      *snap_cur;
+
+static void wipe_free(char *p);
+
+static void
+snap_unref(struct snap *s)
+{
+    int last;
+
+    if (!s)
+        return;
+    pthread_mutex_lock(&snap_lock);
+    last = --s->refs == 0;
+    pthread_mutex_unlock(&snap_lock);
+    if (!last)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        wipe_free(s->form[i]);
+    free(s->form);
+    free(s->len);
+    free(s);
+}
+
+static struct snap *
+snap_get(void)
+{
+    struct snap *s;
+
+    pthread_mutex_lock(&snap_lock);
+    s = snap_cur;
+    if (s)
+        s->refs++;
+    pthread_mutex_unlock(&snap_lock);
+    return s;
+}
+
+static int
+longer_first(const void *a, const void *b)
+{
+    size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+
+    return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+/* Make the snapshot of the registry and swap it in. Call with reg_lock held. */
+static void
+snap_rebuild(void)
+{
+    struct snap *s = km_xcalloc(1, sizeof(*s)), *old;
+    size_t       cap = 0;
+
+    for (struct kmsecret *k = reg_head; k; k = k->next)
+        cap += 3;
+    s->form = km_xcalloc(cap ? cap : 1, sizeof(*s->form));
+    s->len = km_xcalloc(cap ? cap : 1, sizeof(*s->len));
+    for (struct kmsecret *k = reg_head; k; k = k->next) {
+        if (k->len < MIN_REDACT_LEN)
+            continue;
+        s->form[s->n++] = km_xstrdup(k->value);
+        for (int f = 0; f < 2; f++)
+            if (k->in_json[f])
+                s->form[s->n++] = km_xstrdup(k->in_json[f]);
+    }
+    /* the longest match wins at a position: try longer forms first */
+    qsort(s->form, s->n, sizeof(*s->form), longer_first);
+    for (size_t i = 0; i < s->n; i++)
+        s->len[i] = strlen(s->form[i]);
+    s->refs = 1;                /* the registry's own reference */
+    pthread_mutex_lock(&snap_lock);
+    old = snap_cur;
+    snap_cur = s;
+    pthread_mutex_unlock(&snap_lock);
+    snap_unref(old);
+}
 
 kmsecret *
 kmsecret_new(const char *value)
@@ -67,6 +154,7 @@ kmsecret_new(const char *value)
     pthread_mutex_lock(&reg_lock);
     s->next = reg_head;
     reg_head = s;
+    snap_rebuild();
     pthread_mutex_unlock(&reg_lock);
     return s;
 }
@@ -85,6 +173,7 @@ kmsecret_free(kmsecret *s)
             break;
         }
     }
+    snap_rebuild();
     pthread_mutex_unlock(&reg_lock);
     wipe_free(s->value);
     wipe_free(s->in_json[0]);
@@ -155,25 +244,17 @@ pattern_at(const char *text, size_t i, size_t *tok_end)
 static char *
 redact(const char *text, int *found)
 {
-    size_t    n = strlen(text), cap = n + 1, out = 0, i = 0;
-    char     *res = km_xmalloc(cap);
-    kmsecret *s;
+    size_t       n = strlen(text), cap = n + 1, out = 0, i = 0;
+    char        *res = km_xmalloc(cap);
+    struct snap *sn = snap_get();
 
     *found = 0;
-    pthread_mutex_lock(&reg_lock);
     while (i < n) {
         size_t hide_to = 0, keep = 0, best = 0;
 
-        for (s = reg_head; s; s = s->next) {
-            if (s->len < MIN_REDACT_LEN)
-                continue;
-            if (s->len > best && strncmp(text + i, s->value, s->len) == 0)
-                best = s->len;
-            for (int f = 0; f < 2; f++) {
-                size_t l = s->in_json[f] ? strlen(s->in_json[f]) : 0;
-                if (l > best && strncmp(text + i, s->in_json[f], l) == 0)
-                    best = l;
-            }
+        for (size_t k = 0; sn && k < sn->n && !best; k++) {
+            if (sn->len[k] <= n - i && memcmp(text + i, sn->form[k], sn->len[k]) == 0)
+                best = sn->len[k];
         }
         if (best) {
             hide_to = i + best;
@@ -200,7 +281,7 @@ redact(const char *text, int *found)
         }
         res[out++] = text[i++];
     }
-    pthread_mutex_unlock(&reg_lock);
+    snap_unref(sn);
     res[out] = '\0';
     return res;
 }

@@ -2,7 +2,9 @@
  *
  * Owns:    kmsecret_new copies the value; kmsecret_free wipes and frees it (NULL is fine).
  *          kmsecret_redact returns a new string the caller frees.
- * Threads: every function is thread-safe (the redaction registry has its own lock).
+ * Threads: every function is thread-safe. Redaction reads an immutable snapshot of the
+ *          registry (taken by reference, O(1) under a lock held for the swap only), so a
+ *          thread that logs never waits for another's scan.
  * Fails:   nothing here fails; allocation failure aborts.
  *
  * Every secret made here is also registered for redaction, so kmsecret_redact (which the

@@ -2,6 +2,10 @@
 #include "secret.h"
 
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,6 +214,54 @@ START_TEST(a_secret_shorter_than_four_bytes_is_not_redacted_by_value)
 }
 END_TEST
 
+static atomic_int redacting;
+
+/* Redact a line holding a long-lived secret, again and again, while secrets come and go. */
+static void *
+redact_loop(void *arg)
+{
+    long n = 0;
+
+    while (atomic_load(&redacting)) {
+        char *r = kmsecret_redact("token=steady-secret-value-123 and more");
+
+        if (strstr(r, "steady-secret-value-123"))
+            n = -1000000;
+        free(r);
+        n++;
+    }
+    return (void *)(intptr_t)(n > 0);
+}
+
+/* Readers scan a snapshot while the registry changes under them: every line is redacted, and
+ * (under ASan) no reader touches a freed secret. */
+START_TEST(redaction_is_safe_while_secrets_are_added_and_freed)
+{
+    kmsecret *steady = kmsecret_new("steady-secret-value-123");
+    pthread_t t[4];
+
+    atomic_store(&redacting, 1);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, redact_loop, NULL), 0);
+    for (int i = 0; i < 2000; i++) {
+        char      v[40];
+        kmsecret *s;
+
+        snprintf(v, sizeof(v), "churning-secret-%d", i);
+        s = kmsecret_new(v);
+        kmsecret_free(s);
+    }
+    atomic_store(&redacting, 0);
+    for (int i = 0; i < 4; i++) {
+        void *ok = NULL;
+
+        ck_assert_int_eq(pthread_join(t[i], &ok), 0);
+        ck_assert_ptr_nonnull(ok);
+    }
+    kmsecret_free(steady);
+}
+END_TEST
+
 static Suite *
 secret_suite(void)
 {
@@ -240,6 +292,7 @@ secret_suite(void)
     tcase_add_test(tc, the_longest_registered_secret_wins_when_two_overlap);
     tcase_add_test(tc, a_freed_secret_is_no_longer_redacted);
     tcase_add_test(tc, a_secret_shorter_than_four_bytes_is_not_redacted_by_value);
+    tcase_add_test(tc, redaction_is_safe_while_secrets_are_added_and_freed);
     suite_add_tcase(s, tc);
     return s;
 }
