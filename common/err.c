@@ -19,7 +19,8 @@ static const struct {
     [KM_PAYLOAD_TOO_LARGE]      = { "PAYLOAD_TOO_LARGE", 413 },
     [KM_UNSUPPORTED_MEDIA_TYPE] = { "UNSUPPORTED_MEDIA_TYPE", 415 },
     [KM_RATE_LIMITED]           = { "RATE_LIMITED", 429 },
-    [KM_UNKNOWN_TOOL]           = { "UNKNOWN_TOOL", 400 },
+    /* an unknown resource, like an unknown route or account; MCP makes it -32602 */
+    [KM_UNKNOWN_TOOL]           = { "UNKNOWN_TOOL", 404 },
     [KM_CANCELLED]              = { "CANCELLED", 499 },
     [KM_CONFIG_ERROR]           = { "CONFIG_ERROR", 500 },
     [KM_INTERNAL_ERROR]         = { "INTERNAL_ERROR", 500 },

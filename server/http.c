@@ -531,13 +531,13 @@ reply_json(struct kmreq *r, int status, json_object *env)
     reply_text(r, status, text, strlen(text), NULL);
 }
 
-/* An error envelope for `code` (HTTP status from the code unless `status` is non-zero). */
+/* An error envelope for `code`, with the code's HTTP status (err.c's one table). */
 static void
-reply_error(struct kmreq *r, kmcode code, int status, const char *allow, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+reply_error(struct kmreq *r, kmcode code, const char *allow, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
-reply_error(struct kmreq *r, kmcode code, int status, const char *allow, const char *fmt, ...)
+reply_error(struct kmreq *r, kmcode code, const char *allow, const char *fmt, ...)
 {
     kmerr        e = { 0 };
     json_object *env;
@@ -550,7 +550,7 @@ reply_error(struct kmreq *r, kmcode code, int status, const char *allow, const c
     env = kmerr_envelope(&e);
     note_error(r, env);
     text = kmjson_text(env);
-    reply_text(r, status ? status : kmerr_http_status(code), text, strlen(text), allow);
+    reply_text(r, kmerr_http_status(code), text, strlen(text), allow);
     json_object_put(env);
     kmerr_clear(&e);
 }
@@ -871,7 +871,7 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
         r->job.args = NULL;            /* still ours: freed with the context */
         json_object_put(args);
         evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
-        reply_error(r, KM_SERVICE_UNAVAILABLE, 503, NULL, "this worker is at capacity: %d "
+        reply_error(r, KM_SERVICE_UNAVAILABLE, NULL, "this worker is at capacity: %d "
                     "calls wait for one of its threads (QUEUE_MAX); retry in a moment",
                     h->cfg->queue_max);
         return;
@@ -1015,7 +1015,7 @@ route_metrics(struct kmreq *r)
     char                  *text;
 
     if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
-        reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET, HEAD",
+        reply_error(r, KM_METHOD_NOT_ALLOWED, "GET, HEAD",
                     "%s /metrics is not allowed; use GET", r->method);
         return;
     }
@@ -1046,13 +1046,12 @@ route_tool_call(struct kmreq *r, const char *name)
         size_t            len = strlen(name);
         int               printable = len <= 64 && strspn(name, ok) == len;
 
-        /* UNKNOWN_TOOL is 400 for MCP; REST answers an unknown resource with 404 */
-        reply_error(r, KM_UNKNOWN_TOOL, 404, NULL, "unknown tool '%s' (GET /v1/tools lists them)",
+        reply_error(r, KM_UNKNOWN_TOOL, NULL, "unknown tool '%s' (GET /v1/tools lists them)",
                     printable ? name : "?");
         return;
     }
     if (strcmp(r->method, "POST") != 0) {
-        reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "POST", "%s %s is not allowed; use POST",
+        reply_error(r, KM_METHOD_NOT_ALLOWED, "POST", "%s %s is not allowed; use POST",
                     r->method, r->path);
         return;
     }
@@ -1078,10 +1077,10 @@ route_registry(struct kmreq *r, const char *path)
 
     if (!tool) {
         if (allow)
-            reply_error(r, KM_METHOD_NOT_ALLOWED, 0, allow, "%s %s is not allowed; use %s",
+            reply_error(r, KM_METHOD_NOT_ALLOWED, allow, "%s %s is not allowed; use %s",
                         r->method, r->path, allow);
         else
-            reply_error(r, KM_NOT_FOUND, 0, NULL, "no route %s %s", r->method, r->path);
+            reply_error(r, KM_NOT_FOUND, NULL, "no route %s %s", r->method, r->path);
         return;
     }
     if (strcmp(tool->method, "GET") == 0)
@@ -1241,12 +1240,12 @@ dispatch(struct kmreq *r, const char *path)
 
     if (conflicting_lengths(r)) {
         evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
-        reply_error(r, KM_INVALID_ARGUMENT, 400, NULL,
+        reply_error(r, KM_INVALID_ARGUMENT, NULL,
                     "the request has two different Content-Length headers");
         return;
     }
     if (strcmp(r->method, "CONNECT") == 0) {
-        reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET, POST", "CONNECT is not allowed: this is "
+        reply_error(r, KM_METHOD_NOT_ALLOWED, "GET, POST", "CONNECT is not allowed: this is "
                     "not a proxy");
         return;
     }
@@ -1255,7 +1254,7 @@ dispatch(struct kmreq *r, const char *path)
         if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
             route_health(r);
         else
-            reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET, HEAD",
+            reply_error(r, KM_METHOD_NOT_ALLOWED, "GET, HEAD",
                         "%s /health is not allowed; use GET", r->method);
         return;
     }
@@ -1278,7 +1277,7 @@ dispatch(struct kmreq *r, const char *path)
         if (strcmp(r->method, "GET") == 0)
             reply_text(r, 200, h->tools_json, h->tools_len, NULL);
         else
-            reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET", "%s /v1/tools is not allowed; use GET",
+            reply_error(r, KM_METHOD_NOT_ALLOWED, "GET", "%s /v1/tools is not allowed; use GET",
                         r->method);
         return;
     }
