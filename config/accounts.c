@@ -260,7 +260,7 @@ validate(kmaccounts *a, kmerr *err)
                              "%s:%d: account [%s]: conversion_metric_id must be a Klaviyo "
                              "metric id (letters and digits)",
                              a->path, acc->line, acc->name);
-        key = getenv(acc->api_key_env);
+        key = kmenv_get(acc->api_key_env);
         if (!key || !*key)
             return kmerr_set(err, KM_CONFIG_ERROR,
                              "environment variable %.64s for account '%s' is not set "
@@ -310,7 +310,7 @@ out:
 kmcode
 kmacct_locate(char **path, kmerr *err)
 {
-    const char *env = getenv("ACCOUNTS_FILE");
+    const char *env = kmenv_get("ACCOUNTS_FILE");
     char        paths[4][KMENV_PATH_MAX];
     size_t      n;
     FILE       *f;

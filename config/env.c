@@ -9,6 +9,61 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the .env files gave: read by kmenv_get under the real environment, replaced whole by
+ * each kmenv_load. The process environment itself is never written. */
+struct overlay_entry {
+    char *key;
+    char *val;
+};
+
+static struct overlay_entry *overlay;
+static size_t                overlay_n, overlay_cap;
+
+static const char *
+overlay_get(const char *key)
+{
+    for (size_t i = 0; i < overlay_n; i++)
+        if (strcmp(overlay[i].key, key) == 0)
+            return overlay[i].val;
+    return NULL;
+}
+
+static void
+overlay_put(const char *key, const char *val)
+{
+    if (overlay_n == overlay_cap) {
+        overlay_cap = overlay_cap ? overlay_cap * 2 : 32;
+        overlay = km_xrealloc(overlay, overlay_cap * sizeof(*overlay));
+    }
+    overlay[overlay_n].key = km_xstrdup(key);
+    overlay[overlay_n].val = km_xstrdup(val);
+    overlay_n++;
+}
+
+void
+kmenv_clear(void)
+{
+    for (size_t i = 0; i < overlay_n; i++) {
+        /* values may be keys: wipe them */
+        memset(overlay[i].val, 0, strlen(overlay[i].val));
+        free(overlay[i].key);
+        free(overlay[i].val);
+    }
+    free(overlay);
+    overlay = NULL;
+    overlay_n = overlay_cap = 0;
+}
+
+const char *
+kmenv_get(const char *name)
+{
+    const char *v = getenv(name);
+
+    if (v && *v)
+        return v;           /* the real environment wins; empty means unset */
+    return overlay_get(name);
+}
+
 size_t
 kmenv_search_paths(const char *filename, char out[][KMENV_PATH_MAX], size_t cap)
 {
@@ -130,7 +185,7 @@ kmenv_parse_line(const char *line, const char *what, char **key, char **val, kme
 static int
 nonempty_env(const char *key)
 {
-    const char *v = getenv(key);
+    const char *v = kmenv_get(key);
 
     return v && *v;
 }
@@ -166,7 +221,7 @@ kmenv_load_file(const char *path, kmerr *err)
         if (rc != KM_OK)
             break;
         if (key && val[0] && !nonempty_env(key))
-            setenv(key, val, 1);
+            overlay_put(key, val);
         free(key);
         if (val) {
             memset(val, 0, strlen(val));
@@ -189,6 +244,7 @@ kmenv_load(char **loaded, kmerr *err)
     kmcode rc = KM_OK;
 
     kmbuf_init(&list, 0);
+    kmenv_clear();          /* a reload reads the files afresh: what they no longer say is gone */
     for (size_t i = 0; i < n; i++) {
         kmerr e = { 0 };
         kmcode r = kmenv_load_file(paths[i], &e);

@@ -1,5 +1,6 @@
 /* settings.c — the settings table and its loader. */
 #include "settings.h"
+#include "env.h"
 #include "dates.h"
 #include "util.h"
 
@@ -51,7 +52,7 @@ const struct kmcfg_doc kmcfg_docs[] = {
 static const char *
 env(const char *name)
 {
-    const char *v = getenv(name);
+    const char *v = kmenv_get(name);
 
     return v && *v ? v : NULL;
 }
@@ -87,8 +88,8 @@ str_setting(const char *name, const char *dflt)
 static char *
 home_path(const char *xdg_var, const char *fallback, const char *leaf)
 {
-    const char *x = getenv(xdg_var);
-    const char *home = getenv("HOME");
+    const char *x = kmenv_get(xdg_var);
+    const char *home = kmenv_get("HOME");
 
     if (x && x[0] == '/')
         return km_xasprintf("%s/%s", x, leaf);
@@ -100,7 +101,7 @@ home_path(const char *xdg_var, const char *fallback, const char *leaf)
 char *
 kmcfg_default_socket(void)
 {
-    const char *run = getenv("XDG_RUNTIME_DIR");
+    const char *run = kmenv_get("XDG_RUNTIME_DIR");
 
     if (run && run[0] == '/')
         return km_xasprintf("%s/klaviyo-mcp.sock", run);

@@ -902,11 +902,11 @@ main(int argc, char **argv)
         }
     }
 
-    if (getenv("LOG_LEVEL") && kmlog_parse_level(getenv("LOG_LEVEL"), &lvl) == 0)
+    if (kmenv_get("LOG_LEVEL") && kmlog_parse_level(kmenv_get("LOG_LEVEL"), &lvl) == 0)
         kmlog_set_level(lvl);
     memset(&sh, 0, sizeof(sh));
     sh.config_ok = load_config(&cfg, &naccounts, &sh.config_err) == KM_OK;
-    if (sh.config_ok && kmmcp_result_cap_parse(getenv("KLAVIYO_MCP_MAX_MESSAGE_BYTES"),
+    if (sh.config_ok && kmmcp_result_cap_parse(kmenv_get("KLAVIYO_MCP_MAX_MESSAGE_BYTES"),
                                                &message_cap, &sh.config_err) != KM_OK) {
         sh.config_ok = 0;           /* like any configuration error: every call says so */
         kmcfg_free(&cfg);
@@ -929,7 +929,7 @@ main(int argc, char **argv)
     } else {
         kmlogf(KMLOG_ERROR, "config_error", "%s (tool calls will answer CONFIG_ERROR)",
                sh.config_err.msg);
-        socket_path = getenv("KLAVIYO_MCP_SOCKET") ? km_xstrdup(getenv("KLAVIYO_MCP_SOCKET"))
+        socket_path = kmenv_get("KLAVIYO_MCP_SOCKET") ? km_xstrdup(kmenv_get("KLAVIYO_MCP_SOCKET"))
                                                    : kmcfg_default_socket();
         sh.call_timeout_ms = 630000L;
     }
@@ -959,7 +959,7 @@ main(int argc, char **argv)
 
     memset(&so, 0, sizeof(so));
     so.socket_path = socket_path;
-    so.restd = getenv("KLAVIYO_RESTD");
+    so.restd = kmenv_get("KLAVIYO_RESTD");
     so.start_ms = START_MS;
     so.grace_ms = GRACE_MS;
     so.spawn = sh.config_ok;

@@ -190,12 +190,14 @@ is_replaced(const char *entry)
 /* Fork and exec `path --socket-only` serving `sock`. Returns the pid or -1. Everything the
  * child needs is built before fork(): after it only async-signal-safe calls run. */
 static pid_t
-start_child(const char *path, const char *sock)
+start_child(const char *path, const char *sock, const char *log_level)
 {
     size_t n = 0, k = 0;
     char **envp;
     char  *argv[3];
     char  *sockvar = km_xasprintf("KLAVIYO_MCP_SOCKET=%s", sock);
+    char  *levelvar = log_level && !getenv("LOG_LEVEL") ?
+                      km_xasprintf("LOG_LEVEL=%s", log_level) : NULL;
     pid_t  parent = getpid(), pid;
     long   maxfd = sysconf(_SC_OPEN_MAX);
     int    saved;
@@ -205,13 +207,15 @@ start_child(const char *path, const char *sock)
 
     while (environ[n])
         n++;
-    envp = km_xcalloc(n + 4, sizeof(*envp));
+    envp = km_xcalloc(n + 5, sizeof(*envp));
     for (size_t i = 0; i < n; i++)
         if (!is_replaced(environ[i]))
             envp[k++] = environ[i];
     envp[k++] = (char *)(uintptr_t)"WORKERS=1";
     envp[k++] = (char *)(uintptr_t)"REST_PORT=0";
     envp[k++] = sockvar;
+    if (levelvar)
+        envp[k++] = levelvar;
     envp[k] = NULL;
     argv[0] = (char *)(uintptr_t)path;
     argv[1] = (char *)(uintptr_t)"--socket-only";
@@ -251,6 +255,7 @@ start_child(const char *path, const char *sock)
     saved = errno;
     free(envp);
     free(sockvar);
+    free(levelvar);
     errno = saved;
     return pid;
 }
@@ -324,7 +329,7 @@ stop_child(kmmcp_svc *s)
 static kmcode
 start_and_wait(kmmcp_svc *s, const char *path, const char *sock, kmerr *err)
 {
-    pid_t   pid = start_child(path, sock);
+    pid_t   pid = start_child(path, sock, s->o.log_level);
     int64_t deadline = km_now_ms() + s->o.start_ms;
     long    pause = 20;
 

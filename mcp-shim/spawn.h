@@ -40,6 +40,8 @@ struct kmmcp_svc_opts {
     int         start_ms;      /* how long a started service may take to answer /health */
     int         grace_ms;      /* SIGTERM, then SIGKILL after this long */
     int         spawn;         /* 0: only use a shared service, never start one */
+    const char *log_level;     /* NULL, or LOG_LEVEL for a private service when the
+                                  environment sets none */
 };
 
 typedef struct kmmcp_svc kmmcp_svc;

@@ -21,86 +21,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern char **environ;
-
-/* Names of the non-empty variables of the real environment, as the process started (an empty
- * variable means unset: a .env file may fill it, and a reload forgets that again). */
-struct loader {
-    char  **names;
-    size_t  n;
-    int     loaded_once;
-};
-
-static void
-snapshot_env(struct loader *ld)
-{
-    size_t n = 0;
-
-    for (char **e = environ; *e; e++)
-        n++;
-    ld->names = km_xcalloc(n + 1, sizeof(*ld->names));
-    for (char **e = environ; *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (!eq || !eq[1])
-            continue;
-        ld->names[ld->n++] = km_xstrndup(*e, (size_t)(eq - *e));
-    }
-}
-
-static int
-in_snapshot(const struct loader *ld, const char *name, size_t len)
-{
-    for (size_t i = 0; i < ld->n; i++) {
-        if (strlen(ld->names[i]) == len && strncmp(ld->names[i], name, len) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Unset every variable a .env file set, so the files can be read afresh. */
-static void
-forget_env_files(const struct loader *ld)
-{
-    char  **drop;
-    size_t  n = 0, k = 0;
-
-    for (char **e = environ; *e; e++)
-        n++;
-    drop = km_xcalloc(n + 1, sizeof(*drop));
-    for (char **e = environ; *e; e++) {
-        const char *eq = strchr(*e, '=');
-        size_t      len = eq ? (size_t)(eq - *e) : strlen(*e);
-        if (!in_snapshot(ld, *e, len))
-            drop[k++] = km_xstrndup(*e, len);
-    }
-    for (size_t i = 0; i < k; i++) {
-        unsetenv(drop[i]);
-        free(drop[i]);
-    }
-    free(drop);
-}
-
-static void
-free_loader(struct loader *ld)
-{
-    for (size_t i = 0; i < ld->n; i++)
-        free(ld->names[i]);
-    free(ld->names);
-}
-
 /* kmmaster_load_fn: .env files, settings and accounts. */
 static kmcode
 load_config(void *arg, kmcfg *cfg, kmaccounts **accounts, kmerr *err)
 {
-    struct loader *ld = arg;
-    char          *loaded = NULL, *path = NULL;
-    kmcode         rc;
+    char  *loaded = NULL, *path = NULL;
+    kmcode rc;
 
+    (void)arg;
     memset(cfg, 0, sizeof(*cfg));
     *accounts = NULL;
-    if (ld->loaded_once)
-        forget_env_files(ld);
-    ld->loaded_once = 1;
+    /* the .env files are read afresh (kmenv_load forgets what they said before); the real
+     * environment always wins and is never written */
     rc = kmenv_load(&loaded, err);
     if (rc != KM_OK)
         goto out;
@@ -189,7 +121,6 @@ main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct kmmaster_opts mo;
-    struct loader        ld;
     kmcfg                cfg;
     kmaccounts          *accounts = NULL;
     kmerr                err = { 0 };
@@ -197,7 +128,6 @@ main(int argc, char **argv)
     kmcode               rc;
 
     memset(&mo, 0, sizeof(mo));
-    memset(&ld, 0, sizeof(ld));
     for (;;) {
         int c = getopt_long(argc, argv, "", longopts, NULL);
         if (c == -1)
@@ -228,8 +158,7 @@ main(int argc, char **argv)
         return 64;
     }
 
-    snapshot_env(&ld);
-    rc = load_config(&ld, &cfg, &accounts, &err);
+    rc = load_config(NULL, &cfg, &accounts, &err);
     if (rc == KM_OK && kmmaster_tcp_enabled(&cfg, &mo) && cfg.n_rest_tokens == 0)
         rc = kmerr_set(&err, KM_CONFIG_ERROR,
                        "no REST credential configured: set REST_API_KEY or REST_API_TOKENS "
@@ -252,7 +181,7 @@ main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     kmreg_init();
     mo.reload = load_config;
-    mo.reload_arg = &ld;
+    mo.reload_arg = NULL;
     status = kmmaster_run(&cfg, accounts, &mo);   /* owns cfg and accounts from here */
     accounts = NULL;
     kmreg_free();
@@ -261,6 +190,5 @@ out:
     kmcfg_free(&cfg);
     kmacct_free(accounts);
     kmerr_clear(&err);
-    free_loader(&ld);
     return status;
 }

@@ -205,6 +205,28 @@ abs_path(const char *rel)
     return path;
 }
 
+/* The files fill an overlay: the process environment is never written (libcurl and the C
+ * library read it on other threads), and a new load forgets what the files no longer say. */
+START_TEST(loading_never_writes_the_process_environment)
+{
+    extern char **environ;
+    size_t        before = 0, after = 0;
+
+    for (char **e = environ; *e; e++)
+        before++;
+    put("cwd/.env", "KMT_A=alpha\nKMT_B=beta\n");
+    ck_assert_int_eq(kmenv_load_file("./.env", NULL), KM_OK);
+    ck_assert_str_eq(kmenv_get("KMT_A"), "alpha");
+    ck_assert_ptr_null(getenv("KMT_A"));
+    ck_assert_ptr_null(getenv("KMT_B"));
+    for (char **e = environ; *e; e++)
+        after++;
+    ck_assert_uint_eq(before, after);
+    kmenv_clear();
+    ck_assert_ptr_null(kmenv_get("KMT_A"));
+}
+END_TEST
+
 START_TEST(a_file_sets_each_variable_it_defines)
 {
     kmerr err = { 0 };
@@ -215,9 +237,9 @@ START_TEST(a_file_sets_each_variable_it_defines)
                      "KMT_B='two words'\n"
                      "KMT_C=\"x=y\" # note\n");
     ck_assert_int_eq(kmenv_load_file("./.env", &err), KM_OK);
-    ck_assert_str_eq(getenv("KMT_A"), "alpha");
-    ck_assert_str_eq(getenv("KMT_B"), "two words");
-    ck_assert_str_eq(getenv("KMT_C"), "x=y");
+    ck_assert_str_eq(kmenv_get("KMT_A"), "alpha");
+    ck_assert_str_eq(kmenv_get("KMT_B"), "two words");
+    ck_assert_str_eq(kmenv_get("KMT_C"), "x=y");
 }
 END_TEST
 
@@ -225,8 +247,8 @@ START_TEST(crlf_line_ends_and_a_byte_order_mark_are_tolerated)
 {
     put("cwd/.env", "\xEF\xBB\xBFKMT_A=1\r\nKMT_B=two\r\n");
     ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
-    ck_assert_str_eq(getenv("KMT_A"), "1");
-    ck_assert_str_eq(getenv("KMT_B"), "two");
+    ck_assert_str_eq(kmenv_get("KMT_A"), "1");
+    ck_assert_str_eq(kmenv_get("KMT_B"), "two");
 }
 END_TEST
 
@@ -236,9 +258,9 @@ START_TEST(a_variable_already_in_the_environment_wins)
     setenv("KMT_B", "", 1);
     put("cwd/.env", "KMT_A=from-file\nKMT_B=from-file\nKMT_C=from-file\n");
     ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
-    ck_assert_str_eq(getenv("KMT_A"), "from-env");
-    ck_assert_str_eq(getenv("KMT_B"), "from-file");   /* empty means unset */
-    ck_assert_str_eq(getenv("KMT_C"), "from-file");
+    ck_assert_str_eq(kmenv_get("KMT_A"), "from-env");
+    ck_assert_str_eq(kmenv_get("KMT_B"), "from-file");   /* empty means unset */
+    ck_assert_str_eq(kmenv_get("KMT_C"), "from-file");
 }
 END_TEST
 
@@ -249,11 +271,11 @@ START_TEST(an_empty_value_in_a_file_sets_nothing_and_hides_nothing)
     unsetenv("KMT_A");
     put("cwd/.env", "KMT_A=\nKMT_A=later\n");
     ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
-    ck_assert_str_eq(getenv("KMT_A"), "later");
-    unsetenv("KMT_A");
+    ck_assert_str_eq(kmenv_get("KMT_A"), "later");
+    kmenv_clear();
     put("cwd/.env", "KMT_A=\"\"\n");
     ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
-    ck_assert_ptr_null(getenv("KMT_A"));
+    ck_assert_ptr_null(kmenv_get("KMT_A"));
 }
 END_TEST
 
@@ -261,7 +283,7 @@ START_TEST(the_first_definition_in_a_file_wins)
 {
     put("cwd/.env", "KMT_A=first\nKMT_A=second\n");
     ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
-    ck_assert_str_eq(getenv("KMT_A"), "first");
+    ck_assert_str_eq(kmenv_get("KMT_A"), "first");
 }
 END_TEST
 
@@ -272,7 +294,7 @@ START_TEST(a_malformed_line_names_the_file_and_line)
     put("cwd/.env", "KMT_A=1\n# fine\nKMT_B 2\nKMT_C=3\n");
     ck_assert_int_eq(kmenv_load_file("./.env", &err), KM_CONFIG_ERROR);
     ck_assert_msg(strncmp(err.msg, "./.env:3: ", 10) == 0, "%s", err.msg);
-    ck_assert_ptr_null(getenv("KMT_C"));
+    ck_assert_ptr_null(kmenv_get("KMT_C"));
     kmerr_clear(&err);
 }
 END_TEST
@@ -331,10 +353,10 @@ START_TEST(the_per_user_file_wins_over_the_working_directory)
     put("xdg/klaviyo-mcp/.env", "KMT_A=user\nKMT_B=user\nKMT_D=user\n");
     put("cwd/.env", "KMT_A=cwd\nKMT_C=cwd\nKMT_D=cwd\n");
     ck_assert_int_eq(kmenv_load(&loaded, &err), KM_OK);
-    ck_assert_str_eq(getenv("KMT_A"), "user");
-    ck_assert_str_eq(getenv("KMT_B"), "user");
-    ck_assert_str_eq(getenv("KMT_C"), "cwd");
-    ck_assert_str_eq(getenv("KMT_D"), "from-env");
+    ck_assert_str_eq(kmenv_get("KMT_A"), "user");
+    ck_assert_str_eq(kmenv_get("KMT_B"), "user");
+    ck_assert_str_eq(kmenv_get("KMT_C"), "cwd");
+    ck_assert_str_eq(kmenv_get("KMT_D"), "from-env");
     snprintf(want, sizeof(want), "%s,./.env", abs_path("xdg/klaviyo-mcp/.env"));
     ck_assert_str_eq(loaded, want);
     free(loaded);
@@ -349,8 +371,8 @@ START_TEST(the_home_config_file_is_used_without_xdg_config_home)
     put("home/.config/klaviyo-mcp/.env", "KMT_A=home\n");
     put("cwd/.env", "KMT_A=cwd\nKMT_B=cwd\n");
     ck_assert_int_eq(kmenv_load(&loaded, NULL), KM_OK);
-    ck_assert_str_eq(getenv("KMT_A"), "home");
-    ck_assert_str_eq(getenv("KMT_B"), "cwd");
+    ck_assert_str_eq(kmenv_get("KMT_A"), "home");
+    ck_assert_str_eq(kmenv_get("KMT_B"), "cwd");
     ck_assert_ptr_nonnull(loaded);
     free(loaded);
 }
@@ -362,7 +384,7 @@ START_TEST(only_the_working_directory_file_is_fine)
 
     put("cwd/.env", "KMT_C=cwd\n");
     ck_assert_int_eq(kmenv_load(&loaded, NULL), KM_OK);
-    ck_assert_str_eq(getenv("KMT_C"), "cwd");
+    ck_assert_str_eq(kmenv_get("KMT_C"), "cwd");
     ck_assert_str_eq(loaded, "./.env");
     free(loaded);
 }
@@ -389,7 +411,7 @@ START_TEST(a_malformed_per_user_file_stops_loading_with_its_path)
     ck_assert_ptr_null(loaded);
     snprintf(want, sizeof(want), "%s:2: ", abs_path("xdg/klaviyo-mcp/.env"));
     ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0, "%s", err.msg);
-    ck_assert_ptr_null(getenv("KMT_C"));
+    ck_assert_ptr_null(kmenv_get("KMT_C"));
     kmerr_clear(&err);
 }
 END_TEST
@@ -416,6 +438,7 @@ env_suite(void)
     tcase_add_unchecked_fixture(tc, base_setup, sandbox_base_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, a_file_sets_each_variable_it_defines);
+    tcase_add_test(tc, loading_never_writes_the_process_environment);
     tcase_add_test(tc, crlf_line_ends_and_a_byte_order_mark_are_tolerated);
     tcase_add_test(tc, a_variable_already_in_the_environment_wins);
     tcase_add_test(tc, an_empty_value_in_a_file_sets_nothing_and_hides_nothing);

@@ -1,6 +1,7 @@
 /* conn.c — the service for klaviyo-mcp-admin: find or start it, call tools, draw progress,
  * cancel on Ctrl-C. */
 #include "conn.h"
+#include "env.h"
 #include "forward.h"
 #include "spawn.h"
 #include "util.h"
@@ -88,11 +89,11 @@ kmadm_conn_open(const char *socket_path, long timeout_ms, int progress)
         pthread_create(&c->sig_thread, NULL, signal_main, c) == 0)
         c->sig_started = 1;
 
-    /* a private service logs to our stderr: only its errors, unless LOG_LEVEL says more */
-    setenv("LOG_LEVEL", "error", 0);
     memset(&so, 0, sizeof(so));
+    /* a private service logs to our stderr: only its errors, unless LOG_LEVEL says more */
+    so.log_level = "error";
     so.socket_path = socket_path;
-    so.restd = getenv("KLAVIYO_RESTD");
+    so.restd = kmenv_get("KLAVIYO_RESTD");
     so.start_ms = START_MS;
     so.grace_ms = GRACE_MS;
     so.spawn = 1;

@@ -314,14 +314,15 @@ validate(const char *toml, const char *envp)
     kmcfg       cfg;
     kmaccounts *acc = NULL;
     kmerr       err = { 0 };
-    kmcode      rc = kmenv_load_file(envp, &err);
+    /* the search path, then the file just written when it is elsewhere (--config-dir) */
+    kmcode      rc = kmenv_load(NULL, &err);
 
+    if (rc == KM_OK)
+        rc = kmenv_load_file(envp, &err);
     if (rc == KM_NOT_FOUND) {
         kmerr_clear(&err);
         rc = KM_OK;
     }
-    if (rc == KM_OK)
-        rc = kmenv_load(NULL, &err);
     if (rc == KM_OK) {
         rc = kmcfg_load(&cfg, &err);
         if (rc == KM_OK) {
@@ -406,8 +407,6 @@ kmadm_init(int argc, char **argv)
             goto out;
         }
     }
-    if (!on_search_path)
-        setenv("ACCOUNTS_FILE", toml, 1);
     rc = validate(toml, envp);
     print_entries(toml, on_search_path);
 out:

@@ -133,7 +133,7 @@ main(int argc, char **argv)
         return 0;
     }
     /* logs (JSON lines on stderr) only when asked for: the answers are the output here */
-    if (getenv("LOG_LEVEL") && kmlog_parse_level(getenv("LOG_LEVEL"), &lvl) != 0)
+    if (kmenv_get("LOG_LEVEL") && kmlog_parse_level(kmenv_get("LOG_LEVEL"), &lvl) != 0)
         lvl = KMLOG_ERROR;
     kmlog_set_level(lvl);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
