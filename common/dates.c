@@ -100,7 +100,17 @@ kmdate_format(kmday day, char out[11])
     char tmp[32];
 
     kmdate_to_ymd(day, &y, &m, &d);
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y % 10000, m, d);
+    /* four digits: never wrap a year past 9999 (kmdate_window refuses such windows) */
+    if (y > 9999) {
+        y = 9999;
+        m = 12;
+        d = 31;
+    } else if (y < 0) {
+        y = 0;
+        m = 1;
+        d = 1;
+    }
+    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y, m, d);
     memcpy(out, tmp, 10);
     out[10] = '\0';
 }
@@ -279,6 +289,41 @@ bad:
                      name ? name : "");
 }
 
+/* YYYY-MM-DD shape only (digits and dashes), whether or not the calendar has that day. */
+static int
+date_shaped(const char *s)
+{
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return 0;
+    for (int i = 0; i < 10; i++) {
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return 0;
+    }
+    return 1;
+}
+
+kmcode
+kmdate_refuse(const char *field, const char *s, kmerr *err)
+{
+    static const char *const months[] = { "January", "February", "March", "April", "May",
+                                           "June", "July", "August", "September", "October",
+                                           "November", "December" };
+    int y, m;
+
+    if (!date_shaped(s))
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "%s: '%.20s' is not a date in YYYY-MM-DD form", field, s ? s : "");
+    y = atoi(s);
+    m = atoi(s + 5);
+    if (y < 1900)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%s' is before 1900", field, s);
+    if (m < 1 || m > 12)
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "%s: '%s' is not a date: there is no month %02d", field, s, m);
+    return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%s' is not a date: %s %d has %d days",
+                     field, s, months[m - 1], y, kmdate_days_in_month(y, m));
+}
+
 kmcode
 kmdate_window(const char *timeframe, const char *start_date, const char *end_date,
               kmday today, kmrange *out, kmerr *err)
@@ -299,14 +344,18 @@ kmdate_window(const char *timeframe, const char *start_date, const char *end_dat
                          start_date ? "end_date" : "start_date",
                          start_date ? "start_date" : "end_date");
     if (kmdate_parse(start_date, &r.start) != 0)
-        return kmerr_set(err, KM_INVALID_ARGUMENT,
-                         "start_date: '%.20s' is not a date in YYYY-MM-DD form", start_date);
+        return kmdate_refuse("start_date", start_date, err);
     if (kmdate_parse(end_date, &r.end) != 0)
-        return kmerr_set(err, KM_INVALID_ARGUMENT,
-                         "end_date: '%.20s' is not a date in YYYY-MM-DD form", end_date);
+        return kmdate_refuse("end_date", end_date, err);
     if (r.end < r.start)
         return kmerr_set(err, KM_INVALID_ARGUMENT,
                          "end_date %s is before start_date %s", end_date, start_date);
+    /* Klaviyo gets the window as [start, day after end): that day must still have a
+     * four-digit year */
+    if (r.end >= kmdate_from_ymd(9999, 12, 31))
+        return kmerr_set(err, KM_INVALID_ARGUMENT,
+                         "end_date %s is past 9999-12-30, the last day Klaviyo can be asked "
+                         "about", end_date);
     if (kmdate_range_days(r) > KMDATE_MAX_RANGE_DAYS)
         return kmerr_set(err, KM_INVALID_ARGUMENT,
                          "the window %s..%s spans %d days; the limit is %d days (about 5 "

@@ -41,6 +41,11 @@ int kmdate_weekday(kmday day);
 
 /* Strict "YYYY-MM-DD" (a real calendar day, years 1900–9999). 0 on success, -1 otherwise. */
 int kmdate_parse(const char *s, kmday *out);
+
+/* The INVALID_ARGUMENT for `field` holding `s`, which kmdate_parse refused: a value not in
+ * YYYY-MM-DD form is called that; one in the form that is no calendar day says why
+ * ("February 2025 has 28 days"). Returns KM_INVALID_ARGUMENT. */
+kmcode kmdate_refuse(const char *field, const char *s, kmerr *err);
 /* "YYYY-MM-DD" into out (11 bytes). */
 void kmdate_format(kmday day, char out[11]);
 

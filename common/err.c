@@ -1,5 +1,6 @@
 /* err.c — the code table and the error envelope. */
 #include "err.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +44,9 @@ kmerr_vset(kmerr *e, kmcode c, const char *fmt, va_list ap)
         return c;
     e->code = c;
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    /* messages quote user input cut at a byte count, and are cut to the buffer: every
+     * message that reaches an answer or a log is valid UTF-8 */
+    km_utf8_repair(e->msg);
     return c;
 }
 

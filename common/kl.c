@@ -12,6 +12,7 @@
  * The loop (run_batch) sleeps at most 50 ms at a time, so cancellation is seen promptly.
  */
 #include "kl.h"
+#include "metrics.h"
 #include "buf.h"
 #include "json.h"
 #include "log.h"
@@ -366,6 +367,7 @@ struct req {
 
     /* how it ended */
     enum cause         cause;
+    CURLcode           last_cc;     /* the last transport failure, for the message */
     json_object       *doc;
     kmcode             rc;
     kmerr              err;
@@ -493,6 +495,7 @@ cache_hit(kmkl *kl, kmkl_call *call, struct req *r, json_object *doc)
 {
     r->doc = doc;
     call->cache_hits++;
+    kmmet_cache(KMMET_CACHE_HIT);
     finish(kl, call, r, KM_OK);
 }
 
@@ -513,6 +516,7 @@ fail(kmkl *kl, kmkl_call *call, struct req *r, kmcode rc)
         add_warning(call, w);
         kmlogf(KMLOG_WARN, "klaviyo_stale_answer", "account '%s': %s; serving a cached answer "
                "%lld s old", call->acct->name, kmerr_name(rc), (long long)(age_ms / 1000));
+        kmmet_cache(KMMET_CACHE_STALE);
         r->doc = doc;
         kmerr_clear(&r->err);
         finish(kl, call, r, KM_OK);
@@ -553,10 +557,13 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         /* no coalescing without a working marker; the request still goes out */
         kmlogf(KMLOG_WARN, "klaviyo_marker_unavailable", "in-flight marker failed: %s", e.msg);
         kmerr_clear(&e);
+        kmmet_cache(KMMET_CACHE_MISS);
         r->ph = PH_SLOT;
         return;
     }
     if (!acquired) {
+        if (r->ph != PH_PEER)
+            kmmet_coalesced();
         r->ph = PH_PEER;
         r->not_before = now + KL_PEER_POLL_MS;
         return;
@@ -567,6 +574,7 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         cache_hit(kl, call, r, doc);
         return;
     }
+    kmmet_cache(KMMET_CACHE_MISS);
     r->ph = PH_SLOT;
 }
 
@@ -918,6 +926,52 @@ progress(kmkl_call *call)
         call->progress(call->progress_arg, call->calls_done, total);
 }
 
+/* What went wrong on the wire, for a person: DNS, refused, TLS, timeout or a dropped
+ * connection, then libcurl's own words (which never hold a header or a key). */
+static void
+transport_cause(CURLcode cc, char *buf, size_t cap)
+{
+    const char *what;
+
+    switch (cc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        what = "DNS lookup failed";
+        break;
+    case CURLE_COULDNT_CONNECT:
+        what = "connection refused or host unreachable";
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED:
+        what = "TLS failed";
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        what = "timeout";
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        what = "the connection was dropped";
+        break;
+    default:
+        what = "transport error";
+        break;
+    }
+    snprintf(buf, cap, "%s (%s)", what, curl_easy_strerror(cc));
+}
+
 /* The message of a final failure of cause c. */
 static kmcode
 final_error(kmkl *kl, const kmkl_call *call, struct req *r, enum cause c, long status,
@@ -940,10 +994,13 @@ final_error(kmkl *kl, const kmkl_call *call, struct req *r, enum cause c, long s
                          "(%d attempt%s)%s%s", tries, tries == 1 ? "" : "s",
                          detail[0] ? ": " : "", detail);
     case C_TRANSPORT:
-    default:
+    default: {
+        char why[160];
         (void)status;
-        return kmerr_set(&r->err, KM_UPSTREAM_ERROR, "could not reach Klaviyo (%d attempt%s)",
-                         tries, tries == 1 ? "" : "s");
+        transport_cause(r->last_cc, why, sizeof(why));
+        return kmerr_set(&r->err, KM_UPSTREAM_ERROR, "could not reach Klaviyo (%d attempt%s): "
+                         "%s", tries, tries == 1 ? "" : "s", why);
+    }
     }
 }
 
@@ -1007,6 +1064,21 @@ on_success(kmkl *kl, kmkl_call *call, struct req *r)
     finish(kl, call, r, KM_OK);
 }
 
+/* Metrics: the request by tier and status, and for a reports request the budget left. */
+static void
+count_request(kmkl *kl, const kmkl_call *call, const struct req *r, long status)
+{
+    kmtier  t = kmkl_tier(r->method, r->path);
+    int     left = 0;
+    int64_t reset = 0;
+    kmerr   e = { 0 };
+
+    kmmet_klaviyo((int)t, status);
+    if (t == KMT_REPORTS && kmkl_report_budget(kl, call->acct, &left, &reset, &e) == KM_OK)
+        kmmet_report_budget(call->acct->name, left);
+    kmerr_clear(&e);
+}
+
 /* The transfer of r ended with cc: success, a final error, or a retry after a wait. */
 static void
 on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
@@ -1021,12 +1093,14 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
 
     curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
     end_xfer(kl, r);
+    count_request(kl, call, r, cc == CURLE_OK ? status : 0);
     progress(call);
     r->slot_since = 0;
     detail[0] = '\0';
 
     if (cc != CURLE_OK) {
         log_request(call, r, status, "transport", now);
+        r->last_cc = cc;
         if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
             kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo's answer was larger than %zu MB",
                       KL_MAX_BODY >> 20);
@@ -1050,12 +1124,15 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
             kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo's answer was cut short");
             fail(kl, call, r, KM_UPSTREAM_ERROR);
             return;
-        default:
+        default: {
+            char why[160];
+            transport_cause(cc, why, sizeof(why));
             kmlogf(KMLOG_WARN, "klaviyo_transport_error", "account '%s' %s: %s",
-                   call->acct->name, r->method, curl_easy_strerror(cc));
-            kmerr_set(&r->err, KM_UPSTREAM_ERROR, "could not talk to Klaviyo");
+                   call->acct->name, r->method, why);
+            kmerr_set(&r->err, KM_UPSTREAM_ERROR, "could not talk to Klaviyo: %s", why);
             fail(kl, call, r, KM_UPSTREAM_ERROR);
             return;
+        }
         }
         if (c == C_TIMEOUT && r->deadline_bound) {
             r->cause = C_TIMEOUT;
@@ -1077,8 +1154,16 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
         else if (status >= 500)
             c = C_SERVER;
         else if (status == 401 || status == 403) {
-            kmerr_set(&r->err, KM_INVALID_API_KEY, "Klaviyo rejected the API key for account "
-                      "'%s'%s%s", call->acct->name, detail[0] ? ": " : "", detail);
+            /* 401: the key itself; 403: a key without the endpoint's scope. klaviyo_status
+             * lets a caller (klaviyo-mcp-admin check --api) tell them apart. */
+            if (status == 403)
+                kmerr_set(&r->err, KM_INVALID_API_KEY, "the API key of account '%s' lacks a "
+                          "scope this needs%s%s", call->acct->name, detail[0] ? ": " : "",
+                          detail);
+            else
+                kmerr_set(&r->err, KM_INVALID_API_KEY, "Klaviyo rejected the API key for "
+                          "account '%s'%s%s", call->acct->name, detail[0] ? ": " : "", detail);
+            kmerr_detail(&r->err, "klaviyo_status", json_object_new_int((int)status));
             fail(kl, call, r, KM_INVALID_API_KEY);
             return;
         } else if (status == 404) {

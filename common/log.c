@@ -152,6 +152,7 @@ kmlogf(kmlog_level level, const char *event, const char *fmt, ...)
             cut--;
         msg[cut] = '\0';
     }
+    km_utf8_repair(msg);     /* quoted input may hold bytes that are not text */
     fields = json_object_new_object();
     json_object_object_add(fields, "message", json_object_new_string(msg));
     free(msg);

@@ -397,7 +397,7 @@ static struct kmtool tools[] = {
         .method = "GET",
         .route = "/v1/budget",
         .input_schema = J({"type":"object","additionalProperties":false,"properties":{
-            "account":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,63}$",
+            "account":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
             "description":"Canonical account name; omit for every configured account."}}}),
         .output_schema = J({"type":"object","required":["accounts"],"properties":{
             "accounts":{"type":"array","items":{"type":"object","required":["account",
@@ -770,7 +770,12 @@ validate_string(json_object *schema, json_object *v, const char *where, kmerr *e
     const char  *s = json_object_get_string(v);
     json_object *pat = kmjson_get(schema, "pattern");
     json_object *en = kmjson_get(schema, "enum");
-    size_t       len = strlen(s);
+    size_t       len = (size_t)json_object_get_string_len(v);
+
+    /* C string functions would stop at a NUL and check only what is before it
+     * ("northwind\u0000xyz" served as "northwind"): no argument may hold one */
+    if (memchr(s, '\0', len))
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: contains a NUL character", where);
 
     if (kmjson_get(schema, "minLength") && len < (size_t)json_object_get_int(kmjson_get(schema, "minLength")))
         return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: too short", where);
@@ -797,7 +802,7 @@ validate_string(json_object *schema, json_object *v, const char *where, kmerr *e
         if (!re->ok)
             return kmerr_set(err, KM_INTERNAL_ERROR, "%s: bad schema pattern", where);
         ok = regexec(&re->re, s, 0, NULL, 0) == 0;
-        if (!ok || strlen(s) != strnlen(s, len + 1))
+        if (!ok)
             return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%.40s' does not match %s", where, s,
                              json_object_get_string(pat));
     }

@@ -10,7 +10,7 @@
 
 /* --- inputs ---------------------------------------------------------------------------- */
 
-#define IN_ACCOUNT J("account":{"type":"string","pattern":"^[a-z0-9][a-z0-9_-]{0,63}$",  \
+#define IN_ACCOUNT J("account":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",  \
     "description":"Canonical account name (see klaviyo_list_accounts). Optional when one account is configured, required when several are."})
 
 #define IN_WINDOW J("start_date":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",     \

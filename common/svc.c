@@ -205,9 +205,18 @@ kmsvc_call_view(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
                 kmshape_view view, atomic_bool *cancelled, kmsvc_progress_fn *progress,
                 void *progress_arg, int *status)
 {
+    return kmsvc_call_at(th, tool, args, view, km_now_ms(), cancelled, progress, progress_arg,
+                         status);
+}
+
+json_object *
+kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
+              kmshape_view view, int64_t arrived_ms, atomic_bool *cancelled,
+              kmsvc_progress_fn *progress, void *progress_arg, int *status)
+{
     kmsvc           *svc = th->svc;
     const kmcfg     *cfg = svc->cfg;
-    int64_t          t0 = km_now_ms();
+    int64_t          t0 = arrived_ms;
     kmerr            err = { 0 };
     kmkl_call        call = { 0 };
     kmctx            ctx = { 0 };
@@ -221,6 +230,11 @@ kmsvc_call_view(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     call.progress = progress;
     call.progress_arg = progress_arg;
     call.deadline_ms = t0 + (int64_t)cfg->request_deadline_s * 1000;
+    /* a call whose next slot comes within its deadline waits for it (tools that plan their
+     * calls set the same bound); only one that cannot finish in time is refused */
+    call.max_wait_ms = call.deadline_ms - km_now_ms();
+    if (call.max_wait_ms < 1)
+        call.max_wait_ms = 1;
     ctx.cfg = cfg;
     ctx.accounts = svc->accounts;
     ctx.kl = th->kl;

@@ -68,6 +68,14 @@ json_object *kmsvc_call_view(kmsvc_thread *th, const struct kmtool *tool, json_o
                              kmshape_view view, atomic_bool *cancelled,
                              kmsvc_progress_fn *progress, void *progress_arg, int *status);
 
+/* kmsvc_call_view for a call that arrived at `arrived_ms` (km_now_ms time): its deadline
+ * (REQUEST_DEADLINE_SECONDS) and metadata.latency_ms count from then, not from when a thread
+ * took it up. Every Klaviyo request of the call may wait for its rate-limit slot as long as
+ * the deadline allows; one that cannot get a slot before it is refused (RATE_LIMITED). */
+json_object *kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
+                           kmshape_view view, int64_t arrived_ms, atomic_bool *cancelled,
+                           kmsvc_progress_fn *progress, void *progress_arg, int *status);
+
 /* Append a warning string to the call's warnings. */
 void kmctx_warn(kmctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

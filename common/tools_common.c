@@ -18,6 +18,15 @@ kmt_window(kmctx *ctx, json_object *args, kmrange *out, kmerr *err)
         return rc;
     ctx->period = *out;
     ctx->has_period = 1;
+    if (out->start > ctx->today && ctx->call && ctx->call->warnings) {
+        char s[11], e[11], t[11], msg[200];
+        kmdate_format(out->start, s);
+        kmdate_format(out->end, e);
+        kmdate_format(ctx->today, t);
+        snprintf(msg, sizeof(msg), "the window %s..%s lies wholly in the future (today is %s "
+                 "in the account's timezone): Klaviyo has no data for it yet", s, e, t);
+        json_object_array_add(ctx->call->warnings, json_object_new_string(msg));
+    }
     return KM_OK;
 }
 

@@ -65,11 +65,9 @@ prior_window(json_object *args, kmrange cur, kmrange *out, kmerr *err)
                          ps ? "prior_end_date" : "prior_start_date",
                          ps ? "prior_start_date" : "prior_end_date");
     if (kmdate_parse(ps, &r.start) != 0)
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "prior_start_date: '%.20s' is not a date in "
-                         "YYYY-MM-DD form", ps);
+        return kmdate_refuse("prior_start_date", ps, err);
     if (kmdate_parse(pe, &r.end) != 0)
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "prior_end_date: '%.20s' is not a date in "
-                         "YYYY-MM-DD form", pe);
+        return kmdate_refuse("prior_end_date", pe, err);
     if (r.end < r.start)
         return kmerr_set(err, KM_INVALID_ARGUMENT, "prior_end_date %s is before "
                          "prior_start_date %s", pe, ps);

@@ -37,4 +37,13 @@ int km_is_alnum_id(const char *s, size_t maxlen);
 #define KM_FNV64_INIT 0xcbf29ce484222325ULL
 uint64_t km_fnv1a64(uint64_t h, const void *p, size_t n);
 
+/* 1 when s[0..n) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or code points past
+ * U+10FFFF); else 0 and *bad (may be NULL) is the offset of the first offending byte. */
+int km_utf8_valid(const char *s, size_t n, size_t *bad);
+
+/* Make the NUL-terminated s valid UTF-8 in place: a character cut short at the very end is
+ * dropped (a message truncated mid-character), every other offending byte becomes '?'.
+ * Returns the number of bytes replaced. */
+size_t km_utf8_repair(char *s);
+
 #endif

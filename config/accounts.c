@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct kmaccounts {
     char             *path;
@@ -188,17 +189,9 @@ toml_string(const char *raw, char **out)
         *out = res;
         return 0;
     }
-    /* bare value: not valid TOML for a string, but accept it up to a '#' comment */
-    {
-        const char *h = strchr(raw, '#');
-        size_t      len = h ? (size_t)(h - raw) : n;
-        while (len > 0 && (raw[len - 1] == ' ' || raw[len - 1] == '\t'))
-            len--;
-        if (len == 0)
-            return -1;
-        *out = km_xstrndup(raw, len);
-    }
-    return 0;
+    /* a bare value (api_key_env = KLAVIYO_ACME_KEY) is not valid TOML: refuse what TOML
+     * refuses, so a file this service accepts is one every TOML reader accepts */
+    return -1;
 }
 
 static int
@@ -230,8 +223,12 @@ handler(void *user, const char *sect, const char *key, const char *value)
                ctx->a->path, ctx->line, key, acc->name);
         return 1;
     }
-    if (toml_string(value, &v) != 0)
+    if (toml_string(value, &v) != 0) {
+        if (value[0] != '"' && value[0] != '\'' && value[0])
+            return fail(ctx, "%s must be a quoted string (this is not valid TOML), e.g. "
+                        "%s = \"%.64s\"", key, key, value);
         return fail(ctx, "%s must be a quoted string, e.g. %s = \"...\"", key, key);
+    }
     if (*slot)
         free(*slot);
     *slot = v;
@@ -416,6 +413,15 @@ kmacct_resolve(const kmaccounts *a, const char *name, const struct kmaccount **o
     *out = kmacct_find(a, name);
     if (*out)
         return KM_OK;
+    /* names are lower-case slugs; "ACME" is a near miss worth naming, not a pattern error */
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcasecmp(a->items[i].name, name) == 0) {
+            kmerr_set(err, KM_UNKNOWN_ACCOUNT, "unknown account '%.64s': account names are "
+                      "lower-case; did you mean '%s'?", name, a->items[i].name);
+            kmerr_detail(err, "available_accounts", names(a));
+            return KM_UNKNOWN_ACCOUNT;
+        }
+    }
     kmerr_set(err, KM_UNKNOWN_ACCOUNT, "unknown account '%.64s'",
               kmacct_name_valid(name) ? name : "(invalid name)");
     kmerr_detail(err, "available_accounts", names(a));

@@ -8,8 +8,8 @@
  *          KM_INVALID_ARGUMENT / KM_UNKNOWN_ACCOUNT with available_accounts (resolve).
  *
  * Format (the seed's, parsed with inih): one [name] section per account with string keys
- * api_key_env, conversion_metric_id and label; TOML quotes are stripped, # starts a
- * comment and indentation is ignored; a line longer than inih's line buffer (199
+ * api_key_env, conversion_metric_id and label, each a quoted TOML string (a bare value is
+ * refused, as TOML refuses it, naming the line), # starts a comment and indentation is ignored; a line longer than inih's line buffer (199
  * characters) is refused rather than split. Names are slugs [a-z0-9][a-z0-9_-]{0,63}.
  * Unknown keys are warned about in the log; every api_key_env must name a set, non-empty
  * environment variable (fail fast).

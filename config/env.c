@@ -125,6 +125,16 @@ kmenv_parse_line(const char *line, const char *what, char **key, char **val, kme
     return KM_OK;
 }
 
+/* An empty variable means unset: `REST_API_KEY=` (as in .env.example) neither counts as a
+ * value nor hides a later file's value. */
+static int
+nonempty_env(const char *key)
+{
+    const char *v = getenv(key);
+
+    return v && *v;
+}
+
 kmcode
 kmenv_load_file(const char *path, kmerr *err)
 {
@@ -155,8 +165,8 @@ kmenv_load_file(const char *path, kmerr *err)
         rc = kmenv_parse_line(line, what, &key, &val, err);
         if (rc != KM_OK)
             break;
-        if (key && !getenv(key))
-            setenv(key, val, 0);
+        if (key && val[0] && !nonempty_env(key))
+            setenv(key, val, 1);
         free(key);
         if (val) {
             memset(val, 0, strlen(val));

@@ -30,6 +30,8 @@ const struct kmcfg_doc kmcfg_docs[] = {
     { "ACCOUNTS_FILE", "(search path)", "explicit path to accounts.toml" },
     { "WORKERS", "(CPU count)", "klaviyo-restd worker processes (1-64)" },
     { "SERVICE_THREADS", "4", "threads per worker that run tool calls (1-64)" },
+    { "SERVICE_THREADS_MAX", "64", "threads a worker may add while calls wait on Klaviyo (SERVICE_THREADS-256)" },
+    { "QUEUE_MAX", "256", "calls a worker lets wait for a thread; past it 503 with Retry-After (1-65536)" },
     { "WORKER_TIMEOUT_SECONDS", "30", "a worker whose heartbeat is this old is killed and replaced (2-3600)" },
     { "GRACEFUL_TIMEOUT_SECONDS", "30", "on stop or reload, how long requests in flight may take to finish (0-3600)" },
     { "REST_TIMEOUT_SECONDS", "30", "how long a client may take to send a request, read a reply or stay idle (1-3600)" },
@@ -243,6 +245,8 @@ static const struct {
     { "REST_PORT", 8080, 0, 65535, offsetof(kmcfg, rest_port) },
     { "WORKERS", -1, 1, 64, offsetof(kmcfg, workers) },
     { "SERVICE_THREADS", 4, 1, 64, offsetof(kmcfg, service_threads) },
+    { "SERVICE_THREADS_MAX", 64, 1, 256, offsetof(kmcfg, service_threads_max) },
+    { "QUEUE_MAX", 256, 1, 65536, offsetof(kmcfg, queue_max) },
     { "WORKER_TIMEOUT_SECONDS", 30, 2, 3600, offsetof(kmcfg, worker_timeout_s) },
     { "GRACEFUL_TIMEOUT_SECONDS", 30, 0, 3600, offsetof(kmcfg, graceful_timeout_s) },
     { "REST_TIMEOUT_SECONDS", 30, 1, 3600, offsetof(kmcfg, rest_timeout_s) },
@@ -293,6 +297,11 @@ kmcfg_load(kmcfg *c, kmerr *err)
                          (int *)((char *)c + ints[i].off), err);
         if (rc != KM_OK)
             goto out;
+    }
+    if (c->service_threads_max < c->service_threads) {
+        rc = kmerr_set(err, KM_CONFIG_ERROR, "SERVICE_THREADS_MAX (%d) must be at least "
+                       "SERVICE_THREADS (%d)", c->service_threads_max, c->service_threads);
+        goto out;
     }
 
     c->rest_host = str_setting("REST_HOST", "127.0.0.1");

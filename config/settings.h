@@ -36,7 +36,9 @@ typedef struct kmcfg {
     int          worker_timeout_s;     /* WORKER_TIMEOUT_SECONDS: silent worker is replaced */
     int          graceful_timeout_s;   /* GRACEFUL_TIMEOUT_SECONDS: drain on stop and reload */
     int          rest_timeout_s;       /* REST_TIMEOUT_SECONDS: client read/write/idle timeout */
-    int          service_threads;      /* SERVICE_THREADS per worker */
+    int          service_threads;      /* SERVICE_THREADS per worker, always running */
+    int          service_threads_max;  /* SERVICE_THREADS_MAX: more while calls wait */
+    int          queue_max;            /* QUEUE_MAX calls may wait for a thread */
     char        *socket_path;          /* KLAVIYO_MCP_SOCKET */
     char        *redis_url;            /* REDIS_URL, or NULL for LMDB */
     char        *store_dir;            /* STORE_DIR */

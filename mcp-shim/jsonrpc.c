@@ -144,49 +144,7 @@ kmmcp_reader_next(kmmcp_reader *r, char **line, size_t *len)
 int
 kmmcp_utf8_valid(const char *s, size_t n, size_t *bad)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t               i = 0;
-
-    while (i < n) {
-        unsigned c = p[i];
-        size_t   need;
-        uint32_t cp, min;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-            cp = c & 0x1F;
-            min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            cp = c & 0x0F;
-            min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            cp = c & 0x07;
-            min = 0x10000;
-        } else {
-            goto bad_byte;
-        }
-        if (n - i <= need)
-            goto bad_byte;
-        for (size_t k = 1; k <= need; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                goto bad_byte;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            goto bad_byte;
-        i += need + 1;
-    }
-    return 1;
-bad_byte:
-    if (bad)
-        *bad = i;
-    return 0;
+    return km_utf8_valid(s, n, bad);
 }
 
 kmcode

@@ -25,6 +25,7 @@
 #include "json.h"
 #include "log.h"
 #include "memo.h"
+#include "metrics.h"
 #include "reg.h"
 #include "shape.h"
 #include "util.h"
@@ -33,6 +34,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +42,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_HEADERS_BYTES (32 * 1024)
@@ -51,19 +54,35 @@
 #define MEMO_BYTES        (32u * 1024 * 1024)
 #define LATENCY_SENTINEL  1e300     /* marks where metadata.latency_ms sits in a kept answer */
 #define STREAM_KEEPALIVE_MS 10000   /* a streamed call is silent at most this long */
+#define ACCEPT_PAUSE_MS   500       /* out of descriptors: stop accepting this long */
+#define DRAIN_LINGER_MS   200       /* a draining worker ends this long after its last request */
+#define ACCEPT_LOG_MS     10000     /* and say so at most this often */
 
 struct listener {
     kmhttp                     *h;
     struct evhttp              *http;
     struct evhttp_bound_socket *bound;    /* NULL once we stopped accepting */
+    struct event               *resume;   /* re-enables accepting after a pause */
+    int64_t                     logged;   /* km_now_ms of the last accept_paused line */
+    unsigned                    pauses;   /* pauses since that line */
     int                         trusted;  /* the Unix socket: no token */
 };
+
+/* evhttp keeps the evconnlistener's callback argument for itself, so an accept error is
+ * traced back to its listener here. Loop thread only; one kmhttp per worker process. */
+#define MAX_LISTENERS 4
+static struct {
+    struct evconnlistener *el;
+    struct listener       *l;
+} accepting[MAX_LISTENERS];
 
 struct kmhttp {
     struct event_base *base;
     const kmcfg       *cfg;
     kmjobq            *q;
     int                generation;
+    void             (*grow)(void *);     /* no service thread was idle for a call */
+    void              *grow_arg;
     struct event      *notes_ev;
     struct listener    lis[2];
     size_t             n_lis;
@@ -77,6 +96,7 @@ struct kmhttp {
     int                early_close;       /* the backend reports EV_CLOSED */
     void             (*idle)(void *);
     void              *idle_arg;
+    struct event      *linger;            /* draining: ends the worker once quiet */
 };
 
 enum rstate { R_NEW, R_QUEUED, R_REPLYING };
@@ -222,20 +242,65 @@ access_log(struct kmreq *r)
     kmlog(lvl, "request", f);
 }
 
-/* The request is over: log it and free its context. */
+static void
+on_linger(evutil_socket_t fd, short what, void *arg)
+{
+    kmhttp *h = arg;
+
+    (void)fd;
+    (void)what;
+    if (h->live == 0 && h->idle)
+        h->idle(h->idle_arg);
+}
+
+/* A draining worker with nothing left to answer ends DRAIN_LINGER_MS after its last request:
+ * a keep-alive client whose next request is already on its way (it had its previous answer
+ * before the drain began, without Connection: close) is answered too, with Connection: close,
+ * instead of finding its connection closed under it. Each request that ends restarts it. */
+static void
+linger(kmhttp *h)
+{
+    struct timeval tv = { DRAIN_LINGER_MS / 1000, (DRAIN_LINGER_MS % 1000) * 1000 };
+
+    if (!h->linger || evtimer_add(h->linger, &tv) != 0) {
+        if (h->idle)
+            h->idle(h->idle_arg);
+    }
+}
+
+/* The metrics route of a request: a fixed route, a tool's REST route (whichever path reached
+ * the tool, and for a request refused before routing, the route its path matches), or
+ * "other". A bounded set of names, so the metrics table stays small. */
+static const char *
+metrics_route(const struct kmreq *r)
+{
+    const struct kmtool *t;
+    json_object         *path_args = NULL;
+    const char          *allow = NULL;
+
+    if (strcmp(r->path, "/health") == 0 || strcmp(r->path, "/metrics") == 0 ||
+        strcmp(r->path, "/v1/tools") == 0)
+        return r->path;
+    t = r->tool ? kmreg_find(r->tool) : kmreg_route(r->method, r->path, &path_args, &allow);
+    json_object_put(path_args);
+    return t ? t->route : "other";
+}
+
+/* The request is over: log it, count it and free its context. */
 static void
 finish(struct kmreq *r)
 {
     kmhttp *h = r->h;
 
     access_log(r);
+    kmmet_request(metrics_route(r), r->status, km_now_ms() - r->t0);
     json_object_put(r->job.args);
     json_object_put(r->job.envelope);
     free(r->memo_key);
     free(r);
     h->live--;
-    if (h->draining && h->live == 0 && h->idle)
-        h->idle(h->idle_arg);
+    if (h->draining && h->live == 0)
+        linger(h);
 }
 
 static void
@@ -278,9 +343,18 @@ restore_timeouts(struct kmreq *r)
 static void
 on_complete(struct evhttp_request *req, void *arg)
 {
-    struct kmreq *r = arg;
+    struct kmreq             *r = arg;
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
 
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+    evhttp_connection_set_closecb(conn, NULL, NULL);
+    if (strcmp(r->method, "CONNECT") == 0 && conn) {
+        /* libevent keeps a CONNECT connection open whatever the headers say: end it; the
+         * answer is already with the kernel, and libevent frees the connection on EOF */
+        evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(conn));
+
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+    }
     r->req = NULL;
     finish(r);
 }
@@ -373,6 +447,19 @@ reply_buf(struct kmreq *r, int status, struct evbuffer *buf, const char *allow)
     common_headers(r, "application/json");
     if (allow)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    if (strcmp(r->method, "HEAD") == 0 || strcmp(r->method, "CONNECT") == 0) {
+        /* libevent adds no length to these; HEAD gets GET's headers and no body, CONNECT an
+         * answer with its length, and the connection closes after it */
+        struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+        char              len[24];
+
+        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(buf));
+        evhttp_add_header(out, "Content-Length", len);
+        if (r->method[0] == 'H')
+            evbuffer_drain(buf, evbuffer_get_length(buf));
+        else if (!evhttp_find_header(out, "Connection"))
+            evhttp_add_header(out, "Connection", "close");
+    }
     r->status = status;
     r->bytes = evbuffer_get_length(buf);
     r->state = R_REPLYING;
@@ -563,6 +650,7 @@ memo_answer(struct kmreq *r, const struct kmtool *tool, json_object *args)
         return 0;
     r->tool = tool->name;
     r->memo_hit = 1;
+    kmmet_memo_hit();
     json_object_put(args);
     n = snprintf(lat, sizeof(lat), "%.1f", (double)(km_now_ms() - r->t0));
     reply_pieces(r, 200, before, nbefore, lat, (size_t)n, after, nafter);
@@ -701,8 +789,26 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     r->job.stream = r->stream;
     r->job.view = view_of(r);
     r->job.owner = r;
+    r->job.arrived_ms = r->t0;
     atomic_init(&r->job.cancelled, false);
     km_strlcpy(r->job.rid, r->rid, sizeof(r->job.rid));
+    switch (kmjobq_push(h->q, &r->job)) {
+    case KMJOBQ_FULL:
+        /* every thread is busy and QUEUE_MAX calls already wait: say so at once */
+        r->job.args = NULL;            /* still ours: freed with the context */
+        json_object_put(args);
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+        reply_error(r, KM_SERVICE_UNAVAILABLE, 503, NULL, "this worker is at capacity: %d "
+                    "calls wait for one of its threads (QUEUE_MAX); retry in a moment",
+                    h->cfg->queue_max);
+        return;
+    case KMJOBQ_NO_IDLE:
+        if (h->grow)
+            h->grow(h->grow_arg);
+        break;
+    case KMJOBQ_QUEUED:
+        break;
+    }
     if (r->stream) {
         common_headers(r, NDJSON);
         evhttp_send_reply_start(r->req, 200, NULL);
@@ -713,7 +819,6 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     suspend_read_timeout(r);
     watch_eof(r);
     h->in_flight++;
-    kmjobq_push(h->q, &r->job);
 }
 
 /* The JSON object in the body; an empty body is {}. */
@@ -743,9 +848,15 @@ body_args(struct kmreq *r, json_object **out, kmerr *err)
                          "the request body must be JSON: send Content-Type: application/json");
     rc = kmjson_parse((const char *)evbuffer_pullup(in, -1), len, KM_INVALID_ARGUMENT, out, err);
     if (rc != KM_OK) {
-        char why[sizeof(err->msg)];
+        /* kmjson_parse says "malformed JSON[ at offset N]: why"; name the body once */
+        static const char lead[] = "malformed JSON";
+        char              why[sizeof(err->msg)];
+        const char       *rest = why;
         km_strlcpy(why, err->msg, sizeof(why));
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "malformed JSON body: %s", why);
+        if (strncmp(why, lead, sizeof(lead) - 1) == 0)
+            rest += sizeof(lead) - 1;
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "malformed JSON body%s%s",
+                         rest[0] == ' ' || rest[0] == ':' ? "" : ": ", rest);
     }
     if (!json_object_is_type(*out, json_type_object)) {
         json_object_put(*out);
@@ -768,6 +879,12 @@ query_args(struct kmreq *r, json_object **out, kmerr *err)
     if (!q || !*q)
         return KM_OK;
     TAILQ_INIT(&kv);
+    if (strcasestr(q, "%00")) {
+        /* decoding would end the value at the NUL and validate only what is before it */
+        rc = kmerr_set(err, KM_INVALID_ARGUMENT, "a query parameter contains a NUL character "
+                       "(%%00)");
+        goto out;
+    }
     if (evhttp_parse_query_str(q, &kv) != 0) {
         rc = kmerr_set(err, KM_INVALID_ARGUMENT, "malformed query string");
         goto out;
@@ -802,6 +919,34 @@ route_health(struct kmreq *r)
                  "{\"status\":\"%s\",\"pid\":%ld,\"generation\":%d,\"in_flight\":%zu}",
                  h->draining ? "draining" : "ok", (long)getpid(), h->generation, h->in_flight);
     reply_text(r, h->draining ? 503 : 200, body, (size_t)n, NULL);
+}
+
+/* GET /metrics: the shared counter table in the Prometheus text format. */
+static void
+route_metrics(struct kmreq *r)
+{
+    struct evhttp_request *req = r->req;
+    struct evbuffer       *buf;
+    size_t                 len;
+    char                  *text;
+
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+        reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET, HEAD",
+                    "%s /metrics is not allowed; use GET", r->method);
+        return;
+    }
+    text = kmmet_render(&len);
+    buf = evbuffer_new();
+    evbuffer_add(buf, text, len);
+    free(text);
+    common_headers(r, "text/plain; version=0.0.4; charset=utf-8");
+    r->status = 200;
+    r->bytes = len;
+    r->state = R_REPLYING;
+    evhttp_request_set_on_complete_cb(req, on_complete, r);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, r);
+    evhttp_send_reply(req, 200, NULL, buf);
+    evbuffer_free(buf);
 }
 
 static void
@@ -878,11 +1023,43 @@ route_registry(struct kmreq *r, const char *path)
     queue_job(r, tool, args);
 }
 
+/* 1 when the request carries Content-Length more than once with different values (a
+ * request smuggling shape: which one framed the body?). */
+static int
+conflicting_lengths(struct kmreq *r)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+    struct evkeyval  *e;
+    const char       *first = NULL;
+
+    TAILQ_FOREACH(e, in, next) {
+        if (strcasecmp(e->key, "Content-Length") != 0)
+            continue;
+        if (!first)
+            first = e->value;
+        else if (strcmp(first, e->value) != 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void
 dispatch(struct kmreq *r, const char *path)
 {
     kmhttp *h = r->h;
     kmerr   err = { 0 };
+
+    if (conflicting_lengths(r)) {
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+        reply_error(r, KM_INVALID_ARGUMENT, 400, NULL,
+                    "the request has two different Content-Length headers");
+        return;
+    }
+    if (strcmp(r->method, "CONNECT") == 0) {
+        reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET, POST", "CONNECT is not allowed: this is "
+                    "not a proxy");
+        return;
+    }
 
     if (strcmp(path, "/health") == 0) {
         if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0)
@@ -897,6 +1074,10 @@ dispatch(struct kmreq *r, const char *path)
                      header(r, "X-API-Key"), &err) != KM_OK) {
         reply_kmerr(r, &err);
         kmerr_clear(&err);
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        route_metrics(r);
         return;
     }
     if (strcmp(path, "/v1/tools") == 0 || strcmp(path, "/v1/tools/") == 0) {
@@ -933,6 +1114,8 @@ on_request(struct evhttp_request *req, void *arg)
     if (!path)
         path = "";
     km_strlcpy(r->path, path, sizeof(r->path));
+    /* the path goes into the access log and error messages: text only */
+    km_utf8_repair(r->path);
     rid = header(r, "X-Request-Id");
     if (kmhttp_request_id_ok(rid)) {
         km_strlcpy(r->rid, rid, sizeof(r->rid));
@@ -958,6 +1141,8 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     h->cfg = o->cfg;
     h->q = o->q;
     h->generation = o->generation;
+    h->grow = o->grow;
+    h->grow_arg = o->grow_arg;
     h->early_close = (event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE) != 0;
     if (getrandom(&h->rid_seed, sizeof(h->rid_seed), 0) != (ssize_t)sizeof(h->rid_seed))
         h->rid_seed = (uint64_t)km_wall_ms() ^ ((uint64_t)getpid() << 32);
@@ -975,6 +1160,62 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     }
     *out = h;
     return rc;
+}
+
+static void
+forget_listener(struct listener *l)
+{
+    for (size_t i = 0; i < MAX_LISTENERS; i++)
+        if (accepting[i].l == l)
+            accepting[i].el = NULL, accepting[i].l = NULL;
+    if (l->resume) {
+        event_free(l->resume);
+        l->resume = NULL;
+    }
+}
+
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct listener *l = arg;
+
+    (void)fd;
+    (void)what;
+    if (l->bound)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(l->bound));
+}
+
+/* accept() failed for a reason that is not "try again": out of descriptors (EMFILE, ENFILE)
+ * or memory. Retrying at once would spin (the socket stays readable), so stop accepting for
+ * ACCEPT_PAUSE_MS, as nginx does; connections already open are served meanwhile and free
+ * descriptors as they end. One log line per ACCEPT_LOG_MS at most. */
+static void
+on_accept_error(struct evconnlistener *el, void *arg)
+{
+    int              e = EVUTIL_SOCKET_ERROR();
+    struct timeval   tv = { ACCEPT_PAUSE_MS / 1000, (ACCEPT_PAUSE_MS % 1000) * 1000 };
+    struct listener *l = NULL;
+    int64_t          now = km_now_ms();
+
+    (void)arg;
+    for (size_t i = 0; i < MAX_LISTENERS && !l; i++)
+        if (accepting[i].el == el)
+            l = accepting[i].l;
+    evconnlistener_disable(el);
+    if (!l) {
+        kmlogf(KMLOG_ERROR, "accept_failed", "accept(): %s", strerror(e));
+        return;
+    }
+    evtimer_add(l->resume, &tv);
+    l->pauses++;
+    if (now - l->logged >= ACCEPT_LOG_MS) {
+        kmlogf(KMLOG_WARN, "accept_paused", "accept() on the %s listener failed: %s; not "
+               "accepting for %d ms at a time (%u pause(s) since the last line). Raise the "
+               "descriptor limit (ulimit -n / LimitNOFILE) or lower the number of clients",
+               l->trusted ? "Unix socket" : "TCP", strerror(e), ACCEPT_PAUSE_MS, l->pauses);
+        l->logged = now;
+        l->pauses = 0;
+    }
 }
 
 kmcode
@@ -1006,6 +1247,17 @@ kmhttp_listen(kmhttp *h, int fd, int trusted, kmerr *err)
     l->bound = evhttp_accept_socket_with_handle(l->http, fd);
     if (!l->bound)
         return kmerr_set(err, KM_INTERNAL_ERROR, "evhttp cannot accept on fd %d", fd);
+    l->resume = evtimer_new(h->base, on_resume, l);
+    if (!l->resume)
+        return kmerr_set(err, KM_INTERNAL_ERROR, "cannot make the accept-resume timer");
+    for (size_t i = 0; i < MAX_LISTENERS; i++) {
+        if (!accepting[i].el) {
+            accepting[i].el = evhttp_bound_socket_get_listener(l->bound);
+            accepting[i].l = l;
+            evconnlistener_set_error_cb(accepting[i].el, on_accept_error);
+            break;
+        }
+    }
     return KM_OK;
 }
 
@@ -1015,14 +1267,16 @@ kmhttp_drain(kmhttp *h, void (*idle)(void *arg), void *arg)
     h->draining = 1;
     h->idle = idle;
     h->idle_arg = arg;
+    h->linger = evtimer_new(h->base, on_linger, h);
     for (size_t i = 0; i < h->n_lis; i++) {
+        forget_listener(&h->lis[i]);
         if (h->lis[i].bound) {
             evhttp_del_accept_socket(h->lis[i].http, h->lis[i].bound);
             h->lis[i].bound = NULL;
         }
     }
-    if (h->live == 0 && idle)
-        idle(arg);
+    if (h->live == 0)
+        linger(h);
 }
 
 size_t
@@ -1036,10 +1290,14 @@ kmhttp_free(kmhttp *h)
 {
     if (!h)
         return;
-    for (size_t i = 0; i < h->n_lis; i++)
+    for (size_t i = 0; i < h->n_lis; i++) {
+        forget_listener(&h->lis[i]);
         evhttp_free(h->lis[i].http);
+    }
     if (h->notes_ev)
         event_free(h->notes_ev);
+    if (h->linger)
+        event_free(h->linger);
     free(h->tools_json);
     kmmemo_free(h->memo);
     free(h);

@@ -9,7 +9,8 @@
  * Fails:   kmhttp_new / kmhttp_listen return KM_INTERNAL_ERROR when libevent refuses; every
  *          request gets exactly one answer, an envelope with the code's status.
  *
- * Routes: GET /health (open, answered on the loop), GET /v1/tools, POST /v1/tools/<name>
+ * Routes: GET /health (open, answered on the loop), GET /metrics (Prometheus text, counters of
+ * metrics.h, token-protected like REST), GET /v1/tools, POST /v1/tools/<name>
  * (streams progress as NDJSON when the request says Accept: application/x-ndjson) and every
  * registry route (kmreg_route; GET query strings coerced by the input schema). A request on
  * the TCP listener needs a REST credential (auth.h); one on the Unix socket does not (its
@@ -33,6 +34,9 @@ struct kmhttp_opts {
     const kmcfg *cfg;          /* tokens, REST_MAX_BODY_BYTES, REST_TIMEOUT_SECONDS */
     kmjobq      *q;            /* where tool calls are queued */
     int          generation;   /* reported by /health */
+    void       (*grow)(void *arg);   /* may be NULL: called on the loop when a call was queued
+                                        and no service thread was idle */
+    void        *grow_arg;
 };
 
 kmcode kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out,

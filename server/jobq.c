@@ -7,12 +7,16 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct kmjobq {
     pthread_mutex_t todo_lock;
     pthread_cond_t  todo_cond;
     STAILQ_HEAD(, kmjob) todo;
+    size_t          ntodo;      /* jobs on todo */
+    size_t          max;        /* limit on ntodo; 0 none */
+    size_t          idle;       /* threads waiting in pop */
     int             stopping;
 
     pthread_mutex_t    done_lock;
@@ -33,7 +37,15 @@ kmjobq_new(kmjobq **out, kmerr *err)
         return KM_INTERNAL_ERROR;
     }
     pthread_mutex_init(&q->todo_lock, NULL);
-    pthread_cond_init(&q->todo_cond, NULL);
+    {
+        /* timed waits measure idleness on the monotonic clock */
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&q->todo_cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     STAILQ_INIT(&q->todo);
     pthread_mutex_init(&q->done_lock, NULL);
     STAILQ_INIT(&q->done);
@@ -69,27 +81,109 @@ kmjobq_fd(const kmjobq *q)
 }
 
 void
-kmjobq_push(kmjobq *q, struct kmjob *job)
+kmjobq_set_limit(kmjobq *q, size_t max)
 {
     pthread_mutex_lock(&q->todo_lock);
+    q->max = max;
+    pthread_mutex_unlock(&q->todo_lock);
+}
+
+enum kmjobq_push_result
+kmjobq_push(kmjobq *q, struct kmjob *job)
+{
+    enum kmjobq_push_result r;
+
+    pthread_mutex_lock(&q->todo_lock);
+    if (q->max > 0 && q->ntodo >= q->max) {
+        pthread_mutex_unlock(&q->todo_lock);
+        return KMJOBQ_FULL;
+    }
     STAILQ_INSERT_TAIL(&q->todo, job, link);
+    q->ntodo++;
+    /* an idle thread takes this job unless jobs already queued use up the idle threads */
+    r = q->idle >= q->ntodo ? KMJOBQ_QUEUED : KMJOBQ_NO_IDLE;
     pthread_cond_signal(&q->todo_cond);
     pthread_mutex_unlock(&q->todo_lock);
+    return r;
+}
+
+size_t
+kmjobq_waiting(kmjobq *q)
+{
+    size_t n;
+
+    pthread_mutex_lock(&q->todo_lock);
+    n = q->ntodo;
+    pthread_mutex_unlock(&q->todo_lock);
+    return n;
+}
+
+size_t
+kmjobq_idle(kmjobq *q)
+{
+    size_t n;
+
+    pthread_mutex_lock(&q->todo_lock);
+    n = q->idle;
+    pthread_mutex_unlock(&q->todo_lock);
+    return n;
+}
+
+/* Wait for a job until `until` (a CLOCK_MONOTONIC time; NULL: no limit). */
+static struct kmjob *
+pop_until(kmjobq *q, const struct timespec *until)
+{
+    struct kmjob *job;
+
+    pthread_mutex_lock(&q->todo_lock);
+    q->idle++;
+    while (STAILQ_EMPTY(&q->todo) && !q->stopping) {
+        if (!until) {
+            pthread_cond_wait(&q->todo_cond, &q->todo_lock);
+        } else if (pthread_cond_timedwait(&q->todo_cond, &q->todo_lock, until) == ETIMEDOUT) {
+            break;
+        }
+    }
+    q->idle--;
+    job = STAILQ_FIRST(&q->todo);
+    if (job) {
+        STAILQ_REMOVE_HEAD(&q->todo, link);
+        q->ntodo--;
+    }
+    pthread_mutex_unlock(&q->todo_lock);
+    return job;
 }
 
 struct kmjob *
 kmjobq_pop(kmjobq *q)
 {
-    struct kmjob *job;
+    return pop_until(q, NULL);
+}
+
+struct kmjob *
+kmjobq_pop_idle(kmjobq *q, int64_t idle_ms)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(idle_ms / 1000);
+    until.tv_nsec += (long)(idle_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pop_until(q, &until);
+}
+
+int
+kmjobq_stopping(kmjobq *q)
+{
+    int s;
 
     pthread_mutex_lock(&q->todo_lock);
-    while (STAILQ_EMPTY(&q->todo) && !q->stopping)
-        pthread_cond_wait(&q->todo_cond, &q->todo_lock);
-    job = STAILQ_FIRST(&q->todo);
-    if (job)
-        STAILQ_REMOVE_HEAD(&q->todo, link);
+    s = q->stopping;
     pthread_mutex_unlock(&q->todo_lock);
-    return job;
+    return s;
 }
 
 void

@@ -6,9 +6,14 @@
  *          Progress notes are made by kmjobq_progress and freed by the loop (free()); a job's
  *          final note is part of the job.
  * Threads: kmjobq_push, kmjobq_take and kmjobq_fd on the loop thread; kmjobq_pop,
- *          kmjobq_progress and kmjobq_finish on service threads; kmjobq_stop from any thread.
- * Fails:   kmjobq_new returns KM_INTERNAL_ERROR when no eventfd can be made; nothing else
- *          fails.
+ *          kmjobq_pop_idle, kmjobq_progress and kmjobq_finish on service threads;
+ *          kmjobq_stop from any thread.
+ * Fails:   kmjobq_new returns KM_INTERNAL_ERROR when no eventfd can be made; kmjobq_push
+ *          refuses a job (KMJOBQ_FULL) when the queue holds its limit; nothing else fails.
+ *
+ * Capacity: jobs wait in arrival order; kmjobq_push says when no service thread was idle to
+ * take the job (KMJOBQ_NO_IDLE), so the owner can add a thread; threads added that way leave
+ * with kmjobq_pop_idle once they have had nothing to do for a while.
  *
  * Shape (memcached thread.c): the loop pushes onto `todo` (mutex + condvar, service threads
  * sleep on it); a service thread appends its notes to `done` and writes the eventfd only when
@@ -41,6 +46,8 @@ STAILQ_HEAD(kmjob_notes, kmjob_note);
 
 /* One tool call in flight. */
 struct kmjob {
+    int64_t              arrived_ms; /* km_now_ms() when the request arrived: its deadline and
+                                        latency count from here, not from when a thread took it */
     const struct kmtool *tool;
     json_object         *args;      /* owned; the service thread reads it while it runs */
     json_object         *envelope;  /* the answer, set by the service thread; owned */
@@ -62,11 +69,31 @@ void kmjobq_free(kmjobq *q);
 /* The eventfd the loop watches for readability. */
 int kmjobq_fd(const kmjobq *q);
 
+/* At most `max` jobs wait for a thread (0: no limit, the default). */
+void kmjobq_set_limit(kmjobq *q, size_t max);
+
+enum kmjobq_push_result {
+    KMJOBQ_QUEUED = 0,   /* queued, and a thread was idle to take it */
+    KMJOBQ_NO_IDLE,      /* queued; every thread was busy (add one if you can) */
+    KMJOBQ_FULL          /* not queued: the limit of waiting jobs is reached */
+};
+
 /* Queue a job for the service threads. */
-void kmjobq_push(kmjobq *q, struct kmjob *job);
+enum kmjobq_push_result kmjobq_push(kmjobq *q, struct kmjob *job);
+
+/* Jobs waiting for a thread now, and threads waiting for a job now. */
+size_t kmjobq_waiting(kmjobq *q);
+size_t kmjobq_idle(kmjobq *q);
 
 /* Wait for the next job. Returns NULL once kmjobq_stop was called and no job is left. */
 struct kmjob *kmjobq_pop(kmjobq *q);
+
+/* kmjobq_pop that gives up after idle_ms with no job: NULL then too (kmjobq_stopping tells
+ * the two apart). For threads that should leave when there is no work. */
+struct kmjob *kmjobq_pop_idle(kmjobq *q, int64_t idle_ms);
+
+/* 1 once kmjobq_stop was called. */
+int kmjobq_stopping(kmjobq *q);
 
 /* Tell waiting and future kmjobq_pop callers to return NULL once the queue is empty. */
 void kmjobq_stop(kmjobq *q);

@@ -23,7 +23,8 @@
 
 extern char **environ;
 
-/* Names of the variables of the real environment, as the process started. */
+/* Names of the non-empty variables of the real environment, as the process started (an empty
+ * variable means unset: a .env file may fill it, and a reload forgets that again). */
 struct loader {
     char  **names;
     size_t  n;
@@ -40,7 +41,9 @@ snapshot_env(struct loader *ld)
     ld->names = km_xcalloc(n + 1, sizeof(*ld->names));
     for (char **e = environ; *e; e++) {
         const char *eq = strchr(*e, '=');
-        ld->names[ld->n++] = eq ? km_xstrndup(*e, (size_t)(eq - *e)) : km_xstrdup(*e);
+        if (!eq || !eq[1])
+            continue;
+        ld->names[ld->n++] = km_xstrndup(*e, (size_t)(eq - *e));
     }
 }
 

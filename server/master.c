@@ -6,6 +6,8 @@
  */
 #include "master.h"
 #include "log.h"
+#include "metrics.h"
+#include "reg.h"
 #include "util.h"
 #include "worker.h"
 
@@ -78,6 +80,11 @@ kmmaster_tcp_enabled(const kmcfg *cfg, const struct kmmaster_opts *o)
 
 /* --- listeners ----------------------------------------------------------------------- */
 
+/* What a second instance on the same machine must change, said once whichever listener
+ * collided first: both, or the second collides on the other. */
+#define SECOND_INSTANCE "to run a second instance set both REST_PORT and KLAVIYO_MCP_SOCKET " \
+    "(e.g. REST_PORT=8081 KLAVIYO_MCP_SOCKET=$XDG_RUNTIME_DIR/klaviyo-mcp-8081.sock)"
+
 static kmcode
 open_tcp(const char *host, int port, int *out, kmerr *err)
 {
@@ -111,6 +118,9 @@ open_tcp(const char *host, int port, int *out, kmerr *err)
     }
     freeaddrinfo(res);
     *out = fd;
+    if (fd < 0 && saved == EADDRINUSE)
+        return kmerr_set(err, KM_SERVICE_UNAVAILABLE, "cannot listen on %.80s:%d: it is in use "
+                         "(another klaviyo-restd?); %s", host, port, SECOND_INSTANCE);
     if (fd < 0)
         return kmerr_set(err, KM_SERVICE_UNAVAILABLE, "cannot listen on %.80s:%d: %s", host,
                          port, strerror(saved));
@@ -171,7 +181,8 @@ open_unix(struct kmmaster *m, const char *path, kmerr *err)
             kmerr_set(err, rc, "KLAVIYO_MCP_SOCKET=%.200s: %s", path, strerror(errno));
         close(probe);
         if (rc == KM_SERVICE_UNAVAILABLE)
-            return kmerr_set(err, rc, "another service is listening on %.200s", path);
+            return kmerr_set(err, rc, "another service is listening on %.100s; %s", path,
+                             SECOND_INSTANCE);
         if (rc != KM_OK)
             return rc;
         if (unlink(path) != 0 && errno != ENOENT)
@@ -304,6 +315,17 @@ log_worker(kmlog_level lvl, const char *event, const struct kmslot *s, json_obje
     kmlog(lvl, event, f);
 }
 
+/* Metrics: worker processes alive, from the slot table. */
+static void
+count_alive(struct kmmaster *m)
+{
+    int n = 0;
+
+    for (int i = 0; i < MAX_SLOTS; i++)
+        n += m->slots[i].pid != 0;
+    kmmet_workers_alive(n);
+}
+
 /* Fork worker `index` of generation `g`. */
 static kmcode
 spawn(struct kmmaster *m, struct gen *g, int index, kmerr *err)
@@ -336,6 +358,7 @@ spawn(struct kmmaster *m, struct gen *g, int index, kmerr *err)
         exit(kmworker_run(&a));
     }
     s->pid = pid;
+    count_alive(m);
     return KM_OK;
 }
 
@@ -389,6 +412,8 @@ respawn_due(struct kmmaster *m)
             kmlogf(KMLOG_ERROR, "worker_spawn_failed", "%s", err.msg);
             m->respawn[i].pending = 1;
             m->respawn[i].due_ms = now + 1000;
+        } else {
+            kmmet_respawn();
         }
         kmerr_clear(&err);
     }
@@ -423,6 +448,7 @@ reap(struct kmmaster *m)
         index = s->index;
         lived = km_now_ms() - s->started_ms;
         s->pid = 0;
+        count_alive(m);
         if (stopping)
             continue;
         if (m->next.id && gen == m->next.id)
@@ -470,6 +496,24 @@ check_workers(struct kmmaster *m)
     }
 }
 
+/* --- metrics ------------------------------------------------------------------------- */
+
+/* The shared counter table, mapped before the first fork so every worker adds to it. Its
+ * routes: the fixed ones and each tool's REST route. */
+static kmcode
+open_metrics(kmerr *err)
+{
+    const char *routes[KMMET_MAX_ROUTES];
+    size_t      n = 0;
+
+    routes[n++] = "/health";
+    routes[n++] = "/metrics";
+    routes[n++] = "/v1/tools";
+    for (size_t i = 0; i < kmreg_count() && n < KMMET_MAX_ROUTES; i++)
+        routes[n++] = kmreg_at(i)->route;
+    return kmmet_init(routes, n, err);
+}
+
 /* --- reload -------------------------------------------------------------------------- */
 
 static void
@@ -480,6 +524,7 @@ abort_reload(struct kmmaster *m, const char *why)
             stop_worker(m, &m->slots[i], &m->next.cfg);
     }
     kmlogf(KMLOG_ERROR, "reload_failed", "%s; generation %d keeps serving", why, m->cur.id);
+    kmmet_reload(0);
     free_gen(&m->next);
 }
 
@@ -520,6 +565,7 @@ reload(struct kmmaster *m)
     if (rc != KM_OK) {
         kmlogf(KMLOG_ERROR, "reload_failed", "%s: %s; generation %d keeps serving",
                kmerr_name(rc), err.msg, m->cur.id);
+        kmmet_reload(0);
         kmerr_clear(&err);
         return;
     }
@@ -548,6 +594,7 @@ log_reload_done(struct kmmaster *m)
     json_object_object_add(f, "rest_tokens", json_object_new_int((int)m->cur.cfg.n_rest_tokens));
     json_object_object_add(f, "accounts",
                            json_object_new_int((int)kmacct_count(m->cur.accounts)));
+    kmmet_reload(1);
     kmlog(KMLOG_INFO, "reload_done", f);
 }
 
@@ -714,6 +761,9 @@ kmmaster_run(kmcfg *cfg, kmaccounts *accounts, const struct kmmaster_opts *o)
         goto out;
     }
     memset(m.slots, 0, sizeof(struct kmslot) * MAX_SLOTS);
+    rc = open_metrics(&err);
+    if (rc != KM_OK)
+        goto out;
 
     if (kmmaster_tcp_enabled(&m.cur.cfg, o)) {
         rc = open_tcp(m.cur.cfg.rest_host, m.cur.cfg.rest_port, &m.tcp_fd, &err);
@@ -765,6 +815,7 @@ out:
     remove_pid_file(&m);
     if (m.slots)
         munmap(m.slots, sizeof(struct kmslot) * MAX_SLOTS);
+    kmmet_free();
     free_gen(&m.cur);
     free_gen(&m.next);
     sigprocmask(SIG_SETMASK, &old, NULL);

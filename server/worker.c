@@ -1,4 +1,10 @@
-/* worker.c — a worker process: loop, heartbeat, service threads, graceful stop. */
+/* worker.c — a worker process: loop, heartbeat, service threads, graceful stop.
+ *
+ * Service threads: SERVICE_THREADS always run. A call may hold its thread for minutes while it
+ * waits on Klaviyo (a rate window, a slow answer), so when a call is queued and no thread is
+ * idle the loop adds one, up to SERVICE_THREADS_MAX; an added thread leaves after
+ * EXTRA_IDLE_MS with nothing to do. Waiting calls so never hold the capacity a cheap call
+ * needs, and a full queue (QUEUE_MAX) is refused at once by the HTTP layer. */
 #include "worker.h"
 #include "http.h"
 #include "jobq.h"
@@ -7,12 +13,17 @@
 #include "util.h"
 
 #include <event2/event.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+
+#define EXTRA_IDLE_MS 30000   /* an added service thread leaves after this long idle */
 
 struct worker;
 
@@ -31,6 +42,9 @@ struct worker {
     kmhttp                     *http;
     struct svcthr              *thr;
     int                         nthr;
+    pthread_mutex_t             xmu;     /* guards nextra; xcv signals a leaving thread */
+    pthread_cond_t              xcv;
+    int                         nextra;  /* added threads alive */
     struct event               *beat, *sigterm, *sigint, *grace;
     int                         stopping;
 };
@@ -50,14 +64,12 @@ on_progress(void *arg, int done, int total)
     kmjobq_progress(p->q, p->job, done, total);
 }
 
-static void *
-service_main(void *arg)
+/* Run jobs until the queue stops (`extra`: or until idle for EXTRA_IDLE_MS). */
+static void
+serve_jobs(kmsvc_thread *th, kmjobq *q, int extra)
 {
-    struct svcthr *t = arg;
-    kmjobq        *q = t->w->q;
-
     for (;;) {
-        struct kmjob       *job = kmjobq_pop(q);
+        struct kmjob       *job = extra ? kmjobq_pop_idle(q, EXTRA_IDLE_MS) : kmjobq_pop(q);
         struct progress_arg p;
 
         if (!job)
@@ -70,14 +82,75 @@ service_main(void *arg)
             job->envelope = NULL;
             job->status = 499;
         } else {
-            job->envelope = kmsvc_call_view(t->th, job->tool, job->args,
-                                            (kmshape_view)job->view, &job->cancelled,
-                                            job->stream ? on_progress : NULL, &p, &job->status);
+            job->envelope = kmsvc_call_at(th, job->tool, job->args, (kmshape_view)job->view,
+                                          job->arrived_ms, &job->cancelled,
+                                          job->stream ? on_progress : NULL, &p, &job->status);
         }
         kmlog_set_request_id(NULL);
         kmjobq_finish(q, job);      /* the job is the loop's again: not touched after this */
     }
+}
+
+static void *
+service_main(void *arg)
+{
+    struct svcthr *t = arg;
+
+    serve_jobs(t->th, t->w->q, 0);
     return NULL;
+}
+
+/* An added thread: its own Klaviyo client; it leaves when idle or when the queue stops. */
+static void *
+extra_main(void *arg)
+{
+    struct worker *w = arg;
+    kmsvc_thread  *th = NULL;
+    kmerr          err = { 0 };
+
+    if (kmsvc_thread_new(w->svc, &th, &err) == KM_OK)
+        serve_jobs(th, w->q, 1);
+    else
+        kmlogf(KMLOG_WARN, "service_thread_failed", "%s", err.msg);
+    kmsvc_thread_free(th);
+    kmerr_clear(&err);
+    pthread_mutex_lock(&w->xmu);
+    w->nextra--;
+    pthread_cond_broadcast(&w->xcv);
+    pthread_mutex_unlock(&w->xmu);
+    return NULL;
+}
+
+/* The loop queued a call and no thread was idle: add one, within SERVICE_THREADS_MAX. */
+static void
+grow(void *arg)
+{
+    struct worker *w = arg;
+    pthread_attr_t attr;
+    pthread_t      tid;
+    sigset_t       all, old;
+    int            e;
+
+    pthread_mutex_lock(&w->xmu);
+    if (w->stopping || w->nthr + w->nextra >= w->a->cfg->service_threads_max) {
+        pthread_mutex_unlock(&w->xmu);
+        return;
+    }
+    w->nextra++;
+    pthread_mutex_unlock(&w->xmu);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    e = pthread_create(&tid, &attr, extra_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (e != 0) {
+        kmlogf(KMLOG_WARN, "service_thread_failed", "pthread_create: %s", strerror(e));
+        pthread_mutex_lock(&w->xmu);
+        w->nextra--;
+        pthread_mutex_unlock(&w->xmu);
+    }
 }
 
 static kmcode
@@ -114,6 +187,11 @@ stop_threads(struct worker *w)
 {
     if (w->q)
         kmjobq_stop(w->q);
+    /* added threads are detached: wait until the last has left (they use w->svc) */
+    pthread_mutex_lock(&w->xmu);
+    while (w->nextra > 0)
+        pthread_cond_wait(&w->xcv, &w->xmu);
+    pthread_mutex_unlock(&w->xmu);
     for (int i = 0; i < w->nthr; i++) {
         if (w->thr[i].started)
             pthread_join(w->thr[i].tid, NULL);
@@ -183,6 +261,40 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 
 /* --- the process ------------------------------------------------------------------------- */
 
+/* libevent's own messages ("Error from accept() call", ...) as JSON log lines like ours, at
+ * most one a second (a condition that repeats must not flood the log); the number left out
+ * is said on the next line. */
+static void
+on_libevent_log(int severity, const char *msg)
+{
+    static _Atomic int64_t last;
+    static atomic_uint     dropped;
+    int64_t                now = km_now_ms(), prev = atomic_load(&last);
+    kmlog_level            lvl = severity >= EVENT_LOG_ERR ? KMLOG_ERROR
+                                 : severity >= EVENT_LOG_WARN ? KMLOG_WARN
+                                 : severity >= EVENT_LOG_MSG ? KMLOG_INFO : KMLOG_DEBUG;
+
+    if (now - prev < 1000 || !atomic_compare_exchange_strong(&last, &prev, now)) {
+        atomic_fetch_add(&dropped, 1);
+        return;
+    }
+    kmlogf(lvl, "libevent", "%s (%u similar line(s) left out)", msg, atomic_exchange(&dropped, 0));
+}
+
+/* Use the hard limit on descriptors: every connection costs one. */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            kmlogf(KMLOG_WARN, "nofile_limit", "cannot raise the descriptor limit: %s",
+                   strerror(errno));
+    }
+}
+
 static void
 reset_signals(void)
 {
@@ -250,6 +362,8 @@ kmworker_run(const struct kmworker_args *a)
 
     memset(&w, 0, sizeof(w));
     w.a = a;
+    pthread_mutex_init(&w.xmu, NULL);
+    pthread_cond_init(&w.xcv, NULL);
     /* Signals stay blocked (as the master left them) until our handlers are in place. */
     reset_signals();
     /* die with the master, even when it is killed */
@@ -259,6 +373,8 @@ kmworker_run(const struct kmworker_args *a)
         return 1;
     }
 
+    event_set_log_callback(on_libevent_log);
+    raise_nofile();
     w.base = new_base();
     if (!w.base) {
         rc = kmerr_set(&err, KM_INTERNAL_ERROR, "event_base_new failed");
@@ -274,6 +390,9 @@ kmworker_run(const struct kmworker_args *a)
     ho.cfg = a->cfg;
     ho.q = w.q;
     ho.generation = a->slot->generation;
+    ho.grow = grow;
+    ho.grow_arg = &w;
+    kmjobq_set_limit(w.q, (size_t)a->cfg->queue_max);
     /* the tool list is built here, before any service thread shares the registry */
     rc = kmhttp_new(w.base, &ho, &w.http, &err);
     if (rc != KM_OK)

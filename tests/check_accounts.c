@@ -351,6 +351,19 @@ START_TEST(an_unterminated_or_trailing_quote_is_refused)
 }
 END_TEST
 
+/* the seed's parser let `api_key_env = KLAVIYO_ACME_KEY` through; TOML does not */
+START_TEST(an_unquoted_string_is_refused_as_toml_does_naming_its_line)
+{
+    assert_load_fails("[acme]\n# key\napi_key_env = KLAVIYO_ACME_KEY\nconversion_metric_id = "
+                      "\"ABC123\"\nlabel = \"x\"\n",
+                      3, "api_key_env must be a quoted string (this is not valid TOML)",
+                      "api_key_env = \"KLAVIYO_ACME_KEY\"", NULL);
+    assert_load_fails("[acme]\napi_key_env = \"KLAVIYO_ACME_KEY\"\nconversion_metric_id = "
+                      "\"ABC123\"\nlabel = Acme Store # shop\n",
+                      4, "label must be a quoted string", NULL);
+}
+END_TEST
+
 START_TEST(a_conversion_metric_id_must_be_alphanumeric)
 {
     assert_load_fails("[acme]\napi_key_env = \"KLAVIYO_ACME_KEY\"\nconversion_metric_id = "
@@ -637,6 +650,14 @@ START_TEST(a_wrong_name_with_one_account_is_still_unknown)
     ck_assert_int_eq(kmacct_resolve(a, "Acme", &acc, &err), KM_UNKNOWN_ACCOUNT);
     ck_assert_ptr_null(acc);
     kmerr_clear(&err);
+    /* the wrong case is named as such, with the list */
+    ck_assert_int_eq(kmacct_resolve(a, "ACME", &acc, &err), KM_UNKNOWN_ACCOUNT);
+    ck_assert_str_eq(err.msg, "unknown account 'ACME': account names are lower-case; did you "
+                     "mean 'acme'?");
+    ck_assert_ptr_nonnull(err.details);
+    ck_assert_ptr_nonnull(strstr(kmjson_text(err.details),
+                                 "\"available_accounts\":[\"acme\"]"));
+    kmerr_clear(&err);
     kmacct_free(a);
 }
 END_TEST
@@ -685,6 +706,7 @@ accounts_suite(void)
     tcase_add_test(tc, a_key_outside_any_section_is_refused);
     tcase_add_test(tc, a_line_that_is_not_toml_is_refused_at_its_line);
     tcase_add_test(tc, an_unterminated_or_trailing_quote_is_refused);
+    tcase_add_test(tc, an_unquoted_string_is_refused_as_toml_does_naming_its_line);
     tcase_add_test(tc, a_conversion_metric_id_must_be_alphanumeric);
     tcase_add_test(tc, a_line_too_long_to_read_whole_is_refused_at_its_line);
     tcase_add_test(tc, a_line_of_199_characters_is_read_whole_and_200_is_too_long);

@@ -267,6 +267,22 @@ START_TEST(an_explicit_pair_is_the_window)
 }
 END_TEST
 
+/* The window goes to Klaviyo as [start, day after end): 9999-12-31 would send 10000-01-01,
+ * which used to print as 0000-01-01 and turn Klaviyo's 400 into an empty 200. */
+START_TEST(a_window_past_9999_12_30_is_refused_and_no_year_wraps)
+{
+    kmrange r;
+    kmerr   e = { 0 };
+
+    ck_assert_int_eq(window(NULL, "9999-12-01", "9999-12-30", &r, NULL), KM_OK);
+    ck_assert_int_eq(window(NULL, "9999-12-01", "9999-12-31", &r, &e), KM_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "9999-12-30"));
+    kmerr_clear(&e);
+    ck_assert_str_eq(fmt(kmdate_from_ymd(9999, 12, 31) + 1), "9999-12-31");
+    ck_assert_str_eq(fmt(kmdate_from_ymd(9999, 12, 31)), "9999-12-31");
+}
+END_TEST
+
 START_TEST(a_timeframe_alone_is_the_preset)
 {
     kmrange r;
@@ -330,9 +346,32 @@ START_TEST(an_end_before_the_start_is_refused)
 }
 END_TEST
 
+/* a date in the form that the calendar does not have is told apart from a malformed one */
+START_TEST(an_impossible_date_says_why_it_is_not_a_date)
+{
+    static const struct {
+        const char *in, *msg;
+    } bad[] = {
+        { "2025-02-30", "start_date: '2025-02-30' is not a date: February 2025 has 28 days" },
+        { "2024-02-30", "start_date: '2024-02-30' is not a date: February 2024 has 29 days" },
+        { "2025-04-31", "start_date: '2025-04-31' is not a date: April 2025 has 30 days" },
+        { "2025-13-01", "start_date: '2025-13-01' is not a date: there is no month 13" },
+        { "2025-00-10", "start_date: '2025-00-10' is not a date: there is no month 00" },
+    };
+    kmrange r;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        kmerr err = { 0 };
+        ck_assert_int_eq(window(NULL, bad[i].in, "2026-03-01", &r, &err), KM_INVALID_ARGUMENT);
+        ck_assert_str_eq(err.msg, bad[i].msg);
+        kmerr_clear(&err);
+    }
+}
+END_TEST
+
 START_TEST(a_malformed_date_names_its_field)
 {
-    static const char *bad[] = { "2024-02-30", "2024-2-01", "20240201", "", "2024-02-01Z" };
+    static const char *bad[] = { "2024-2-01", "20240201", "", "2024-02-01Z" };
     kmrange            r;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -897,12 +936,14 @@ dates_suite(void)
 
     tc = tcase_create("window");
     tcase_add_test(tc, an_explicit_pair_is_the_window);
+    tcase_add_test(tc, a_window_past_9999_12_30_is_refused_and_no_year_wraps);
     tcase_add_test(tc, a_timeframe_alone_is_the_preset);
     tcase_add_test(tc, a_timeframe_with_any_date_is_refused);
     tcase_add_test(tc, no_window_at_all_is_refused);
     tcase_add_test(tc, half_a_pair_names_the_missing_date);
     tcase_add_test(tc, an_end_before_the_start_is_refused);
     tcase_add_test(tc, a_malformed_date_names_its_field);
+    tcase_add_test(tc, an_impossible_date_says_why_it_is_not_a_date);
     tcase_add_test(tc, a_window_of_1827_days_is_accepted);
     tcase_add_test(tc, a_window_of_1828_days_is_refused);
     suite_add_tcase(s, tc);

@@ -237,8 +237,23 @@ START_TEST(a_variable_already_in_the_environment_wins)
     put("cwd/.env", "KMT_A=from-file\nKMT_B=from-file\nKMT_C=from-file\n");
     ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
     ck_assert_str_eq(getenv("KMT_A"), "from-env");
-    ck_assert_str_eq(getenv("KMT_B"), "");
+    ck_assert_str_eq(getenv("KMT_B"), "from-file");   /* empty means unset */
     ck_assert_str_eq(getenv("KMT_C"), "from-file");
+}
+END_TEST
+
+/* .env.example's `REST_API_KEY=`: copying it must not count as a credential, nor hide the
+ * value a later file on the search path gives. */
+START_TEST(an_empty_value_in_a_file_sets_nothing_and_hides_nothing)
+{
+    unsetenv("KMT_A");
+    put("cwd/.env", "KMT_A=\nKMT_A=later\n");
+    ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
+    ck_assert_str_eq(getenv("KMT_A"), "later");
+    unsetenv("KMT_A");
+    put("cwd/.env", "KMT_A=\"\"\n");
+    ck_assert_int_eq(kmenv_load_file(".env", NULL), KM_OK);
+    ck_assert_ptr_null(getenv("KMT_A"));
 }
 END_TEST
 
@@ -403,6 +418,7 @@ env_suite(void)
     tcase_add_test(tc, a_file_sets_each_variable_it_defines);
     tcase_add_test(tc, crlf_line_ends_and_a_byte_order_mark_are_tolerated);
     tcase_add_test(tc, a_variable_already_in_the_environment_wins);
+    tcase_add_test(tc, an_empty_value_in_a_file_sets_nothing_and_hides_nothing);
     tcase_add_test(tc, the_first_definition_in_a_file_wins);
     tcase_add_test(tc, a_malformed_line_names_the_file_and_line);
     tcase_add_test(tc, a_missing_file_is_not_found);

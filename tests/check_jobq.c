@@ -7,7 +7,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static kmjobq *q;
 
@@ -122,6 +132,61 @@ START_TEST(stop_wakes_every_thread_waiting_for_a_job)
         ck_assert_int_eq(pthread_join(t[i], &got), 0);
         ck_assert_ptr_null(got);
     }
+}
+END_TEST
+
+START_TEST(a_full_queue_refuses_a_job_and_takes_one_again_once_one_is_popped)
+{
+    struct kmjob a, b, c;
+
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    memset(&c, 0, sizeof(c));
+    kmjobq_set_limit(q, 2);
+    /* nobody waits in pop: every push says no thread was idle */
+    ck_assert_int_eq(kmjobq_push(q, &a), KMJOBQ_NO_IDLE);
+    ck_assert_int_eq(kmjobq_push(q, &b), KMJOBQ_NO_IDLE);
+    ck_assert_int_eq(kmjobq_waiting(q), 2);
+    ck_assert_int_eq(kmjobq_push(q, &c), KMJOBQ_FULL);
+    ck_assert_int_eq(kmjobq_waiting(q), 2);
+    ck_assert_ptr_eq(kmjobq_pop(q), &a);
+    ck_assert_int_eq(kmjobq_push(q, &c), KMJOBQ_NO_IDLE);
+    ck_assert_ptr_eq(kmjobq_pop(q), &b);
+    ck_assert_ptr_eq(kmjobq_pop(q), &c);
+    ck_assert_int_eq(kmjobq_waiting(q), 0);
+}
+END_TEST
+
+static void *
+pop_idle_once(void *arg)
+{
+    (void)arg;
+    return kmjobq_pop_idle(q, 3000);
+}
+
+START_TEST(a_push_while_a_thread_waits_says_it_was_taken_and_idle_pops_time_out)
+{
+    struct kmjob a;
+    pthread_t    t;
+    void        *got = NULL;
+    int64_t      t0;
+
+    memset(&a, 0, sizeof(a));
+    ck_assert_int_eq(pthread_create(&t, NULL, pop_idle_once, NULL), 0);
+    for (int i = 0; i < 2500 && kmjobq_idle(q) == 0; i++)
+        nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+    ck_assert_int_eq(kmjobq_idle(q), 1);
+    ck_assert_int_eq(kmjobq_push(q, &a), KMJOBQ_QUEUED);
+    ck_assert_int_eq(pthread_join(t, &got), 0);
+    ck_assert_ptr_eq(got, &a);
+    /* with nothing to do, an idle pop gives up after its time (real time) */
+    t0 = now_ms();
+    ck_assert_ptr_null(kmjobq_pop_idle(q, 300));
+    ck_assert_int_ge(now_ms() - t0, 290);
+    ck_assert_int_eq(kmjobq_stopping(q), 0);
+    kmjobq_stop(q);
+    ck_assert_int_eq(kmjobq_stopping(q), 1);
+    ck_assert_ptr_null(kmjobq_pop_idle(q, 10000));
 }
 END_TEST
 
@@ -294,6 +359,8 @@ jobq_suite(void)
     tcase_add_test(todo, jobs_are_popped_in_the_order_they_were_pushed);
     tcase_add_test(todo, stop_lets_queued_jobs_drain_then_pop_returns_null);
     tcase_add_test(todo, stop_wakes_every_thread_waiting_for_a_job);
+    tcase_add_test(todo, a_full_queue_refuses_a_job_and_takes_one_again_once_one_is_popped);
+    tcase_add_test(todo, a_push_while_a_thread_waits_says_it_was_taken_and_idle_pops_time_out);
     suite_add_tcase(s, todo);
 
     tcase_add_checked_fixture(done, setup, teardown);

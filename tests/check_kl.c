@@ -642,6 +642,7 @@ START_TEST(a_wrong_key_is_invalid_api_key_and_the_message_has_no_key)
     ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_INVALID_API_KEY);
     ck_assert_ptr_null(doc);
     ck_assert_ptr_nonnull(strstr(err.msg, "Klaviyo rejected the API key for account 'acme'"));
+    ck_assert_int_eq(json_object_get_int(kmjson_get(err.details, "klaviyo_status")), 401);
     ck_assert_ptr_null(strstr(err.msg, bad));
     ck_assert_ptr_null(strstr(err.msg, "pk_"));
     ck_assert_int_eq(kmsecret_leaks(err.msg), 0);
@@ -660,6 +661,9 @@ START_TEST(a_key_without_the_scope_is_invalid_api_key)
     ck_assert(simacct("acme")->limited_key[0]);
     client_open_key(&c, 0, "acme", simacct("acme")->limited_key);
     ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_INVALID_API_KEY);
+    ck_assert_msg(strstr(err.msg, "the API key of account 'acme' lacks a scope this needs") &&
+                  strstr(err.msg, "flows:read"), "%s", err.msg);
+    ck_assert_int_eq(json_object_get_int(kmjson_get(err.details, "klaviyo_status")), 403);
     ck_assert_ptr_null(strstr(err.msg, simacct("acme")->limited_key));
     ck_assert_int_eq(sim_calls("GET /api/flows"), 1);
     kmerr_clear(&err);
@@ -895,6 +899,27 @@ START_TEST(a_dropped_connection_is_retried)
     ck_assert_int_eq(c.call.calls_done, 2);
     ck_assert_int_eq(sim_calls("GET /api/flows"), 2);
     json_object_put(doc);
+    client_close(&c);
+}
+END_TEST
+
+/* "could not reach Klaviyo" says why: here nothing listens on the port */
+START_TEST(a_refused_connection_is_upstream_error_naming_the_cause)
+{
+    struct client c;
+    json_object  *doc = NULL;
+    kmerr         err = { 0 };
+    char          url[64];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", kmfix_free_port());
+    setenv("KLAVIYO_BASE_URL", url, 1);
+    setenv("KLAVIYO_MAX_RETRIES", "0", 1);
+    client_open(&c, 0, "acme");
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_UPSTREAM_ERROR);
+    ck_assert_ptr_null(doc);
+    ck_assert_msg(strstr(err.msg, "could not reach Klaviyo (1 attempt): connection refused"),
+                  "%s", err.msg);
+    kmerr_clear(&err);
     client_close(&c);
 }
 END_TEST
@@ -1625,6 +1650,7 @@ kl_suite(void)
     tcase_add_test(tc, a_throttle_whose_wait_passes_the_deadline_fails_at_once);
     tcase_add_test(tc, a_slow_answer_times_out_as_upstream_timeout_after_retries);
     tcase_add_test(tc, a_dropped_connection_is_retried);
+    tcase_add_test(tc, a_refused_connection_is_upstream_error_naming_the_cause);
     tcase_add_test(tc, a_malformed_body_is_upstream_error);
     tcase_add_test(tc, a_truncated_body_is_upstream_error);
     suite_add_tcase(s, tc);

@@ -177,6 +177,26 @@ START_TEST(valid_arguments_pass)
 }
 END_TEST
 
+/* A NUL inside a string must not hide what follows it from the checks: the pattern of
+ * `account` matched "northwind" and the call was served for that account. */
+START_TEST(a_string_holding_a_nul_is_refused)
+{
+    static const char *const cases[][2] = {
+        { "klaviyo_get_flows", "{\"account\":\"acme\\u0000xyz\"}" },
+        { "klaviyo_get_flow_structure", "{\"flow_id\":\"XVTP5Q\\u0000../\"}" },
+        { "klaviyo_get_flows", "{\"account\":\"acme\",\"status\":\"live\\u0000\"}" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        kmerr err = { 0 };
+
+        ck_assert_int_eq(check_args(cases[i][0], cases[i][1], &err), KM_INVALID_ARGUMENT);
+        ck_assert_msg(strstr(err.msg, "NUL") != NULL, "%s: %s", cases[i][1], err.msg);
+        kmerr_clear(&err);
+    }
+}
+END_TEST
+
 START_TEST(each_schema_violation_names_the_field_and_the_rule)
 {
     static const struct {
@@ -185,7 +205,7 @@ START_TEST(each_schema_violation_names_the_field_and_the_rule)
         { "klaviyo_list_accounts", "{\"verbose\":true}", "verbose: unknown field" },
         { "klaviyo_get_flows", "{\"archived\":\"yes\"}", "archived: must be boolean" },
         { "klaviyo_get_flows", "{\"status\":\"paused\"}", "status: 'paused' is not one of" },
-        { "klaviyo_get_flows", "{\"account\":\"Acme\"}", "account: 'Acme' does not match" },
+        { "klaviyo_get_flows", "{\"account\":\"ac/me\"}", "account: 'ac/me' does not match" },
         { "klaviyo_get_flow_structure", "{}", "flow_id is required" },
         { "klaviyo_get_flow_structure", "{\"flow_id\":\"../x\"}", "flow_id: '../x' does not match" },
         { "klaviyo_get_campaign_performance", "{\"start_date\":\"2025/01/01\"}",
@@ -378,6 +398,7 @@ reg_suite(void)
     tc = tcase_create("validation");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, valid_arguments_pass);
+    tcase_add_test(tc, a_string_holding_a_nul_is_refused);
     tcase_add_test(tc, each_schema_violation_names_the_field_and_the_rule);
     tcase_add_test(tc, arguments_that_are_not_an_object_are_refused);
     tcase_add_test(tc, output_schemas_accept_the_seed_examples_and_reject_wrong_shapes);

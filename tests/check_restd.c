@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "fixtures.h"
 #include "json.h"
+#include "promtext.h"
 #include "util.h"
 
 #include <check.h>
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -255,6 +258,7 @@ struct restd_opts {
     const char        *sock;           /* KLAVIYO_MCP_SOCKET; default DIR/run/restd.sock */
     const char *const *env;            /* NAME=value entries, replacing the defaults */
     const char *const *args;           /* extra arguments */
+    int                nofile;         /* RLIMIT_NOFILE (soft and hard) of the service */
 };
 
 /* Set NAME=value in env, replacing an earlier NAME (getenv would see the first one). */
@@ -494,6 +498,12 @@ restd_start(struct restd *d, const struct restd_opts *o)
         int nul = open("/dev/null", O_RDWR);
 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (o->nofile > 0) {
+            struct rlimit rl = { (rlim_t)o->nofile, (rlim_t)o->nofile };
+
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                _exit(125);
+        }
         if (fd >= 0)
             dup2(fd, STDERR_FILENO);
         if (nul >= 0) {
@@ -589,6 +599,7 @@ struct reply {
     char         allow[80];
     char         ctype[80];
     char         conn[40];
+    char         retry_after[40];
     long         connects;        /* connections opened for this transfer */
     json_object *doc;             /* the body parsed, or NULL */
 };
@@ -648,6 +659,7 @@ on_header(char *p, size_t sz, size_t n, void *arg)
     grab(p, len, "Allow", r->allow, sizeof(r->allow));
     grab(p, len, "Content-Type", r->ctype, sizeof(r->ctype));
     grab(p, len, "Connection", r->conn, sizeof(r->conn));
+    grab(p, len, "Retry-After", r->retry_after, sizeof(r->retry_after));
     return len;
 }
 
@@ -1199,7 +1211,15 @@ START_TEST(every_error_status_has_an_envelope_and_a_request_id)
     /* 400: malformed JSON, a body that is not an object, an argument the schema refuses */
     post(&d, "/v1/campaigns/performance", "{\"account\": ", TOKEN_A, &r);
     assert_error(&r, 400, "INVALID_ARGUMENT");
-    ck_assert_ptr_nonnull(strstr(r.body.data, "malformed JSON"));
+    ck_assert_ptr_nonnull(strstr(r.body.data, "malformed JSON body"));
+    ck_assert_ptr_null(strstr(strstr(r.body.data, "malformed JSON") + 1, "malformed JSON"));
+    reply_free(&r);
+    /* a name in the wrong case is an unknown account with the list, not a pattern error */
+    post(&d, "/v1/campaigns/performance", "{\"account\":\"ACME\",\"timeframe\":\"last_30_days\"}",
+         TOKEN_A, &r);
+    assert_error(&r, 404, "UNKNOWN_ACCOUNT");
+    ck_assert_ptr_nonnull(strstr(r.body.data, "did you mean 'acme'"));
+    ck_assert_ptr_nonnull(strstr(r.body.data, "available_accounts"));
     reply_free(&r);
     post(&d, "/v1/campaigns/performance", "[1, 2]", TOKEN_A, &r);
     assert_error(&r, 400, "INVALID_ARGUMENT");
@@ -1497,6 +1517,232 @@ START_TEST(the_rest_timeout_cuts_idle_clients_not_long_calls)
 }
 END_TEST
 
+/* Write `req` on a new TCP connection and read until the service closes it or timeout_ms
+ * pass. Returns the bytes read (NUL-terminated in buf); *closed is 1 when EOF came. */
+static size_t
+raw_exchange(const struct restd *d, const char *req, size_t reqlen, char *buf, size_t cap,
+             int timeout_ms, int *closed)
+{
+    struct sockaddr_in a;
+    int                fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t             got = 0;
+    int64_t            until = now_ms() + timeout_ms;
+
+    *closed = 0;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)d->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(write(fd, req, reqlen), (ssize_t)reqlen);
+    while (got + 1 < cap && now_ms() < until) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t       n;
+
+        if (poll(&p, 1, (int)(until - now_ms())) <= 0)
+            break;
+        n = read(fd, buf + got, cap - 1 - got);
+        if (n <= 0) {
+            *closed = 1;
+            break;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(fd);
+    return got;
+}
+
+/* HEAD answers GET's headers (with its Content-Length) and no body; CONNECT gets a 405 with
+ * its length and the connection closes at once. */
+START_TEST(head_has_no_body_and_connect_is_refused_and_closed)
+{
+    static const char two[] = "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    static const char con[] = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
+    struct restd_opts o = { 0 };
+    struct restd      d;
+    char              buf[8192];
+    const char       *cl, *end, *second, *body;
+    int               closed;
+    int64_t           t0;
+
+    test_up();
+    restd_start(&d, &o);
+    raw_exchange(&d, two, strlen(two), buf, sizeof(buf), 5000, &closed);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 200", 12) == 0, "%s", buf);
+    end = strstr(buf, "\r\n\r\n");
+    ck_assert_ptr_nonnull(end);
+    cl = strcasestr(buf, "Content-Length: ");
+    ck_assert_msg(cl && cl < end, "HEAD without Content-Length: %s", buf);
+    /* no body: the GET's answer follows the HEAD's headers at once */
+    second = end + 4;
+    ck_assert_msg(strncmp(second, "HTTP/1.1 200", 12) == 0, "bytes after HEAD: %s", second);
+    body = strstr(second, "\r\n\r\n");
+    ck_assert_ptr_nonnull(body);
+    ck_assert_int_eq(atoi(cl + 16), (int)strlen(body + 4));
+
+    t0 = now_ms();
+    raw_exchange(&d, con, strlen(con), buf, sizeof(buf), 10000, &closed);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 405", 12) == 0, "%s", buf);
+    ck_assert_ptr_nonnull(strcasestr(buf, "Content-Length: "));
+    ck_assert_int_eq(closed, 1);
+    ck_assert_int_lt(now_ms() - t0, 5000);
+    restd_stop(&d);
+}
+END_TEST
+
+/* Parser edges: two different Content-Length headers are refused; a NUL in a query value or a
+ * JSON string is refused (it used to end the value early); answers are valid UTF-8 even when
+ * they quote bytes that are not (a raw path) or cut a quoted value mid-character. */
+START_TEST(parser_edges_are_refused_and_answers_stay_utf8)
+{
+    static const char dup[] = "POST /v1/tools/klaviyo_list_accounts HTTP/1.1\r\nHost: x\r\n"
+                              "X-API-Key: " TOKEN_A "\r\nContent-Type: application/json\r\n"
+                              "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{} ";
+    static const char raw[] = "GET /v1/\xff\xfe\xc3 HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+                              TOKEN_A "\r\nConnection: close\r\n\r\n";
+    struct restd_opts o = { 0 };
+    struct restd      d;
+    struct reply      r;
+    struct call       body = { .method = "POST", .path = "/v1/tools/klaviyo_get_flows",
+                               .body = "{\"account\":\"acme\\u0000x\"}", .token = TOKEN_A };
+    /* 20 two-byte characters: a 40-byte cut lands inside the 21st when it is longer */
+    struct call       cut = { .method = "POST", .path = "/v1/tools/klaviyo_get_flows",
+                              .body = "{\"account\":\"a\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+                                      "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+                                      "\u00e9\u00e9\u00e9\u00e9\u00e9\"}", .token = TOKEN_A };
+    char              buf[8192];
+    int               closed;
+
+    test_up();
+    restd_start(&d, &o);
+    raw_exchange(&d, dup, strlen(dup), buf, sizeof(buf), 5000, &closed);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 400", 12) == 0, "%s", buf);
+
+    get(&d, "/v1/flows?account=acme%00xx", TOKEN_A, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(kmjson_str(kmjson_get(r.doc, "error"), "message"), "NUL"));
+    reply_free(&r);
+    call(&d, &body, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(kmjson_str(kmjson_get(r.doc, "error"), "message"), "NUL"));
+    reply_free(&r);
+
+    call(&d, &cut, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_msg(km_utf8_valid(r.body.data, r.body.len, NULL), "not UTF-8: %s", r.body.data);
+    reply_free(&r);
+    raw_exchange(&d, raw, sizeof(raw) - 1, buf, sizeof(buf), 5000, &closed);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 404", 12) == 0, "%s", buf);
+    ck_assert_msg(km_utf8_valid(buf, strlen(buf), NULL), "not UTF-8: %s", buf);
+    restd_stop(&d);
+    /* nor any log line */
+    {
+        char *text = slurp(d.log);
+
+        ck_assert_ptr_nonnull(text);
+        ck_assert(km_utf8_valid(text, strlen(text), NULL));
+        free(text);
+    }
+}
+END_TEST
+
+/* CPU time (user + system) of `pid` so far, in clock ticks. */
+static long
+cpu_ticks(pid_t pid)
+{
+    char  path[64], buf[1024], *rp;
+    long  ut = 0, st = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    if (!fgets(buf, sizeof(buf), f)) {
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    rp = strrchr(buf, ')');
+    /* fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+     * cmajflt utime stime */
+    if (!rp || sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut,
+                      &st) != 2)
+        return -1;
+    return ut + st;
+}
+
+/* Out of descriptors (RLIMIT_NOFILE 64, 120 idle connections): the worker pauses accepting
+ * instead of spinning on accept(), says so in a few JSON lines instead of flooding the log,
+ * and serves again once connections are gone. (Real time: 3 s of exhaustion.) */
+START_TEST(running_out_of_descriptors_pauses_accepting_without_spinning)
+{
+    struct restd_opts  o = { .workers = 1, .nofile = 64 };
+    struct restd       d;
+    struct reply       r;
+    struct sockaddr_in a;
+    pid_t              worker;
+    int                fds[120], nfd = 0, ok = 0;
+    long               t0, t1;
+    char              *text, *line;
+    int                paused = 0;
+
+    test_up();
+    restd_start(&d, &o);
+    ck_assert_int_eq(children_of(d.pid, &worker, 1), 1);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)d.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 120; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        if (fd < 0)
+            break;
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+            close(fd);
+            break;
+        }
+        fds[nfd++] = fd;
+    }
+    ck_assert_int_gt(nfd, 80);
+    nap(500);
+    t0 = cpu_ticks(worker);
+    nap(3000);
+    t1 = cpu_ticks(worker);
+    ck_assert_int_ge(t0, 0);
+    /* a spinning worker would burn ~3 s; allow a third of that */
+    ck_assert_msg(t1 - t0 < sysconf(_SC_CLK_TCK), "the worker used %ld ticks in 3 s",
+                  t1 - t0);
+    for (int i = 0; i < nfd; i++)
+        close(fds[i]);
+    /* accepting again within a pause or two */
+    for (int i = 0; i < 100 && !ok; i++) {
+        struct call c = { .method = "GET", .path = "/health", .timeout_ms = 2000 };
+
+        call(&d, &c, &r);
+        ok = r.status == 200;
+        reply_free(&r);
+        if (!ok)
+            nap(100);
+    }
+    ck_assert(ok);
+    restd_stop(&d);
+    text = slurp(d.log);
+    ck_assert_ptr_nonnull(text);
+    for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        ck_assert_msg(line[0] == '{', "a log line that is not JSON: %.200s", line);
+        if (strstr(line, "\"accept_paused\""))
+            paused++;
+    }
+    ck_assert_int_ge(paused, 1);
+    ck_assert_int_le(paused, 2);
+    free(text);
+}
+END_TEST
+
 START_TEST(a_repeated_call_is_answered_from_the_memo_with_the_same_data)
 {
     struct restd_opts o = { .workers = 1 };
@@ -1774,6 +2020,32 @@ START_TEST(a_tool_call_streams_progress_lines_then_the_result)
 }
 END_TEST
 
+/* A streamed call that waits on Klaviyo longer than REST_TIMEOUT_SECONDS between two lines
+ * (a report slot at 2 a minute is a wait of up to a minute) is not cut off by that idle
+ * timeout: the stream runs to its result. Timed in real time: a 2 s idle timeout, a 3.5 s
+ * Klaviyo answer. */
+START_TEST(a_stream_outlives_the_idle_timeout_while_klaviyo_is_slow)
+{
+    struct restd_opts o = { .workers = 1, .rest_timeout_s = 2 };
+    struct restd      d;
+    struct reply      r;
+    struct call       c = { .method = "POST", .path = "/v1/tools/klaviyo_get_list_health",
+                            .token = TOKEN_A, .body = "{\"account\":\"kiwi\"}",
+                            .accept = "application/x-ndjson" };
+
+    test_up();
+    restd_start(&d, &o);
+    sim_delay("/api/lists", 1, 3500);
+    call(&d, &c, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(r.body.data);
+    ck_assert_msg(strstr(r.body.data, "{\"status\":200,\"result\":{\"data\""),
+                  "no result line: %.300s", r.body.data);
+    reply_free(&r);
+    restd_stop(&d);
+}
+END_TEST
+
 /* Loop: 0 plain, 1 streaming. The client gives up while the first Klaviyo call of a
  * list-health is held by the simulator; the service must abandon the call before the
  * per-list requests, and write nothing back. */
@@ -1828,6 +2100,86 @@ slow_call_main(void *arg)
     get(s->d, s->path, TOKEN_A, &s->r);
     return NULL;
 }
+
+/* Head-of-line blocking: with one service thread and eight calls held by a slow Klaviyo,
+ * a call that needs no Klaviyo request is still answered at once (a thread is added for it),
+ * and its latency counts from its arrival. */
+START_TEST(calls_waiting_on_klaviyo_never_hold_up_the_others)
+{
+    static const char *const env[] = { "SERVICE_THREADS_MAX=16", NULL };
+    static const char *const paths[8] = {
+        "/v1/flows?account=acme", "/v1/flows?account=kiwi", "/v1/flows?account=nosms",
+        "/v1/flows?account=acme&status=live", "/v1/flows?account=kiwi&status=live",
+        "/v1/flows?account=nosms&status=live", "/v1/flows?account=acme&status=draft",
+        "/v1/flows?account=kiwi&status=draft",
+    };
+    struct restd_opts o = { .workers = 1, .threads = 1, .env = env };
+    struct restd      d;
+    struct reply      r;
+    struct slow_call  slow[8];
+
+    test_up();
+    restd_start(&d, &o);
+    sim_delay("/api/flows", 8, 6000);
+    for (int i = 0; i < 8; i++) {
+        slow[i].d = &d;
+        slow[i].path = paths[i];
+        ck_assert_int_eq(pthread_create(&slow[i].tid, NULL, slow_call_main, &slow[i]), 0);
+    }
+    ck_assert(wait_in_flight(&d, 8));
+    get(&d, "/v1/accounts", TOKEN_A, &r);
+    assert_ok(&r);
+    ck_assert_double_lt(kmjson_num(kmjson_get(r.doc, "metadata"), "latency_ms", 1e9), 2000.0);
+    reply_free(&r);
+    /* answered while all eight were still waiting on Klaviyo */
+    ck_assert_int_eq(health_in_flight(&d), 8);
+    for (int i = 0; i < 8; i++) {
+        pthread_join(slow[i].tid, NULL);
+        assert_ok(&slow[i].r);
+        reply_free(&slow[i].r);
+    }
+    restd_stop(&d);
+}
+END_TEST
+
+/* A bounded queue: with every thread busy and QUEUE_MAX calls waiting, the next call is
+ * refused at once with 503 and Retry-After, and the waiting ones still finish. */
+START_TEST(a_full_queue_is_refused_at_once_with_retry_after)
+{
+    static const char *const env[] = { "SERVICE_THREADS_MAX=1", "QUEUE_MAX=1", NULL };
+    struct restd_opts o = { .workers = 1, .threads = 1, .env = env };
+    struct restd      d;
+    struct reply      r;
+    struct slow_call  a = { .path = "/v1/flows?account=acme" };
+    struct slow_call  b = { .path = "/v1/flows?account=kiwi" };
+    int64_t           t0;
+
+    test_up();
+    restd_start(&d, &o);
+    sim_delay("/api/flows", 2, 4000);
+    a.d = b.d = &d;
+    ck_assert_int_eq(pthread_create(&a.tid, NULL, slow_call_main, &a), 0);
+    ck_assert(wait_in_flight(&d, 1));
+    ck_assert_int_eq(pthread_create(&b.tid, NULL, slow_call_main, &b), 0);
+    ck_assert(wait_in_flight(&d, 2));
+    t0 = now_ms();
+    get(&d, "/v1/flows?account=nosms", TOKEN_A, &r);
+    ck_assert_int_lt(now_ms() - t0, 2000);
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_str_eq(kmjson_str(kmjson_get(r.doc, "error"), "code"), "SERVICE_UNAVAILABLE");
+    ck_assert_ptr_nonnull(strstr(kmjson_str(kmjson_get(r.doc, "error"), "message"),
+                                 "QUEUE_MAX"));
+    ck_assert_str_eq(r.retry_after, "1");
+    reply_free(&r);
+    pthread_join(a.tid, NULL);
+    pthread_join(b.tid, NULL);
+    assert_ok(&a.r);
+    assert_ok(&b.r);
+    reply_free(&a.r);
+    reply_free(&b.r);
+    restd_stop(&d);
+}
+END_TEST
 
 START_TEST(a_slow_report_does_not_block_health_or_a_cache_hit)
 {
@@ -1932,6 +2284,7 @@ START_TEST(a_stale_socket_file_is_replaced_but_a_live_one_is_not)
         ck_assert_int_ne(restd_wait(&d), -1);
         ck_assert(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 1);
         ck_assert(log_has(&d, "another service is listening"));
+        ck_assert(log_has(&d, "set both REST_PORT and KLAVIYO_MCP_SOCKET"));
         call(&d2, &c, &r);
         ck_assert_int_eq(r.status, 200);
         reply_free(&r);
@@ -2148,6 +2501,125 @@ START_TEST(a_worker_killed_with_sigkill_during_a_load_is_respawned)
     }
     restd_stop(&d);
     ck_assert(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 0);
+}
+END_TEST
+
+/* A keep-alive client that never retries (like wrk): it writes its next request a few
+ * milliseconds after an answer is complete, and counts a request lost when the connection
+ * ends before its answer. (curl would hide such a loss: it resends on a reused connection that died.) */
+struct kaclient {
+    const struct restd *d;
+    atomic_int         *stop;
+    pthread_t           tid;
+    int                 ok, lost, refused;
+    char                why[200];
+};
+
+static void *
+kaclient_main(void *arg)
+{
+    static const char req[] = "GET /v1/accounts HTTP/1.1\r\nHost: x\r\nX-API-Key: " TOKEN_A
+                              "\r\n\r\n";
+    struct kaclient *c = arg;
+    int              fd = -1;
+    char             buf[16384];
+
+    while (!atomic_load(c->stop)) {
+        size_t      got = 0;
+        const char *end = NULL, *cl;
+
+        if (fd < 0) {
+            struct sockaddr_in a;
+
+            fd = socket(AF_INET, SOCK_STREAM, 0);
+            memset(&a, 0, sizeof(a));
+            a.sin_family = AF_INET;
+            a.sin_port = htons((uint16_t)c->d->port);
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+                c->refused++;
+                close(fd);
+                fd = -1;
+                nap(5);
+                continue;
+            }
+        }
+        if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
+            c->lost++;
+            snprintf(c->why, sizeof(c->why), "send failed: %s", strerror(errno));
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        for (;;) {
+            ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+            buf[got] = '\0';
+            end = strstr(buf, "\r\n\r\n");
+            cl = end ? strcasestr(buf, "Content-Length: ") : NULL;
+            if (end && cl && got >= (size_t)(end + 4 - buf) + (size_t)atoi(cl + 16))
+                break;
+            end = NULL;
+        }
+        if (!end) {
+            c->lost++;
+            snprintf(c->why, sizeof(c->why), "the connection ended before the answer (%zu "
+                     "bytes)", got);
+            close(fd);
+            fd = -1;
+            continue;
+        }
+        c->ok++;
+        if (strcasestr(buf, "Connection: close")) {
+            close(fd);
+            fd = -1;
+        }
+        /* a client thinks a little between requests: its connection sits idle, kept
+         * alive, when a drain begins */
+        nap(1 + c->ok % 5);
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* Reloads (SIGHUP) under keep-alive load: a request that has arrived is answered (with
+ * Connection: close by a draining worker), none is lost. */
+START_TEST(sighup_under_keep_alive_load_loses_no_request)
+{
+    struct restd_opts o = { .workers = 2 };
+    struct restd      d;
+    struct kaclient   kc[16];
+    atomic_int        stop = 0;
+    int               ok = 0;
+
+    test_up();
+    restd_start(&d, &o);
+    for (int i = 0; i < 16; i++) {
+        memset(&kc[i], 0, sizeof(kc[i]));
+        kc[i].d = &d;
+        kc[i].stop = &stop;
+        ck_assert_int_eq(pthread_create(&kc[i].tid, NULL, kaclient_main, &kc[i]), 0);
+    }
+    nap(500);
+    for (int k = 1; k <= 2; k++) {
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert(log_wait(&d, "reload_done", k));
+        nap(700);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 16; i++) {
+        pthread_join(kc[i].tid, NULL);
+        ck_assert_msg(kc[i].lost == 0, "client %d lost %d request(s): %s", i, kc[i].lost,
+                      kc[i].why);
+        ck_assert_int_eq(kc[i].refused, 0);
+        ok += kc[i].ok;
+    }
+    ck_assert_int_gt(ok, 100);
+    restd_stop(&d);
 }
 END_TEST
 
@@ -2371,6 +2843,157 @@ START_TEST(a_bad_configuration_on_sighup_keeps_the_running_generation)
 }
 END_TEST
 
+/* === metrics (issue 14) ================================================================== */
+
+static json_object *
+scrape(const struct restd *d)
+{
+    struct reply r;
+    json_object *series = NULL;
+    char         why[256];
+
+    get(d, "/metrics", TOKEN_A, &r);
+    ck_assert_msg(r.status == 200, "GET /metrics answered %ld", r.status);
+    ck_assert_msg(strncmp(r.ctype, "text/plain; version=0.0.4", 25) == 0, "content type %s",
+                  r.ctype);
+    ck_assert_msg(promtext_parse(r.body.data ? r.body.data : "", &series, why, sizeof(why)) == 0,
+                  "%s\n%s", why, r.body.data ? r.body.data : "");
+    reply_free(&r);
+    return series;
+}
+
+static double
+delta(json_object *before, json_object *after, const char *key)
+{
+    return promtext_value(after, key) - promtext_value(before, key);
+}
+
+static int
+sim_total_calls(void)
+{
+    json_object *doc = NULL;
+    int          n;
+
+    ck_assert_int_eq(kmfix_http_json(sim.url, "GET", "/__sim/stats", NULL, &doc), 200);
+    n = (int)kmjson_num(doc, "total_calls", -1);
+    json_object_put(doc);
+    return n;
+}
+
+#define REQS(route, status) \
+    "klaviyo_mcp_http_requests_total{route=\"" route "\",status=\"" status "\"}"
+
+START_TEST(metrics_count_known_traffic_across_workers)
+{
+    struct restd_opts o = { .workers = 2 };
+    struct restd      d;
+    struct reply      r;
+    json_object      *before, *after;
+    const char       *body = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\","
+                             "\"end_date\":\"2025-02-28\"}";
+    int               calls0, calls_cold, reports, hits;
+
+    test_up();
+    restd_start(&d, &o);
+    /* token-protected like every REST route */
+    get(&d, "/metrics", NULL, &r);
+    assert_error(&r, 401, "MISSING_API_KEY");
+    reply_free(&r);
+    get(&d, "/metrics", "wrong-token", &r);
+    assert_error(&r, 403, "INVALID_API_KEY");
+    reply_free(&r);
+
+    before = scrape(&d);
+    ck_assert_double_eq(promtext_value(before, "klaviyo_mcp_workers_alive"), 2);
+    calls0 = sim_total_calls();
+    /* 20 health checks on fresh connections: both workers take some, the table has them all */
+    for (int i = 0; i < 20; i++) {
+        get(&d, "/health", NULL, &r);
+        ck_assert_int_eq(r.status, 200);
+        reply_free(&r);
+    }
+    get(&d, "/v1/flows", NULL, &r);                  /* no credential: 401, on its route */
+    ck_assert_int_eq(r.status, 401);
+    reply_free(&r);
+    get(&d, "/no/such/route", TOKEN_A, &r);          /* counted as "other" */
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* cold: Klaviyo calls */
+    assert_ok(&r);
+    hits = (int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1);
+    reply_free(&r);
+    calls_cold = sim_total_calls() - calls0;
+    ck_assert_int_gt(calls_cold, 0);
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* warm: the cache */
+    assert_ok(&r);
+    hits += (int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1);
+    reply_free(&r);
+    ck_assert_int_eq(sim_total_calls() - calls0, calls_cold);
+    after = scrape(&d);
+
+    ck_assert_double_eq(delta(before, after, REQS("/health", "200")), 20);
+    ck_assert_double_eq(delta(before, after, REQS("/v1/flows", "401")), 1);
+    ck_assert_double_eq(delta(before, after, REQS("other", "404")), 1);
+    ck_assert_double_eq(delta(before, after, REQS("/v1/campaigns/performance", "200")), 2);
+    ck_assert_double_eq(delta(before, after, REQS("/metrics", "200")), 1);   /* `before` */
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_http_request_duration_seconds_count"
+                                             "{route=\"/health\"}"), 20);
+    /* every request the simulator saw was counted, by tier, and was a cache miss; every cache
+     * hit the two answers report in their metadata was counted */
+    reports = sim_calls("POST /api/campaign-values-reports");
+    ck_assert_int_gt(reports, 0);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_klaviyo_requests_total"
+                                             "{status=\"200\",tier=\"reports\"}"), reports);
+    {
+        double total = 0;
+        json_object_object_foreach(after, key, val) {
+            if (strncmp(key, "klaviyo_mcp_klaviyo_requests_total{", 35) == 0)
+                total += json_object_get_double(val) - promtext_value(before, key);
+        }
+        ck_assert_double_eq(total, calls_cold);
+    }
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_cache_lookups_total{result=\"miss\"}"),
+                        calls_cold);
+    ck_assert_int_gt(hits, 0);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_cache_lookups_total{result=\"hit\"}"),
+                        hits);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_klaviyo_throttled_total"
+                                             "{tier=\"reports\"}"), 0);
+    /* the reports budget: 225 a day, less what this store has spent */
+    ck_assert_double_eq(promtext_value(after, "klaviyo_mcp_report_budget_remaining"
+                                              "{account=\"kiwi\"}"), 225 - reports);
+    ck_assert_double_eq(promtext_value(after, "klaviyo_mcp_workers_alive"), 2);
+    json_object_put(before);
+    json_object_put(after);
+    restd_stop(&d);
+}
+END_TEST
+
+START_TEST(metrics_count_respawns_and_reloads)
+{
+    struct restd_opts o = { .workers = 2 };
+    struct restd      d;
+    json_object      *before, *after;
+    pid_t             kids[8];
+
+    test_up();
+    restd_start(&d, &o);
+    before = scrape(&d);
+    ck_assert_int_eq(children_of(d.pid, kids, 8), 2);
+    ck_assert_int_eq(kill(kids[0], SIGKILL), 0);
+    ck_assert(log_wait(&d, "worker_started", 3));
+    ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+    ck_assert(log_wait(&d, "reload_done", 1));
+    after = scrape(&d);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_worker_respawns_total"), 1);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_reloads_total{result=\"ok\"}"), 1);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_reloads_total{result=\"failed\"}"), 0);
+    json_object_put(before);
+    json_object_put(after);
+    restd_stop(&d);
+}
+END_TEST
+
 /* === the suite ======================================================================== */
 
 static TCase *
@@ -2408,6 +3031,9 @@ restd_suite(void)
     tcase_add_test(tc, the_service_log_lines_of_a_request_carry_its_id);
     tcase_add_loop_test(tc, a_client_that_stalls_mid_request_is_disconnected, 0, 2);
     tcase_add_loop_test(tc, the_rest_timeout_cuts_idle_clients_not_long_calls, 0, 2);
+    tcase_add_test(tc, head_has_no_body_and_connect_is_refused_and_closed);
+    tcase_add_test(tc, parser_edges_are_refused_and_answers_stay_utf8);
+    tcase_add_test(tc, running_out_of_descriptors_pauses_accepting_without_spinning);
     tcase_add_test(tc, a_repeated_call_is_answered_from_the_memo_with_the_same_data);
 
     tc = tcase(s, "auth", tc_up_plain);
@@ -2419,8 +3045,11 @@ restd_suite(void)
 
     tc = tcase(s, "streaming", tc_up_plain);
     tcase_add_test(tc, a_tool_call_streams_progress_lines_then_the_result);
+    tcase_add_test(tc, a_stream_outlives_the_idle_timeout_while_klaviyo_is_slow);
     tcase_add_loop_test(tc, a_client_that_disconnects_cancels_the_work, 0, 2);
     tcase_add_test(tc, a_slow_report_does_not_block_health_or_a_cache_hit);
+    tcase_add_test(tc, calls_waiting_on_klaviyo_never_hold_up_the_others);
+    tcase_add_test(tc, a_full_queue_is_refused_at_once_with_retry_after);
 
     tc = tcase(s, "process", tc_up_plain);
     tcase_add_test(tc, the_socket_is_0600_in_a_0700_directory_and_the_pid_file_is_kept);
@@ -2430,11 +3059,16 @@ restd_suite(void)
 
     tc = tcase(s, "supervision", tc_up_plain);
     tcase_add_test(tc, a_worker_killed_with_sigkill_during_a_load_is_respawned);
+    tcase_add_test(tc, sighup_under_keep_alive_load_loses_no_request);
     tcase_add_test(tc, a_worker_that_keeps_dying_is_respawned_with_a_growing_delay);
     tcase_add_test(tc, a_worker_whose_heartbeat_stops_is_killed_and_replaced);
     tcase_add_test(tc, sigterm_during_a_load_lets_in_flight_requests_finish_and_exits_0);
     tcase_add_test(tc, sighup_dropping_a_token_revokes_it_at_once_without_failing_a_request);
     tcase_add_test(tc, a_bad_configuration_on_sighup_keeps_the_running_generation);
+
+    tc = tcase(s, "metrics", tc_up_plain);
+    tcase_add_test(tc, metrics_count_known_traffic_across_workers);
+    tcase_add_test(tc, metrics_count_respawns_and_reloads);
     return s;
 }
 

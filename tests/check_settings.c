@@ -350,6 +350,11 @@ static const struct {
     { "WORKERS", "65" },
     { "SERVICE_THREADS", "0" },
     { "SERVICE_THREADS", "65" },
+    { "SERVICE_THREADS_MAX", "0" },
+    { "SERVICE_THREADS_MAX", "257" },
+    { "SERVICE_THREADS_MAX", "3" },      /* below SERVICE_THREADS (4) */
+    { "QUEUE_MAX", "0" },
+    { "QUEUE_MAX", "65537" },
     { "REST_MAX_BODY_BYTES", "1023" },
     { "REST_MAX_BODY_BYTES", "10485761" },
     { "KLAVIYO_DEMO", "2" },

@@ -374,6 +374,28 @@ START_TEST(the_account_without_sms_has_no_sms_rows)
 }
 END_TEST
 
+/* A window wholly after the account's today has no data: the answer says so. */
+START_TEST(a_window_wholly_in_the_future_warns_and_one_reaching_today_does_not)
+{
+    kmday        t = toolfix_today("acme");
+    char         args[160];
+    json_object *env;
+
+    snprintf(args, sizeof(args), "{\"account\":\"acme\",\"start_date\":\"%s\","
+             "\"end_date\":\"%s\",\"rollup\":true}", toolfix_day(0, t + 400),
+             toolfix_day(1, t + 430));
+    env = toolfix_ok(PERF, args);
+    ck_assert(toolfix_has_warning(env, "lies wholly in the future"));
+    json_object_put(env);
+    snprintf(args, sizeof(args), "{\"account\":\"acme\",\"start_date\":\"%s\","
+             "\"end_date\":\"%s\",\"rollup\":true}", toolfix_day(0, t - 3),
+             toolfix_day(1, t + 3));
+    env = toolfix_ok(PERF, args);
+    ck_assert(!toolfix_has_warning(env, "in the future"));
+    json_object_put(env);
+}
+END_TEST
+
 START_TEST(yesterday_is_the_accounts_yesterday_far_from_utc)
 {
     kmday        t0 = toolfix_today("kiwi"), t1, y;
@@ -508,8 +530,10 @@ static const struct {
       "\"end_date\":\"2025-01-31\"}", "not both" },
     { PERF, "{\"account\":\"acme\"}", "window is required" },
     { PERF, "{\"account\":\"acme\",\"end_date\":\"2025-01-31\"}", "start_date" },
-    { PERF, "{\"account\":\"acme\",\"start_date\":\"2024-02-30\",\"end_date\":\"2024-03-31\"}",
-      "start_date" },
+    { PERF, "{\"account\":\"acme\",\"start_date\":\"2025-02-30\",\"end_date\":\"2025-03-31\"}",
+      "start_date: '2025-02-30' is not a date: February 2025 has 28 days" },
+    { PERF, "{\"account\":\"acme\",\"start_date\":\"2025-02-01\",\"end_date\":\"2025-3-31\"}",
+      "end_date: '2025-3-31' does not match" },
     { PERF, "{\"account\":\"acme\",\"start_date\":\"2024-03-31\",\"end_date\":\"2024-03-01\"}",
       "before" },
     { PERF, "{\"account\":\"acme\",\"start_date\":\"2020-01-01\",\"end_date\":\"2025-06-30\"}",
@@ -569,6 +593,7 @@ suite(void)
     tcase_add_test(tc, a_chunked_rollup_equals_truth_summed_per_flow);
     tcase_add_test(tc, the_account_without_sms_has_no_sms_rows);
     tcase_add_test(tc, yesterday_is_the_accounts_yesterday_far_from_utc);
+    tcase_add_test(tc, a_window_wholly_in_the_future_warns_and_one_reaching_today_does_not);
     suite_add_tcase(s, tc);
 
     tc = tcase("message names");

@@ -101,6 +101,36 @@ START_TEST(clocks_are_positive_and_monotonic_does_not_go_back)
 }
 END_TEST
 
+START_TEST(utf8_is_checked_as_rfc_3629_says)
+{
+    size_t            bad = 99;
+    static const char good[] = "plain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
+
+    ck_assert(km_utf8_valid(good, strlen(good), NULL));
+    ck_assert(!km_utf8_valid("ab\xc0\xaf", 4, &bad));        /* overlong '/' */
+    ck_assert_uint_eq(bad, 2);
+    ck_assert(!km_utf8_valid("\xed\xa0\x80", 3, &bad));      /* a surrogate */
+    ck_assert(!km_utf8_valid("\xf4\x90\x80\x80", 4, &bad)); /* past U+10FFFF */
+    ck_assert(!km_utf8_valid("x\xe2\x82", 3, &bad));          /* cut short */
+    ck_assert_uint_eq(bad, 1);
+}
+END_TEST
+
+START_TEST(utf8_repair_drops_a_cut_character_and_marks_bad_bytes)
+{
+    char cut[] = "caf\xc3\xa9 cr\xc3";         /* "café cr" + half of an é */
+    char bad[] = "a\xff\xfe b \xc3\xa9 \xc0\xaf c";
+    char ok[] = "d\xc3\xa9j\xc3\xa0 vu";
+
+    ck_assert_uint_eq(km_utf8_repair(cut), 0);
+    ck_assert_str_eq(cut, "caf\xc3\xa9 cr");
+    ck_assert_uint_eq(km_utf8_repair(bad), 4);
+    ck_assert_str_eq(bad, "a?? b \xc3\xa9 ?? c");
+    ck_assert_uint_eq(km_utf8_repair(ok), 0);
+    ck_assert_str_eq(ok, "d\xc3\xa9j\xc3\xa0 vu");
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -117,6 +147,11 @@ util_suite(void)
     tc = tcase_create("ids");
     tcase_add_test(tc, alnum_ids_accept_letters_and_digits_only);
     tcase_add_test(tc, alnum_ids_longer_than_the_limit_are_refused);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("utf8");
+    tcase_add_test(tc, utf8_is_checked_as_rfc_3629_says);
+    tcase_add_test(tc, utf8_repair_drops_a_cut_character_and_marks_bad_bytes);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("clocks");
