@@ -41,6 +41,10 @@ const struct kmcfg_doc kmcfg_docs[] = {
     { "LOG_LEVEL", "info", "debug, info, warning or error" },
     { "REST_MAX_BODY_BYTES", "65536", "largest accepted request body (1024-10485760)" },
     { "KLAVIYO_DEMO", "0", "1 marks every answer as demo data (set by the demo runner)" },
+    { "MCP_ALLOWED_ORIGINS", "(none: loopback only)", "comma-separated Origins /mcp accepts besides http(s)://localhost, 127.0.0.1 and [::1]" },
+    { "MCP_ALLOWED_HOSTS", "(none: loopback only)", "comma-separated Host names /mcp accepts besides localhost, 127.0.0.1 and [::1]" },
+    { "MCP_MAX_SESSIONS", "256", "MCP sessions (2025 revisions) created per idle period, all workers together (1-100000)" },
+    { "MCP_SESSION_IDLE_SECONDS", "1800", "an MCP session unused this long ends (10-86400)" },
     { NULL, NULL, NULL },
 };
 
@@ -252,6 +256,8 @@ static const struct {
     { "REST_TIMEOUT_SECONDS", 30, 1, 3600, offsetof(kmcfg, rest_timeout_s) },
     { "REST_MAX_BODY_BYTES", 65536, 1024, 10485760, offsetof(kmcfg, max_body_bytes) },
     { "KLAVIYO_DEMO", 0, 0, 1, offsetof(kmcfg, demo) },
+    { "MCP_MAX_SESSIONS", 256, 1, 100000, offsetof(kmcfg, mcp_max_sessions) },
+    { "MCP_SESSION_IDLE_SECONDS", 1800, 10, 86400, offsetof(kmcfg, mcp_session_idle_s) },
 };
 
 kmcode
@@ -315,6 +321,8 @@ kmcfg_load(kmcfg *c, kmerr *err)
                        strlen(c->socket_path), sizeof(((struct sockaddr_un *)0)->sun_path));
         goto out;
     }
+    c->mcp_allowed_origins = str_setting("MCP_ALLOWED_ORIGINS", NULL);
+    c->mcp_allowed_hosts = str_setting("MCP_ALLOWED_HOSTS", NULL);
     c->redis_url = str_setting("REDIS_URL", NULL);
     if (c->redis_url && strncmp(c->redis_url, "redis://", 8) != 0) {
         rc = kmerr_set(err, KM_CONFIG_ERROR,
@@ -351,6 +359,8 @@ kmcfg_free(kmcfg *c)
     free(c->rest_tokens);
     free(c->socket_path);
     free(c->redis_url);
+    free(c->mcp_allowed_origins);
+    free(c->mcp_allowed_hosts);
     free(c->store_dir);
     memset(c, 0, sizeof(*c));
 }

@@ -45,6 +45,10 @@ typedef struct kmcfg {
     kmlog_level  log_level;            /* LOG_LEVEL */
     int          max_body_bytes;       /* REST_MAX_BODY_BYTES */
     int          demo;                 /* KLAVIYO_DEMO: label every answer as demo data */
+    char        *mcp_allowed_origins;  /* MCP_ALLOWED_ORIGINS: comma list, or NULL */
+    char        *mcp_allowed_hosts;    /* MCP_ALLOWED_HOSTS: comma list, or NULL */
+    int          mcp_max_sessions;     /* MCP_MAX_SESSIONS per idle period */
+    int          mcp_session_idle_s;   /* MCP_SESSION_IDLE_SECONDS */
 } kmcfg;
 
 /* Read every setting from the environment into c (zeroed first). On failure c holds

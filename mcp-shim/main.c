@@ -48,6 +48,7 @@
 #include "json.h"
 #include "jsonrpc.h"
 #include "log.h"
+#include "proto.h"
 #include "settings.h"
 #include "spawn.h"
 #include "util.h"
@@ -78,45 +79,10 @@
 #define LIST_TIMEOUT_MS  10000L
 #define LIST_TTL_MS      3600000                /* the tool list is fixed per service build */
 
-#define META_VERSION "io.modelcontextprotocol/protocolVersion"
-#define META_CAPS    "io.modelcontextprotocol/clientCapabilities"
-#define META_CLIENT  "io.modelcontextprotocol/clientInfo"
-#define META_SERVER  "io.modelcontextprotocol/serverInfo"
-
-/* newest first: an initialize asking for something else gets the first */
-static const char *const handshake_versions[] = { "2025-11-25", "2025-06-18", "2025-03-26" };
-static const char *const stateless_versions[] = { "2026-07-28" };
-
 /* The most bytes one result may take on stdout (KLAVIYO_MCP_MAX_MESSAGE_BYTES); set in main
  * before any thread starts. */
 static size_t message_cap = KMMCP_DEFAULT_MAX_MESSAGE;
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-static const char instructions_text[] =
-    "Read-only Klaviyo marketing reports: campaigns, flows (automations) and lists.\n"
-    "Choosing a tool: klaviyo_get_campaign_performance for sent campaigns and their metrics; "
-    "klaviyo_get_flows to find flows, klaviyo_get_flow_performance for their metrics and "
-    "klaviyo_get_flow_structure for their steps; klaviyo_get_performance_over_time for trends "
-    "(a daily, weekly or monthly series); klaviyo_compare_periods for this-period-versus-the-"
-    "previous questions; klaviyo_get_list_health, klaviyo_get_list_growth, "
-    "klaviyo_get_list_growth_by_list and klaviyo_get_list_breakdown for audiences and "
-    "subscriptions.\n"
-    "Accounts: when you do not know which Klaviyo account the user means, or whether several "
-    "are configured, call klaviyo_list_accounts first. When several accounts exist, pass "
-    "`account` (the canonical name it returns) on every call; it may be left out only when "
-    "exactly one account is configured.\n"
-    "Windows: give either `timeframe` (today, yesterday, last_7_days, last_30_days, "
-    "last_90_days, last_365_days, this_month, last_month, year_to_date) or both `start_date` "
-    "and `end_date` (YYYY-MM-DD, both days included) -- never both forms, never neither. Days "
-    "are calendar days in the account's own timezone, and the window used is echoed in "
-    "metadata.period. Ranges over a year are split and merged for you (a warning says so).\n"
-    "Reading answers: rates are null when their denominator is 0; `warnings` explain caveats "
-    "(e.g. Klaviyo's reports count a campaign by its send date). Before a large question, "
-    "klaviyo_get_budget shows the report calls left today. "
-    "Errors come back as tool results with a code: UNKNOWN_ACCOUNT lists available_accounts, "
-    "RATE_LIMITED says when to retry, INVALID_ARGUMENT for a request that can never fit says "
-    "what would.";
 
 struct batch {
     json_object *replies;   /* array, filled as the members finish */
@@ -135,9 +101,7 @@ struct job {
     char          tool[72];
     json_object  *args;        /* a private copy */
     json_object  *token;       /* a private copy of _meta.progressToken, or NULL */
-    long          last_done;   /* Klaviyo calls done at the last notification */
-    long          beats;       /* keep-alives since then */
-    double        last_sent;   /* the last progress value sent: each one is larger */
+    kmproto_progress progress; /* its token is `token` */
 
     kmmcp_call   *http;        /* under sh->mu: the transfer in progress */
     int           cancelled;   /* under sh->mu */
@@ -162,97 +126,6 @@ struct shim {
     int             initialized;
     char            version[16];   /* the negotiated handshake revision */
 };
-
-/* --- small builders ---------------------------------------------------------------------- */
-
-static json_object *
-server_info(void)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "name", json_object_new_string("klaviyo-mcp"));
-    json_object_object_add(o, "title", json_object_new_string("Klaviyo reports"));
-    json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
-    return o;
-}
-
-static json_object *
-capabilities(void)
-{
-    json_object *caps = json_object_new_object();
-    json_object *tools = json_object_new_object();
-
-    json_object_object_add(tools, "listChanged", json_object_new_boolean(0));
-    json_object_object_add(caps, "tools", tools);
-    return caps;
-}
-
-static json_object *
-instructions(struct shim *sh)
-{
-    char        *text;
-    json_object *o;
-
-    if (sh->config_ok)
-        return json_object_new_string(instructions_text);
-    text = km_xasprintf("%s\n\nSETUP PROBLEM -- every tool call fails until it is fixed: "
-                        "CONFIG_ERROR: %s\nTell the user this message: the fix is in the "
-                        "klaviyo-mcp configuration (.env and accounts.toml, e.g. in "
-                        "~/.config/klaviyo-mcp/), then restart the MCP server.",
-                        instructions_text, sh->config_err.msg);
-    o = json_object_new_string(text);
-    free(text);
-    return o;
-}
-
-static json_object *
-all_versions(void)
-{
-    json_object *a = json_object_new_array();
-
-    for (size_t i = 0; i < NELEM(stateless_versions); i++)
-        json_object_array_add(a, json_object_new_string(stateless_versions[i]));
-    for (size_t i = 0; i < NELEM(handshake_versions); i++)
-        json_object_array_add(a, json_object_new_string(handshake_versions[i]));
-    return a;
-}
-
-/* The versions a request may name in _meta: the stateless ones, and the handshake revision
- * this process negotiated (NULL: none yet). */
-static json_object *
-meta_versions(const char *negotiated)
-{
-    json_object *a = json_object_new_array();
-
-    for (size_t i = 0; i < NELEM(stateless_versions); i++)
-        json_object_array_add(a, json_object_new_string(stateless_versions[i]));
-    if (negotiated && *negotiated)
-        json_object_array_add(a, json_object_new_string(negotiated));
-    return a;
-}
-
-static int
-listed(const char *v, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v, list[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* A result for a stateless request gets resultType and serverInfo; takes ownership. */
-static json_object *
-finish_result(int stateless, json_object *result)
-{
-    if (stateless) {
-        json_object *meta = json_object_new_object();
-
-        json_object_object_add(result, "resultType", json_object_new_string("complete"));
-        json_object_object_add(meta, META_SERVER, server_info());
-        json_object_object_add(result, "_meta", meta);
-    }
-    return result;
-}
 
 /* --- replies ----------------------------------------------------------------------------- */
 
@@ -305,164 +178,7 @@ reply_error(struct shim *sh, struct batch *b, json_object *id, int code, const c
     reply(sh, b, kmmcp_error(id, code, msg, NULL));
 }
 
-/* --- tool results ------------------------------------------------------------------------ */
-
-static json_object *
-text_content(const char *text)
-{
-    json_object *content = json_object_new_array();
-    json_object *block = json_object_new_object();
-
-    json_object_object_add(block, "type", json_object_new_string("text"));
-    json_object_object_add(block, "text", json_object_new_string(text));
-    json_object_array_add(content, block);
-    return content;
-}
-
-/* The MCP result for an error envelope {"error":{code,message,...}}; takes ownership.
- *
- * The code, the message and any details go in the text block, and there is no
- * structuredContent: a tool's outputSchema describes its success envelope, MCP requires
- * structuredContent to conform to it, and the official SDK client (1.x) rejects the whole
- * result when an error envelope stands there, so the model would never see the error. */
-static json_object *
-error_result(json_object *envelope)
-{
-    json_object *e = kmjson_get(envelope, "error");
-    json_object *r = json_object_new_object();
-    const char  *code = kmjson_str(e, "code");
-    const char  *message = kmjson_str(e, "message");
-    json_object *details = kmjson_get(e, "details");
-    json_object *retry = kmjson_get(e, "retry_after_s");
-    char        *text = km_xasprintf("%s: %s", code ? code : "INTERNAL_ERROR",
-                                     message ? message : "the call failed");
-
-    if (retry) {
-        char *t = km_xasprintf("%s\nretry_after_s: %s", text, json_object_to_json_string(retry));
-        free(text);
-        text = t;
-    }
-    if (details) {
-        char *t = km_xasprintf("%s\ndetails: %s", text, json_object_to_json_string_ext(
-                                   details, JSON_C_TO_STRING_PLAIN |
-                                   JSON_C_TO_STRING_NOSLASHESCAPE));
-        free(text);
-        text = t;
-    }
-    json_object_object_add(r, "content", text_content(text));
-    json_object_object_add(r, "isError", json_object_new_boolean(1));
-    json_object_put(envelope);
-    free(text);
-    return r;
-}
-
-/* A tool error made here (not by the service). */
-static json_object *
-kmerr_result(const kmerr *err)
-{
-    return error_result(kmerr_envelope(err));
-}
-
-/* The MCP result for the service's envelope; takes ownership. */
-static json_object *
-call_result(json_object *envelope)
-{
-    json_object *r;
-
-    if (kmjson_get(envelope, "error"))
-        return error_result(envelope);
-    if (!kmjson_get(envelope, "data")) {
-        kmerr e = { 0 };
-
-        json_object_put(envelope);
-        kmerr_set(&e, KM_UPSTREAM_ERROR, "klaviyo-restd answered without data or error");
-        r = kmerr_result(&e);
-        kmerr_clear(&e);
-        return r;
-    }
-    return kmmcp_result_success(envelope, message_cap);
-}
-
 /* --- the tool list ----------------------------------------------------------------------- */
-
-/* The service's tools in MCP's shape and key order: name, title, description, inputSchema,
- * outputSchema, annotations (readOnlyHint and openWorldHint always true). */
-static json_object *
-mcp_tools(json_object *raw)
-{
-    json_object *list = json_object_new_array();
-
-    for (size_t i = 0; i < json_object_array_length(raw); i++) {
-        json_object *t = json_object_array_get_idx(raw, i);
-        json_object *o, *ann, *in = kmjson_get(t, "inputSchema");
-        json_object *out = kmjson_get(t, "outputSchema"), *a = kmjson_get(t, "annotations");
-        const char  *name = kmjson_str(t, "name");
-
-        if (!name || !in || !json_object_is_type(in, json_type_object)) {
-            kmlogf(KMLOG_WARN, "tool_skipped", "GET /v1/tools entry %zu has no name or "
-                   "inputSchema", i);
-            continue;
-        }
-        o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(name));
-        if (kmjson_str(t, "title"))
-            json_object_object_add(o, "title", json_object_new_string(kmjson_str(t, "title")));
-        if (kmjson_str(t, "description"))
-            json_object_object_add(o, "description",
-                                   json_object_new_string(kmjson_str(t, "description")));
-        json_object_object_add(o, "inputSchema", kmjson_copy(in));
-        if (out && json_object_is_type(out, json_type_object))
-            json_object_object_add(o, "outputSchema", kmjson_copy(out));
-        ann = a && json_object_is_type(a, json_type_object) ? kmjson_copy(a)
-                                                           : json_object_new_object();
-        json_object_object_add(ann, "readOnlyHint", json_object_new_boolean(1));
-        json_object_object_add(ann, "openWorldHint", json_object_new_boolean(1));
-        json_object_object_add(o, "annotations", ann);
-        json_object_array_add(list, o);
-    }
-    return list;
-}
-
-/* When there is no service to list tools from (a configuration error, or klaviyo-restd
- * cannot start) the list holds one stand-in under the name the instructions tell a model to
- * call first; calling it returns the problem and its fix. */
-static json_object *
-standin_tools(const kmerr *why)
-{
-    json_object *list = json_object_new_array();
-    json_object *t = json_object_new_object();
-    json_object *in = json_object_new_object();
-    json_object *ann = json_object_new_object();
-    char        *desc = km_xasprintf("klaviyo-mcp cannot serve Klaviyo reports right now -- "
-                                     "%s: %s. Call this tool to get the problem and its fix, "
-                                     "and tell the user.", kmerr_name(why->code), why->msg);
-
-    json_object_object_add(t, "name", json_object_new_string("klaviyo_list_accounts"));
-    json_object_object_add(t, "title", json_object_new_string("Klaviyo: setup problem"));
-    json_object_object_add(t, "description", json_object_new_string(desc));
-    json_object_object_add(in, "type", json_object_new_string("object"));
-    json_object_object_add(in, "properties", json_object_new_object());
-    json_object_object_add(t, "inputSchema", in);
-    json_object_object_add(ann, "readOnlyHint", json_object_new_boolean(1));
-    json_object_object_add(ann, "openWorldHint", json_object_new_boolean(1));
-    json_object_object_add(t, "annotations", ann);
-    json_object_array_add(list, t);
-    free(desc);
-    return list;
-}
-
-static json_object *
-list_result(int stateless, json_object *tools, int ttl_ms)
-{
-    json_object *r = json_object_new_object();
-
-    json_object_object_add(r, "tools", tools);
-    if (stateless) {
-        json_object_object_add(r, "ttlMs", json_object_new_int(ttl_ms));
-        json_object_object_add(r, "cacheScope", json_object_new_string("public"));
-    }
-    return finish_result(stateless, r);
-}
 
 /* A copy of the cached list, or NULL when it is not known yet. */
 static json_object *
@@ -494,43 +210,12 @@ static void
 on_progress(void *arg, long done, long total, int waiting)
 {
     struct job  *j = arg;
-    json_object *p, *msg;
-    char         text[160];
-    double       value;
+    json_object *msg;
 
-    if (!j->token || job_cancelled(j))
+    if (job_cancelled(j))
         return;
-    if (done > j->last_done) {
-        j->last_done = done;
-        j->beats = 0;
-        value = (double)done;
-    } else if (waiting) {
-        /* the same calls are done: a value between them and the next, still increasing */
-        j->beats++;
-        value = (double)j->last_done + 1.0 - 1.0 / (double)(j->beats + 1);
-    } else {
-        return;
-    }
-    if (value <= j->last_sent)
-        return;
-    j->last_sent = value;
-    if (total < j->last_done + (waiting ? 1 : 0))
-        total = j->last_done + (waiting ? 1 : 0);
-    if (total < 1)
-        total = 1;
-    p = json_object_new_object();
-    json_object_object_add(p, "progressToken", json_object_get(j->token));
-    json_object_object_add(p, "progress", waiting ? kmjson_double(value)
-                                                  : json_object_new_int64(done));
-    json_object_object_add(p, "total", json_object_new_int64(total));
-    if (waiting)
-        snprintf(text, sizeof(text), "waiting on Klaviyo (a rate-limit window or a slow "
-                 "answer); %ld of %ld calls done", j->last_done, total);
-    else
-        snprintf(text, sizeof(text), "Klaviyo call %ld of %ld", done, total);
-    json_object_object_add(p, "message", json_object_new_string(text));
-    msg = kmmcp_notification("notifications/progress", p);
-    if (kmmcp_write(&j->sh->out, msg) != 0)
+    msg = kmproto_progress_note(&j->progress, done, total, waiting);
+    if (msg && kmmcp_write(&j->sh->out, msg) != 0)
         wake_main(j->sh);
     json_object_put(msg);
 }
@@ -612,24 +297,15 @@ run_call(struct job *j)
         kmerr_clear(&err);
         return NULL;
     }
-    if (rc == KM_OK && strcmp(kmjson_str(kmjson_get(env, "error"), "code") ?
-                              kmjson_str(kmjson_get(env, "error"), "code") : "",
-                              kmerr_name(KM_UNKNOWN_TOOL)) == 0) {
-        /* the service has no such tool: a protocol error, not a tool result */
-        res = kmmcp_error(j->id, KMMCP_INVALID_PARAMS, kmjson_str(kmjson_get(env, "error"),
-                                                                  "message"), NULL);
-        json_object_put(env);
-        return res;
-    }
     if (rc != KM_OK) {
         kmlogf(KMLOG_WARN, "call_failed", "%s: %s: %s", j->tool, kmerr_name(rc), err.msg);
-        res = kmerr_result(&err);
+        res = kmmcp_result(j->id, kmproto_finish(j->stateless, kmproto_error_result(&err)));
     } else {
         kmlogf(KMLOG_DEBUG, "call_done", "%s answered HTTP %d", j->tool, status);
-        res = call_result(env);
+        res = kmproto_call_answer(j->id, j->stateless, env, message_cap);
     }
     kmerr_clear(&err);
-    return finish_result(j->stateless, res);
+    return res;
 }
 
 static json_object *
@@ -653,13 +329,13 @@ run_list(struct job *j)
         kmmcp_svc_lost(sh->svc, gen);
     }
     if (rc == KM_OK) {
-        tools = mcp_tools(raw);
+        tools = kmproto_tools(raw);
         json_object_put(raw);
         pthread_mutex_lock(&sh->mu);
         if (!sh->tools)
             sh->tools = kmjson_copy(tools);
         pthread_mutex_unlock(&sh->mu);
-        return list_result(j->stateless, tools, LIST_TTL_MS);
+        return kmproto_list_result(j->stateless, tools, KMPROTO_LIST_TTL_MS);
     }
     if (rc == KM_UPSTREAM_ERROR || rc == KM_UPSTREAM_TIMEOUT) {
         json_object *m = kmmcp_error(j->id, KMMCP_INTERNAL_ERROR, err.msg, NULL);
@@ -670,9 +346,9 @@ run_list(struct job *j)
     /* no service: the stand-in carries the reason (not cached: the next list looks again) */
     if (!sh->config_ok)
         kmerr_copy(&err, &sh->config_err);
-    tools = standin_tools(&err);
+    tools = kmproto_standin_tools(&err);
     kmerr_clear(&err);
-    return list_result(j->stateless, tools, 0);
+    return kmproto_list_result(j->stateless, tools, 0);
 }
 
 static void *
@@ -810,25 +486,16 @@ job_new(struct shim *sh, enum job_kind kind, json_object *id, int stateless, str
 static void
 do_initialize(struct shim *sh, struct kmmcp_msg *m, struct batch *b)
 {
-    json_object *pv = kmjson_get(m->params, "protocolVersion");
-    json_object *caps = kmjson_get(m->params, "capabilities");
     json_object *client = kmjson_get(m->params, "clientInfo");
-    json_object *r;
+    json_object *r, *bad;
     const char  *want, *chosen;
 
-    if (!pv || !json_object_is_type(pv, json_type_string)) {
-        reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS,
-                    "initialize needs params.protocolVersion (a string)");
+    bad = kmproto_check_initialize(m->id, m->params, &want);
+    if (bad) {
+        reply(sh, b, bad);
         return;
     }
-    if (caps && !json_object_is_type(caps, json_type_object)) {
-        reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS,
-                    "params.capabilities must be an object");
-        return;
-    }
-    want = json_object_get_string(pv);
-    chosen = listed(want, handshake_versions, NELEM(handshake_versions)) ? want
-                                                                          : handshake_versions[0];
+    chosen = kmproto_choose(want);
     pthread_mutex_lock(&sh->mu);
     if (sh->initialized) {
         pthread_mutex_unlock(&sh->mu);
@@ -843,26 +510,8 @@ do_initialize(struct shim *sh, struct kmmcp_msg *m, struct batch *b)
            kmjson_str(client, "name") ? kmjson_str(client, "name") : "?",
            kmjson_str(client, "version") ? kmjson_str(client, "version") : "?", want, chosen);
 
-    r = json_object_new_object();
-    json_object_object_add(r, "protocolVersion", json_object_new_string(chosen));
-    json_object_object_add(r, "capabilities", capabilities());
-    json_object_object_add(r, "serverInfo", server_info());
-    json_object_object_add(r, "instructions", instructions(sh));
+    r = kmproto_initialize_result(chosen, sh->config_ok ? NULL : &sh->config_err);
     reply(sh, b, kmmcp_result(m->id, r));
-}
-
-static void
-do_discover(struct shim *sh, struct kmmcp_msg *m, struct batch *b)
-{
-    json_object *r = json_object_new_object();
-
-    json_object_object_add(r, "supportedVersions", all_versions());
-    json_object_object_add(r, "capabilities", capabilities());
-    json_object_object_add(r, "serverInfo", server_info());
-    json_object_object_add(r, "instructions", instructions(sh));
-    json_object_object_add(r, "ttlMs", json_object_new_int(LIST_TTL_MS));
-    json_object_object_add(r, "cacheScope", json_object_new_string("public"));
-    reply(sh, b, kmmcp_result(m->id, finish_result(1, r)));
 }
 
 static void
@@ -870,14 +519,16 @@ do_tools_list(struct shim *sh, struct kmmcp_msg *m, int stateless, struct batch 
 {
     json_object *tools;
 
-    if (kmjson_get(m->params, "cursor")) {
-        reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS,
-                    "unknown cursor: the tool list has one page");
+    json_object *bad = kmproto_check_list(m->id, m->params);
+
+    if (bad) {
+        reply(sh, b, bad);
         return;
     }
     tools = cached_tools(sh);
     if (tools) {
-        reply(sh, b, kmmcp_result(m->id, list_result(stateless, tools, LIST_TTL_MS)));
+        reply(sh, b, kmmcp_result(m->id, kmproto_list_result(stateless, tools,
+                                                             KMPROTO_LIST_TTL_MS)));
         return;
     }
     if (jobs_running(sh) >= MAX_JOBS) {
@@ -910,32 +561,17 @@ tool_listed(struct shim *sh, const char *tool)
 static void
 do_tools_call(struct shim *sh, struct kmmcp_msg *m, int stateless, struct batch *b)
 {
-    json_object *name = kmjson_get(m->params, "name");
-    json_object *args = kmjson_get(m->params, "arguments");
-    json_object *token = kmjson_path(m->params, "_meta", "progressToken", NULL);
-    const char  *tool;
-    struct job  *j;
-    kmerr        err = { 0 };
+    struct kmproto_call c;
+    json_object        *bad = kmproto_check_call(m->id, m->params, &c);
+    struct job         *j;
+    kmerr               err = { 0 };
 
-    if (!name || !json_object_is_type(name, json_type_string)) {
-        reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS, "tools/call needs params.name (a string)");
+    if (bad) {
+        reply(sh, b, bad);
         return;
     }
-    if (args && !json_object_is_type(args, json_type_null) &&
-        !json_object_is_type(args, json_type_object)) {
-        reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS, "params.arguments must be an object");
-        return;
-    }
-    if (token && !json_object_is_type(token, json_type_string) &&
-        !json_object_is_type(token, json_type_int)) {
-        reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS,
-                    "_meta.progressToken must be a string or an integer");
-        return;
-    }
-    tool = json_object_get_string(name);
-    if (!kmmcp_tool_name_ok(tool) || !tool_listed(sh, tool)) {
-        reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS, "Unknown tool: %.64s (tools/list "
-                    "names them)", kmmcp_tool_name_ok(tool) ? tool : "(not a tool name)");
+    if (!kmmcp_tool_name_ok(c.name) || !tool_listed(sh, c.name)) {
+        reply(sh, b, kmproto_unknown_tool(m->id, c.name));
         return;
     }
     if (!sh->config_ok)
@@ -944,95 +580,43 @@ do_tools_call(struct shim *sh, struct kmmcp_msg *m, int stateless, struct batch 
         kmerr_set(&err, KM_SERVICE_UNAVAILABLE, "too many calls in flight (%d); retry when some "
                   "have finished", MAX_JOBS);
     if (err.code != KM_OK) {
-        reply(sh, b, kmmcp_result(m->id, finish_result(stateless, kmerr_result(&err))));
+        reply(sh, b, kmmcp_result(m->id, kmproto_finish(stateless, kmproto_error_result(&err))));
         kmerr_clear(&err);
         return;
     }
     j = job_new(sh, JOB_CALL, m->id, stateless, b);
-    km_strlcpy(j->tool, tool, sizeof(j->tool));
-    j->args = args && json_object_is_type(args, json_type_object) ? kmjson_copy(args)
-                                                                  : json_object_new_object();
-    j->token = token ? kmjson_copy(token) : NULL;
+    km_strlcpy(j->tool, c.name, sizeof(j->tool));
+    j->args = c.args ? kmjson_copy(c.args) : json_object_new_object();
+    j->token = c.token ? kmjson_copy(c.token) : NULL;
+    j->progress.token = j->token;
     job_start(sh, j);
-}
-
-static int
-known_method(const char *method)
-{
-    static const char *const known[] = { "initialize", "ping", "server/discover", "tools/list",
-                                         "tools/call" };
-
-    return listed(method, known, NELEM(known));
 }
 
 static void
 handle_request(struct shim *sh, struct kmmcp_msg *m, struct batch *b)
 {
-    json_object *meta = kmjson_get(m->params, "_meta");
-    json_object *pv = kmjson_get(meta, META_VERSION);
     const char  *method = m->method;
-    int          stateless = 0, initialized;
+    json_object *bad;
+    char         negotiated[16];
+    int          stateless = 0;
 
-    pthread_mutex_lock(&sh->mu);
-    initialized = sh->initialized;
-    pthread_mutex_unlock(&sh->mu);
-
-    if (!known_method(method)) {
-        reply_error(sh, b, m->id, KMMCP_METHOD_NOT_FOUND, "method not found: %.100s", method);
-        return;
-    }
     if (strcmp(method, "initialize") == 0) {
         do_initialize(sh, m, b);
         return;
     }
-    if (pv) {
-        const char *v = json_object_get_string(pv);
-
-        if (!json_object_is_type(pv, json_type_string)) {
-            reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS,
-                        "_meta[\"%s\"] must be a string", META_VERSION);
-            return;
-        }
-        if (listed(v, stateless_versions, NELEM(stateless_versions))) {
-            json_object *caps = kmjson_get(meta, META_CAPS);
-
-            if (!caps || !json_object_is_type(caps, json_type_object)) {
-                reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS,
-                            "_meta[\"%s\"] (an object) is required with protocol %s",
-                            META_CAPS, v);
-                return;
-            }
-            stateless = 1;
-        } else if (!(initialized && strcmp(v, sh->version) == 0)) {
-            json_object *data = json_object_new_object();
-
-            /* only versions a request of this form can name: a client that retries with one
-             * of them is served (a handshake revision needs initialize first) */
-            json_object_object_add(data, "supported", meta_versions(initialized ? sh->version
-                                                                                : NULL));
-            json_object_object_add(data, "requested", json_object_new_string(v));
-            reply(sh, b, kmmcp_error(m->id, KMMCP_UNSUPPORTED_VERSION,
-                                     "Unsupported protocol version", data));
-            return;
-        }
-    } else if (!initialized && strcmp(method, "ping") != 0) {
-        if (strcmp(method, "server/discover") == 0)
-            reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS, "server/discover needs "
-                        "params._meta[\"%s\"] and [\"%s\"]", META_VERSION, META_CAPS);
-        else
-            reply_error(sh, b, m->id, KMMCP_INVALID_REQUEST, "server not initialized: send "
-                        "initialize first, or use protocol 2026-07-28 with params._meta[\"%s\"]",
-                        META_VERSION);
+    pthread_mutex_lock(&sh->mu);
+    km_strlcpy(negotiated, sh->initialized ? sh->version : "", sizeof(negotiated));
+    pthread_mutex_unlock(&sh->mu);
+    bad = kmproto_gate(m->id, method, m->params, negotiated, &stateless);
+    if (bad) {
+        reply(sh, b, bad);
         return;
     }
-
     if (strcmp(method, "ping") == 0)
-        reply(sh, b, kmmcp_result(m->id, finish_result(stateless, json_object_new_object())));
-    else if (strcmp(method, "server/discover") == 0 && stateless)
-        do_discover(sh, m, b);
+        reply(sh, b, kmmcp_result(m->id, kmproto_finish(stateless, json_object_new_object())));
     else if (strcmp(method, "server/discover") == 0)
-        reply_error(sh, b, m->id, KMMCP_INVALID_PARAMS, "server/discover needs "
-                    "params._meta[\"%s\"] and [\"%s\"]", META_VERSION, META_CAPS);
+        reply(sh, b, kmmcp_result(m->id, kmproto_discover_result(sh->config_ok ? NULL
+                                                                             : &sh->config_err)));
     else if (strcmp(method, "tools/list") == 0)
         do_tools_list(sh, m, stateless, b);
     else

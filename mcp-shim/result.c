@@ -34,8 +34,8 @@ size_of(json_object *o)
                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-static json_object *
-text_block(const char *text)
+json_object *
+kmmcp_text_content(const char *text)
 {
     json_object *content = json_object_new_array();
     json_object *block = json_object_new_object();
@@ -78,7 +78,7 @@ too_large(size_t size, size_t cap)
                                      "(KLAVIYO_MCP_MAX_MESSAGE_BYTES); ask for a shorter window "
                                      "or a smaller limit", size, cap);
 
-    json_object_object_add(r, "content", text_block(text));
+    json_object_object_add(r, "content", kmmcp_text_content(text));
     json_object_object_add(r, "isError", json_object_new_boolean(1));
     free(text);
     return r;
@@ -105,7 +105,7 @@ kmmcp_result_success(json_object *envelope, size_t cap)
                                                          JSON_C_TO_STRING_SPACED |
                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
     }
-    json_object_object_add(r, "content", text_block(text));
+    json_object_object_add(r, "content", kmmcp_text_content(text));
     json_object_object_add(r, "structuredContent", envelope);
     json_object_object_add(r, "isError", json_object_new_boolean(0));
     size = size_of(r);

@@ -26,6 +26,9 @@
 /* Room kept for the JSON-RPC frame around the result (id, _meta). */
 #define KMMCP_FRAME_RESERVE 4096u
 
+/* A tool result's content: one text block holding `text` (a new array). */
+json_object *kmmcp_text_content(const char *text);
+
 /* KLAVIYO_MCP_MAX_MESSAGE_BYTES: a decimal byte count between KMMCP_MIN_MAX_MESSAGE and
  * KMMCP_DEFAULT_MAX_MESSAGE. NULL or empty gives the default. KM_CONFIG_ERROR otherwise. */
 kmcode kmmcp_result_cap_parse(const char *text, size_t *cap, kmerr *err);

@@ -34,23 +34,32 @@ bearer(const char *authorization, size_t *len)
     return n > 0 ? p : NULL;
 }
 
+const char *
+kmauth_presented(const char *authorization, const char *x_api_key, size_t *len)
+{
+    const char *cand = NULL;
+
+    *len = 0;
+    if (authorization)
+        cand = bearer(authorization, len);
+    if (!cand && x_api_key) {
+        cand = x_api_key;
+        *len = strlen(x_api_key);
+        trim(&cand, len);
+        if (*len == 0)
+            cand = NULL;
+    }
+    return cand;
+}
+
 kmcode
 kmauth_check(kmsecret *const *tokens, size_t n_tokens, const char *authorization,
              const char *x_api_key, kmerr *err)
 {
-    const char *cand = NULL;
     size_t      len = 0;
+    const char *cand = kmauth_presented(authorization, x_api_key, &len);
     int         match = 0;
 
-    if (authorization)
-        cand = bearer(authorization, &len);
-    if (!cand && x_api_key) {
-        cand = x_api_key;
-        len = strlen(x_api_key);
-        trim(&cand, &len);
-        if (len == 0)
-            cand = NULL;
-    }
     if (!cand)
         return kmerr_set(err, KM_MISSING_API_KEY,
                          "missing credential: send Authorization: Bearer <token> or "

@@ -23,4 +23,8 @@
 kmcode kmauth_check(kmsecret *const *tokens, size_t n_tokens, const char *authorization,
                     const char *x_api_key, kmerr *err);
 
+/* The credential presented (Bearer wins over X-API-Key), borrowed from the header value and
+ * *len bytes long, or NULL when there is none. Never log it. */
+const char *kmauth_presented(const char *authorization, const char *x_api_key, size_t *len);
+
 #endif

@@ -24,9 +24,12 @@
 #include "auth.h"
 #include "json.h"
 #include "log.h"
+#include "jsonrpc.h"
+#include "mcphttp.h"
 #include "memo.h"
 #include "metrics.h"
 #include "reg.h"
+#include "result.h"
 #include "shape.h"
 #include "util.h"
 
@@ -41,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -57,6 +61,8 @@
 #define ACCEPT_PAUSE_MS   500       /* out of descriptors: stop accepting this long */
 #define DRAIN_LINGER_MS   200       /* a draining worker ends this long after its last request */
 #define ACCEPT_LOG_MS     10000     /* and say so at most this often */
+#define MCP_MAX_STREAMS   256       /* MCP tool calls (SSE streams) open at once per worker */
+#define MCP_CANCEL_POLL_MS 250      /* how often calls look for a cancellation sent elsewhere */
 
 struct listener {
     kmhttp                     *h;
@@ -89,6 +95,11 @@ struct kmhttp {
     char              *tools_json;        /* GET /v1/tools, built once */
     size_t             tools_len;
     kmmemo            *memo;              /* recent answers, served on the loop */
+    kmmcph            *mcp;               /* the /mcp endpoint's decisions */
+    LIST_HEAD(, kmreq) mcp_calls;         /* MCP tool calls queued or running */
+    size_t             n_mcp_calls;
+    kmstore           *store;
+    struct event      *mcp_poll;          /* looks for cancellations other workers recorded */
     uint64_t           rid_seed, rid_seq;
     size_t             live;              /* request contexts alive */
     size_t             in_flight;         /* of which queued or running on a service thread */
@@ -126,6 +137,10 @@ struct kmreq {
     size_t                 bytes;
     char                   error[32];    /* envelope code of an error answer */
     char                   message[160]; /* its message, kept for 5xx lines */
+    struct kmmcph_out     *mcp;          /* an MCP tool call (/mcp): answered as SSE */
+    kmproto_progress       progress;     /* its progress notifications */
+    int                    mcp_cancelled;/* notifications/cancelled named it: no answer */
+    LIST_ENTRY(kmreq)      mcp_link;     /* in h->mcp_calls while queued */
 };
 
 /* --- small helpers ---------------------------------------------------------------------- */
@@ -296,6 +311,10 @@ finish(struct kmreq *r)
     kmmet_request(metrics_route(r), r->status, km_now_ms() - r->t0);
     json_object_put(r->job.args);
     json_object_put(r->job.envelope);
+    if (r->mcp) {
+        kmmcph_out_clear(r->mcp);
+        free(r->mcp);
+    }
     free(r->memo_key);
     free(r);
     h->live--;
@@ -547,16 +566,14 @@ reply_kmerr(struct kmreq *r, const kmerr *e)
 
 /* --- streaming ----------------------------------------------------------------------- */
 
+/* Send bytes of a streamed answer (an NDJSON line, an SSE event or comment). */
 static void
-send_line(struct kmreq *r, json_object *line)
+send_raw(struct kmreq *r, const char *text, size_t n)
 {
-    const char      *text = kmjson_text(line);
-    size_t           n = strlen(text);
     struct evbuffer *buf = evbuffer_new();
 
     evbuffer_add(buf, text, n);
-    evbuffer_add(buf, "\n", 1);
-    r->bytes += n + 1;
+    r->bytes += n;
     evhttp_send_reply_chunk(r->req, buf);
     evbuffer_free(buf);
     if (r->beat) {
@@ -564,6 +581,33 @@ send_line(struct kmreq *r, json_object *line)
         struct timeval tv = { STREAM_KEEPALIVE_MS / 1000, (STREAM_KEEPALIVE_MS % 1000) * 1000 };
 
         event_add(r->beat, &tv);
+    }
+}
+
+static void
+send_line(struct kmreq *r, json_object *line)
+{
+    char *text = km_xasprintf("%s\n", kmjson_text(line));
+
+    send_raw(r, text, strlen(text));
+    free(text);
+}
+
+/* An MCP call's progress: a notifications/progress event when the client asked for them,
+ * else (for a keep-alive) an SSE comment, so a quiet call still shows it is alive. */
+static void
+send_mcp_progress(struct kmreq *r, int done, int total, int waiting)
+{
+    json_object *msg = kmproto_progress_note(&r->progress, done, total, waiting);
+
+    if (msg) {
+        char *ev = kmmcph_event(msg);
+
+        send_raw(r, ev, strlen(ev));
+        free(ev);
+        json_object_put(msg);
+    } else if (waiting) {
+        send_raw(r, ":\n\n", 3);
     }
 }
 
@@ -577,6 +621,10 @@ send_progress(struct kmreq *r, int done, int total, int waiting)
         return;
     r->done = done;
     r->total = total;
+    if (r->mcp) {
+        send_mcp_progress(r, done, total, waiting);
+        return;
+    }
     line = json_object_new_object();
     p = json_object_new_object();
     json_object_object_add(p, "done", json_object_new_int(done));
@@ -712,6 +760,11 @@ job_done(struct kmreq *r)
 
     h->in_flight--;
     unwatch_eof(r);
+    if (r->mcp) {
+        LIST_REMOVE(r, mcp_link);
+        if (--h->n_mcp_calls == 0 && h->mcp_poll)
+            event_del(h->mcp_poll);
+    }
     if (r->gone || !req) {
         /* the client left: nothing is sent */
         if (r->orphan)
@@ -737,6 +790,25 @@ job_done(struct kmreq *r)
         return;
     }
     note_error(r, r->job.envelope);
+    if (r->mcp) {
+        /* the response ends the stream; a cancelled request gets none */
+        if (!r->mcp_cancelled) {
+            json_object *msg = kmproto_call_answer(r->mcp->id, r->mcp->stateless,
+                                                   json_object_get(r->job.envelope),
+                                                   KMMCP_DEFAULT_MAX_MESSAGE);
+            char        *ev = kmmcph_event(msg);
+
+            send_raw(r, ev, strlen(ev));
+            free(ev);
+            json_object_put(msg);
+        }
+        r->status = 200;
+        r->state = R_REPLYING;
+        evhttp_request_set_on_complete_cb(req, on_complete, r);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, r);
+        evhttp_send_reply_end(req);
+        return;
+    }
     line = json_object_new_object();
     json_object_object_add(line, "status", json_object_new_int(r->job.status));
     json_object_object_add(line, "result", json_object_get(r->job.envelope));
@@ -787,7 +859,8 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     r->job.tool = tool;
     r->job.args = args;
     r->job.stream = r->stream;
-    r->job.view = view_of(r);
+    /* MCP over HTTP is read by a model, like the shim's calls */
+    r->job.view = r->mcp ? KMSHAPE_MODEL : view_of(r);
     r->job.owner = r;
     r->job.arrived_ms = r->t0;
     atomic_init(&r->job.cancelled, false);
@@ -809,7 +882,18 @@ queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     case KMJOBQ_QUEUED:
         break;
     }
-    if (r->stream) {
+    if (r->mcp) {
+        LIST_INSERT_HEAD(&h->mcp_calls, r, mcp_link);
+        if (h->n_mcp_calls++ == 0 && h->mcp_poll) {
+            struct timeval tv = { 0, MCP_CANCEL_POLL_MS * 1000 };
+
+            event_add(h->mcp_poll, &tv);
+        }
+        common_headers(r, "text/event-stream");
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "X-Accel-Buffering", "no");
+        evhttp_send_reply_start(r->req, 200, NULL);
+        start_beat(r);
+    } else if (r->stream) {
         common_headers(r, NDJSON);
         evhttp_send_reply_start(r->req, 200, NULL);
         start_beat(r);
@@ -1044,6 +1128,112 @@ conflicting_lengths(struct kmreq *r)
 }
 
 static void
+cancel_one(struct kmreq *r)
+{
+    atomic_store(&r->job.cancelled, true);
+    r->mcp_cancelled = 1;
+    r->closed_by = "notifications/cancelled";
+    kmlogf(KMLOG_INFO, "call_cancelled", "notifications/cancelled: the call (%s) stops before "
+           "its next Klaviyo request", r->tool ? r->tool : "?");
+}
+
+/* notifications/cancelled: stop the call with that id in that session. The call may run on
+ * another worker (each POST is its own connection): then the cancellation is recorded in the
+ * store, where that worker's poll finds it. */
+static void
+cancel_mcp(kmhttp *h, const char *scope, json_object *id)
+{
+    struct kmreq *r;
+    int           found = 0;
+
+    if (!scope[0])
+        return;
+    LIST_FOREACH(r, &h->mcp_calls, mcp_link) {
+        if (strcmp(r->mcp->scope, scope) == 0 && kmmcp_id_equal(r->mcp->id, id)) {
+            cancel_one(r);
+            found = 1;
+        }
+    }
+    if (!found)
+        kmsess_cancel(h->store, scope, id);
+}
+
+/* Every MCP_CANCEL_POLL_MS while session calls run: cancellations recorded by other workers. */
+static void
+on_mcp_poll(evutil_socket_t fd, short what, void *arg)
+{
+    kmhttp       *h = arg;
+    struct kmreq *r;
+
+    (void)fd;
+    (void)what;
+    LIST_FOREACH(r, &h->mcp_calls, mcp_link) {
+        if (r->mcp->scope[0] && !r->mcp_cancelled &&
+            kmsess_cancelled(h->store, r->mcp->scope, r->mcp->id))
+            cancel_one(r);
+    }
+}
+
+/* POST/GET/DELETE /mcp: the MCP Streamable HTTP endpoint (mcphttp.h decides). */
+static void
+route_mcp(struct kmreq *r)
+{
+    struct evbuffer   *in = evhttp_request_get_input_buffer(r->req);
+    struct evkeyvalq  *hdrs = evhttp_request_get_output_headers(r->req);
+    struct kmmcph_in   mi;
+    struct kmmcph_out *out = km_xcalloc(1, sizeof(*out));
+    json_object       *args;
+
+    memset(&mi, 0, sizeof(mi));
+    mi.method = r->method;
+    mi.trusted = r->trusted;
+    mi.host = header(r, "Host");
+    mi.origin = header(r, "Origin");
+    mi.accept = header(r, "Accept");
+    mi.content_type = header(r, "Content-Type");
+    mi.authorization = header(r, "Authorization");
+    mi.x_api_key = header(r, "X-API-Key");
+    mi.session = header(r, "Mcp-Session-Id");
+    mi.version = header(r, "MCP-Protocol-Version");
+    mi.mcp_method = header(r, "Mcp-Method");
+    mi.mcp_name = header(r, "Mcp-Name");
+    mi.body_len = evbuffer_get_length(in);
+    mi.body = mi.body_len ? (const char *)evbuffer_pullup(in, -1) : "";
+    kmmcph_handle(r->h->mcp, &mi, out);
+    if (out->cancel_id)
+        cancel_mcp(r->h, out->cancel_scope, out->cancel_id);
+    if (out->tool && r->h->n_mcp_calls >= MCP_MAX_STREAMS) {
+        json_object_put(out->body);
+        out->body = kmmcp_error(out->id, -32603, "too many MCP calls in flight on this worker; "
+                                "retry when some have finished", NULL);
+        out->status = 503;
+        out->tool = NULL;
+    }
+    if (out->tool) {
+        r->mcp = out;
+        r->progress.token = out->token;
+        r->stream = 1;
+        args = out->args;
+        out->args = NULL;
+        queue_job(r, out->tool, args);
+        return;
+    }
+    if (out->session[0])
+        evhttp_add_header(hdrs, "Mcp-Session-Id", out->session);
+    if (out->unauthorized)
+        evhttp_add_header(hdrs, "WWW-Authenticate", "Bearer realm=\"klaviyo-mcp\"");
+    if (out->body) {
+        const char *text = kmjson_text(out->body);
+
+        reply_text(r, out->status, text, strlen(text), out->allow);
+    } else {
+        reply_buf(r, out->status, evbuffer_new(), out->allow);
+    }
+    kmmcph_out_clear(out);
+    free(out);
+}
+
+static void
 dispatch(struct kmreq *r, const char *path)
 {
     kmhttp *h = r->h;
@@ -1067,6 +1257,10 @@ dispatch(struct kmreq *r, const char *path)
         else
             reply_error(r, KM_METHOD_NOT_ALLOWED, 0, "GET, HEAD",
                         "%s /health is not allowed; use GET", r->method);
+        return;
+    }
+    if (strcmp(path, "/mcp") == 0) {
+        route_mcp(r);
         return;
     }
     if (!r->trusted &&
@@ -1152,6 +1346,10 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     h->tools_json = km_xstrdup(text);
     json_object_put(tools);
     h->memo = kmmemo_new(MEMO_ENTRIES, MEMO_BYTES);
+    h->mcp = kmmcph_new(o->cfg, o->store);
+    h->store = o->store;
+    LIST_INIT(&h->mcp_calls);
+    h->mcp_poll = event_new(base, -1, EV_PERSIST, on_mcp_poll, h);
     h->notes_ev = event_new(base, kmjobq_fd(o->q), EV_READ | EV_PERSIST, on_notes, h);
     if (!h->notes_ev || event_add(h->notes_ev, NULL) != 0) {
         rc = kmerr_set(err, KM_INTERNAL_ERROR, "cannot watch the job queue");
@@ -1298,7 +1496,10 @@ kmhttp_free(kmhttp *h)
         event_free(h->notes_ev);
     if (h->linger)
         event_free(h->linger);
+    if (h->mcp_poll)
+        event_free(h->mcp_poll);
     free(h->tools_json);
     kmmemo_free(h->memo);
+    kmmcph_free(h->mcp);
     free(h);
 }

@@ -9,8 +9,10 @@
  * Fails:   kmhttp_new / kmhttp_listen return KM_INTERNAL_ERROR when libevent refuses; every
  *          request gets exactly one answer, an envelope with the code's status.
  *
- * Routes: GET /health (open, answered on the loop), GET /metrics (Prometheus text, counters of
- * metrics.h, token-protected like REST), GET /v1/tools, POST /v1/tools/<name>
+ * Routes: POST/GET/DELETE /mcp (the MCP Streamable HTTP endpoint: mcphttp.h; its own
+ * Host/Origin/credential checks), GET /health (open, answered on the loop), GET /metrics
+ * (Prometheus text, counters of metrics.h, token-protected like REST), GET /v1/tools,
+ * POST /v1/tools/<name>
  * (streams progress as NDJSON when the request says Accept: application/x-ndjson) and every
  * registry route (kmreg_route; GET query strings coerced by the input schema). A request on
  * the TCP listener needs a REST credential (auth.h); one on the Unix socket does not (its
@@ -24,6 +26,7 @@
 #include "err.h"
 #include "jobq.h"
 #include "settings.h"
+#include "store.h"
 
 #include <event2/event.h>
 #include <stddef.h>
@@ -33,6 +36,7 @@ typedef struct kmhttp kmhttp;
 struct kmhttp_opts {
     const kmcfg *cfg;          /* tokens, REST_MAX_BODY_BYTES, REST_TIMEOUT_SECONDS */
     kmjobq      *q;            /* where tool calls are queued */
+    kmstore     *store;        /* the shared store: MCP sessions live there */
     int          generation;   /* reported by /health */
     void       (*grow)(void *arg);   /* may be NULL: called on the loop when a call was queued
                                         and no service thread was idle */
