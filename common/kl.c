@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,6 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
-#include <limits.h>
 #include <unistd.h>
 
 #ifndef PACKAGE_VERSION

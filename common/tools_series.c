@@ -222,16 +222,32 @@ series_data(const char *entity, kminterval iv, json_object *date_times, struct s
     return data;
 }
 
+/* A refused plan with what would fit for this series: details.suggestion, and for a request
+ * that can never fit (KM_INVALID_ARGUMENT) the suggestion in the message too. */
+static kmcode
+never_fits(kmctx *ctx, kmcode rc, kmerr *err, const char *what)
+{
+    char plan[sizeof(err->msg)];
+
+    (void)ctx;
+    if (!err || (rc != KM_INVALID_ARGUMENT && rc != KM_RATE_LIMITED))
+        return rc;
+    kmerr_detail(err, "suggestion", json_object_new_string(what));
+    if (rc == KM_RATE_LIMITED)
+        return rc;  /* its message already says when, and how many calls would fit */
+    km_strlcpy(plan, err->msg, sizeof(plan));
+    return kmerr_set(err, rc, "%s. %s", plan, what);
+}
+
 /* --- entity=flow: native series, chunked by the interval's limit ------------------------- */
 
-static kmcode
-flow_series_report(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const char *filter,
-                   json_object **doc, kmerr *err)
+/* The JSON:API body of one flow-series report (a new object). */
+static json_object *
+flow_series_body(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const char *filter)
 {
     json_object *body = json_object_new_object();
     json_object *data = json_object_new_object();
     json_object *attrs = json_object_new_object();
-    kmcode       rc;
 
     json_object_object_add(attrs, "statistics", json_object_get(stats));
     json_object_object_add(attrs, "timeframe", kmt_timeframe(r));
@@ -243,7 +259,16 @@ flow_series_report(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, con
     json_object_object_add(data, "type", json_object_new_string("flow-series-report"));
     json_object_object_add(data, "attributes", attrs);
     json_object_object_add(body, "data", data);
-    rc = kmkl_post(ctx->kl, ctx->call, FLOW_SERIES_PATH, body, doc, err);
+    return body;
+}
+
+static kmcode
+flow_series_report(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const char *filter,
+                   json_object **doc, kmerr *err)
+{
+    json_object *body = flow_series_body(ctx, r, iv, stats, filter);
+    kmcode       rc = kmkl_post(ctx->kl, ctx->call, FLOW_SERIES_PATH, body, doc, err);
+
     json_object_put(body);
     return rc;
 }
@@ -326,9 +351,25 @@ flow_over_time(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const c
 
     ss.nstats = json_object_array_length(stats);
     if (n > 1) {
-        rc = kmt_plan(ctx, "POST", FLOW_SERIES_PATH, (int)n, err);
-        if (rc != KM_OK)
+        size_t uncached = 0;
+        char   hint[160];
+
+        for (size_t c = 0; c < n; c++) {
+            json_object *body = flow_series_body(ctx, chunks[c], iv, stats, filter);
+
+            uncached += !kmkl_cached(ctx->kl, ctx->acct, "POST", FLOW_SERIES_PATH, body);
+            json_object_put(body);
+        }
+        rc = kmt_plan(ctx, "POST", FLOW_SERIES_PATH, (int)uncached, err);
+        if (rc != KM_OK) {
+            int fit = (int)kmjson_num(err ? err->details : NULL, "calls_that_fit", 0);
+
+            snprintf(hint, sizeof(hint), "Would fit: a window of at most %d days at this "
+                     "interval (one report per %d days), or a coarser interval.",
+                     fit * kmdate_interval_max_days(iv), kmdate_interval_max_days(iv));
+            rc = never_fits(ctx, rc, err, hint);
             goto out;
+        }
     }
     for (size_t c = 0; c < n; c++) {
         json_object *doc = NULL;
@@ -375,23 +416,6 @@ bucket_time(const char *tz, kmday day, char out[32], kmerr *err)
     snprintf(out, 32, "%sT00:00:00%c%02ld:%02ld", d, off < 0 ? '-' : '+',
              (off < 0 ? -off : off) / 3600 % 100, (off < 0 ? -off : off) / 60 % 60);
     return KM_OK;
-}
-
-/* A refused plan with what would fit for this trend: details.suggestion, and for a request
- * that can never fit (KM_INVALID_ARGUMENT) the suggestion in the message too. */
-static kmcode
-never_fits(kmctx *ctx, kmcode rc, kmerr *err, const char *what)
-{
-    char plan[sizeof(err->msg)];
-
-    (void)ctx;
-    if (!err || (rc != KM_INVALID_ARGUMENT && rc != KM_RATE_LIMITED))
-        return rc;
-    kmerr_detail(err, "suggestion", json_object_new_string(what));
-    if (rc == KM_RATE_LIMITED)
-        return rc;  /* its message already says when, and how many calls would fit */
-    km_strlcpy(plan, err->msg, sizeof(plan));
-    return kmerr_set(err, rc, "%s. %s", plan, what);
 }
 
 /* Send-date basis: one campaign-values report per 365-day chunk of r gives every campaign

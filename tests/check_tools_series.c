@@ -673,6 +673,10 @@ START_TEST(a_flow_series_that_can_never_finish_before_the_deadline_says_what_fit
     ck_assert_int_eq(json_object_get_int(kmjson_path(e, "details", "calls_needed", NULL)), 31);
     ck_assert_int_gt(fit, 0);
     ck_assert_int_lt(fit, 31);
+    /* what would fit: that many 60-day daily chunks, or a coarser interval */
+    ck_assert_ptr_nonnull(strstr(kmjson_str(kmjson_get(e, "details"), "suggestion"),
+                                 "coarser interval"));
+    ck_assert_ptr_nonnull(strstr(kmjson_str(e, "message"), "Would fit"));
     ck_assert_ptr_null(kmjson_get(e, "retry_after_s"));
     ck_assert_int_eq(toolfix_sim_calls(SERIES), 0);
     json_object_put(env);

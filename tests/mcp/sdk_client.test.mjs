@@ -122,10 +122,12 @@ describe('klaviyo-mcp with the MCP SDK client', () => {
 
   test('a long call reports progress through notifications/progress', async () => {
     const seen = [];
+    // a daily flow series over 115 days: two series reports (60-day chunks), dates no other
+    // test asks for, so neither comes from the shared cache (a campaign trend is one report)
     const res = await client.callTool({
       name: 'klaviyo_get_performance_over_time',
-      arguments: { account: 'kiwi', entity: 'campaign', interval: 'weekly',
-        start_date: '2025-05-01', end_date: '2025-06-11' },
+      arguments: { account: 'kiwi', entity: 'flow', interval: 'daily',
+        start_date: '2024-02-03', end_date: '2024-05-27' },
     }, undefined, { onprogress: (p) => seen.push(p) });
     assert.equal(res.isError, false, res.content?.[0]?.text);
     assert.ok(seen.length >= 2, `progress notifications: ${JSON.stringify(seen)}`);
