@@ -457,7 +457,10 @@ describe('cancellation and a service that goes away', () => {
     assert.equal(r.result.isError, true);
     assert.equal(r.result.content[0].text, 'UPSTREAM_ERROR: klaviyo-restd closed the '
       + 'connection before it answered (it stopped or restarted; its log says why)');
-    // nothing listens any more: the shim starts its own service and the call succeeds
+    // once nothing listens any more (kill9 waits for the master; its worker may still hold
+    // the socket for a moment), the shim starts its own service and the call succeeds
+    await waitFor(async () => !(await healthy(env.KLAVIYO_MCP_SOCKET)),
+      { what: 'the killed service to stop accepting' });
     const again = await sh.request({ jsonrpc: '2.0', id: 'again', method: 'tools/call',
       params: { name: 'klaviyo_list_accounts' } });
     assert.equal(again.result.isError, false, again.result.content?.[0]?.text);
