@@ -24,7 +24,7 @@ RUN ./autogen.sh \
     && /src/configure --prefix=/usr/local --sysconfdir=/etc --localstatedir=/var \
     && make -j"$(nproc)" \
     && make install-strip DESTDIR=/out \
-    && install -D -m 0755 tests/klaviyo-sim/klaviyo-sim \
+    && install -D -m 0755 sim/klaviyo-sim \
         /out/usr/local/libexec/klaviyo-mcp/klaviyo-sim \
     && install -D -m 0755 /src/deploy/docker-entrypoint.sh \
         /out/usr/local/bin/docker-entrypoint.sh

@@ -9,7 +9,7 @@
 // the bytes of structuredContent and of the whole JSON-RPC line klaviyo-mcp wrote, with the
 // model's defaults, and the same call with limit 0 (every row) for comparison. --show also
 // prints each text. BUILD_DIR holds the built klaviyo-mcp, klaviyo-restd and
-// tests/klaviyo-sim/klaviyo-sim (the current directory by default). It needs no node
+// sim/klaviyo-sim (the current directory by default). It needs no node
 // modules: it drives the shim with raw JSON-RPC lines (tests/mcp/lib.mjs).
 
 import path from 'node:path';
@@ -24,7 +24,7 @@ for (const a of argv) {
 }
 process.env.KLAVIYO_MCP_BIN ||= path.join(build, 'klaviyo-mcp');
 process.env.KLAVIYO_RESTD ||= path.join(build, 'klaviyo-restd');
-process.env.KLAVIYO_SIM ||= path.join(build, 'tests/klaviyo-sim/klaviyo-sim');
+process.env.KLAVIYO_SIM ||= path.join(build, 'sim/klaviyo-sim');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const lib = await import(path.join(here, '../tests/mcp/lib.mjs'));

@@ -4,7 +4,7 @@
 //
 //   node bench/mcp_bench.mjs [BUILD_DIR] [--runs N] [--calls N]
 //
-// BUILD_DIR holds the built klaviyo-mcp, klaviyo-restd and tests/klaviyo-sim/klaviyo-sim (the
+// BUILD_DIR holds the built klaviyo-mcp, klaviyo-restd and sim/klaviyo-sim (the
 // current directory by default; KLAVIYO_MCP_BIN / KLAVIYO_RESTD / KLAVIYO_SIM override). Use
 // a build without --enable-sanitizers for numbers that mean something. It needs no node
 // modules: it drives the shim with raw JSON-RPC lines (tests/mcp/lib.mjs).
@@ -33,7 +33,7 @@ for (let i = 0; i < args.length; i++) {
 }
 process.env.KLAVIYO_MCP_BIN ||= path.join(build, 'klaviyo-mcp');
 process.env.KLAVIYO_RESTD ||= path.join(build, 'klaviyo-restd');
-process.env.KLAVIYO_SIM ||= path.join(build, 'tests/klaviyo-sim/klaviyo-sim');
+process.env.KLAVIYO_SIM ||= path.join(build, 'sim/klaviyo-sim');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const lib = await import(path.join(here, '../tests/mcp/lib.mjs'));

@@ -19,14 +19,14 @@ scale=${SCALE:-1}
 # --- binaries --------------------------------------------------------------------------------
 build=${1:-"$top/build/bench"}
 case "$build" in /*) ;; *) build="$top/$build" ;; esac
-if [ ! -x "$build/klaviyo-restd" ] || [ ! -x "$build/tests/klaviyo-sim/klaviyo-sim" ]; then
+if [ ! -x "$build/klaviyo-restd" ] || [ ! -x "$build/sim/klaviyo-sim" ]; then
     [ -x configure ] || ./autogen.sh >/dev/null 2>&1
     mkdir -p "$build"
     ( cd "$build" && { [ -f Makefile ] || "$top/configure" CFLAGS="-O2 -g" >/dev/null; } &&
-      make -j2 klaviyo-restd tests/klaviyo-sim/klaviyo-sim >/dev/null )
+      make -j2 klaviyo-restd sim/klaviyo-sim >/dev/null )
 fi
 restd="$build/klaviyo-restd"
-sim="$build/tests/klaviyo-sim/klaviyo-sim"
+sim="$build/sim/klaviyo-sim"
 for tool in curl jq; do
     command -v "$tool" >/dev/null 2>&1 || { echo "bench: needs $tool" >&2; exit 1; }
 done

@@ -369,7 +369,7 @@ kmmcp_call_run(kmmcp_call *c, int *status, json_object **envelope, kmerr *err)
     hdr = curl_slist_append(hdr, c->stream ? "Accept: application/x-ndjson"
                                            : "Accept: application/json");
     hdr = curl_slist_append(hdr, "Expect:");
-    /* the answer is for a model: bounded, with its Markdown summary (common/shape.h) */
+    /* the answer is for a model: bounded, with its Markdown summary (common/service/shape.h) */
     hdr = curl_slist_append(hdr, KMSHAPE_VIEW_HEADER ": " KMSHAPE_VIEW_MODEL);
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);

@@ -1,7 +1,7 @@
 /* result.h — the MCP result of a successful tool call, under a hard size cap.
  *
  * The text block is the service's "summary" (rendered by the service for a model, see
- * common/summary.h: no rendering here); structuredContent is the envelope without it, so
+ * common/service/summary.h: no rendering here); structuredContent is the envelope without it, so
  * its `data` equals what REST answers for the same arguments. A result whose message would
  * pass the cap is cut, never broken: the largest arrays of objects in `data` lose their tail
  * until it fits (still valid against the tool's outputSchema), `data.truncated` is set and

@@ -71,13 +71,13 @@ free_port() {     # a port the kernel just handed out on loopback
 }
 
 # --- a checkout configured in-tree --------------------------------------------------------
-mkdir -p "$src/scripts" "$src/tests/klaviyo-sim" "$tmp/home/.config" "$tmp/xdg"
+mkdir -p "$src/scripts" "$src/sim" "$tmp/home/.config" "$tmp/xdg"
 chmod 700 "$tmp/xdg"
 cp "$KM_TOP_SRCDIR/scripts/run" "$KM_TOP_SRCDIR/scripts/test" "$KM_TOP_SRCDIR/scripts/setup-deps" \
     "$src/scripts/"
 cp "$KM_TOP_SRCDIR/.env.example" "$src/.env"          # as a new user does: REST_API_KEY=
 ln -s "$KLAVIYO_RESTD" "$src/klaviyo-restd"
-ln -s "$KLAVIYO_SIM" "$src/tests/klaviyo-sim/klaviyo-sim"
+ln -s "$KLAVIYO_SIM" "$src/sim/klaviyo-sim"
 printf '#!/bin/sh\nexit 0\n' > "$src/autogen.sh"
 printf '#!/bin/sh\necho "configure: error: source directory already configured" >&2\nexit 1\n' \
     > "$src/configure"
@@ -106,7 +106,7 @@ echo "ok 1 - in-tree configuration and an empty REST_API_KEY= run the demo"
 out=$(REST_PORT=$port_a "$src/scripts/run" 2>&1) && fail "a second demo on a busy port succeeded"
 n=$(printf '%s\n' "$out" | grep -c 'set both REST_PORT and KLAVIYO_MCP_SOCKET')
 [ "$n" -eq 1 ] || fail "want one message naming REST_PORT and KLAVIYO_MCP_SOCKET, got: $out"
-[ "$(procs_of "$src/tests/klaviyo-sim/" | wc -l)" -eq 1 ] || fail "a second simulator runs"
+[ "$(procs_of "$src/sim/" | wc -l)" -eq 1 ] || fail "a second simulator runs"
 echo "ok 2 - a second instance on the same port is told what to change"
 
 # --- 3. klaviyo-restd exits on its own (socket in use): nothing it started outlives it ------
@@ -116,7 +116,7 @@ rc=$?
 [ "$rc" -ne 0 ] || fail "a demo whose klaviyo-restd cannot start exited 0"
 grep -q 'set both REST_PORT and KLAVIYO_MCP_SOCKET' "$tmp/b.out" ||
     fail "klaviyo-restd's refusal does not say what to change"
-[ "$(procs_of "$src/tests/klaviyo-sim/" | wc -l)" -eq 1 ] ||
+[ "$(procs_of "$src/sim/" | wc -l)" -eq 1 ] ||
     fail "the second demo's simulator outlived scripts/run"
 [ -z "$(ls -d "$src"/build/run/demo.* 2>/dev/null)" ] || fail "the second demo left its files"
 [ -f "$src/build/run/demo/accounts.toml" ] || fail "the second demo deleted the first one's files"

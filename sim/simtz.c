@@ -1,4 +1,4 @@
-/* simtz.c — the simulator's zones: common/tz.h's transition tables, and their formatting. */
+/* simtz.c — the simulator's zones: common/base/tz.h's transition tables, and their formatting. */
 #include "simtz.h"
 #include "tz.h"
 #include "util.h"

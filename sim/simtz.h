@@ -1,4 +1,4 @@
-/* simtz.h — the simulator's time zones: common/tz.h's tables by name, and formatting.
+/* simtz.h — the simulator's time zones: common/base/tz.h's tables by name, and formatting.
  *
  * Owns:    nothing: tables live for the process (tz.h), and so do the simtz entries.
  * Threads: simtz_get takes a lock; the other functions only read a table.
