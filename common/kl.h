@@ -122,4 +122,23 @@ kmcode kmkl_plan(kmkl *kl, const struct kmaccount *acct, const char *method, con
 kmcode kmkl_report_budget(kmkl *kl, const struct kmaccount *acct, int *remaining,
                           int64_t *reset_ms, kmerr *err);
 
+/* --- parsers of Klaviyo's answers (used above; public for tests and the fuzz harnesses) --- */
+
+/* A header value of seconds (Retry-After, RateLimit-Reset's first number), `n` bytes of `v`
+ * (not NUL-terminated; spaces before it skipped); fractions are allowed (a time-scaled fake).
+ * -1 when it is not a number >= 0. A value past 10^7 s — 99999999999999999999 included — is
+ * read as 10^7 s: a refusal to be asked again soon, never a short wait. */
+double kmkl_header_seconds(const char *v, size_t n);
+
+/* Klaviyo's errors[0] (REFERENCE.md §3) of a response body as "detail (at pointer)",
+ * redacted, into out[size]; "" when the body is not a JSON:API error document. When
+ * expected_s is not NULL it receives N of "Expected available in N second(s)", or -1. */
+void kmkl_error_detail(const char *body, size_t len, char *out, size_t size,
+                       double *expected_s);
+
+/* links.next of a page as a path under `base` (KLAVIYO_BASE_URL without a trailing '/'): a
+ * new string, or NULL at the last page, or NULL with *bad set for a link elsewhere (the key
+ * never travels to another host) or a path that is not an API path. */
+char *kmkl_next_path(const char *base, json_object *doc, int *bad);
+
 #endif
