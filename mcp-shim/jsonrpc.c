@@ -85,6 +85,8 @@ discard_all(kmmcp_reader *r)
 enum kmmcp_event
 kmmcp_reader_next(kmmcp_reader *r, char **line, size_t *len)
 {
+    if (!r->buf)
+        return KMMCP_NEED_MORE;  /* nothing was ever read (NULL + 0 is undefined behaviour) */
     for (;;) {
         size_t held = r->len - r->start;
         char  *base = r->buf + r->start;
