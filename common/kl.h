@@ -19,13 +19,17 @@
  *
  * Cache: key "c:<account>:<FNV-1a 64 of revision, method, path, body>", fresh for
  * CACHE_TTL_SECONDS (0: no cache and no coalescing), successes only. While one process or
- * thread fetches a key (marker "l:" + key) identical requests wait for its answer. When
- * Klaviyo still fails after retries (5xx, 429, timeout, transport) or the budget is used up,
- * an expired entry still in its grace period is returned and a warning names its age.
- * Retries: 429, 5xx, timeouts and dropped connections, at most KLAVIYO_MAX_RETRIES, with
- * Retry-After / RateLimit-Reset / "Expected available in N second(s)" honoured, else
- * exponential backoff with full jitter (500 ms base, 30 s cap); never past the deadline; a
- * 429 asking for more than 60 s (the daily cap) is not slept on.
+ * thread fetches a key (marker "l:" + key) identical requests wait for its answer; when the
+ * fetcher ends in a failure that is Klaviyo's answer (a 404, a 400, errors after retries), it
+ * leaves that failure under "f:" + key for a second and the requests already waiting take it
+ * instead of asking again. When Klaviyo still fails after retries (5xx, 429, timeout,
+ * transport, a 2xx that is not JSON or is cut short) or the budget is used up, an expired
+ * entry still in its grace period is returned and a warning names its age.
+ * Retries: 429, 5xx, a 2xx that is not JSON or is cut short, timeouts and dropped
+ * connections, at most KLAVIYO_MAX_RETRIES, with Retry-After / RateLimit-Reset / "Expected
+ * available in N second(s)" honoured, else exponential backoff with full jitter (500 ms base,
+ * 30 s cap); never past the deadline; an answer asking for more than 60 s (a 429's daily cap,
+ * a 5xx's long Retry-After) is not slept on.
  * RATE_LIMIT_SCALE (test-only, a float in (0, 1], default 1) multiplies every window length.
  */
 #ifndef KM_KL_H
