@@ -1285,15 +1285,16 @@ START_TEST(an_expired_answer_is_served_when_our_own_limiter_refuses)
 END_TEST
 
 /* Issue 17 (9): identical failing calls in flight at once share the one failure. Four
- * processes ask for an unknown flow while the first request takes 1.5 s: one Klaviyo call,
- * four NOT_FOUND answers (before, each waiter fetched again after the previous one failed). */
+ * processes ask for an unknown flow while the first request takes 4 s: one Klaviyo call,
+ * four NOT_FOUND answers (before, each waiter fetched again after the previous one failed).
+ * The 4 s gives slow machines (valgrind) time to have every process waiting. */
 START_TEST(identical_failing_requests_share_one_klaviyo_call_and_its_failure)
 {
     enum { K = 4 };
     int   gate[2];
     pid_t kids[K];
 
-    sim_fault("GET", "/api/flows/ZZZZZZ", 1, "delay", 0, 0, 1500);
+    sim_fault("GET", "/api/flows/ZZZZZZ", 1, "delay", 0, 0, 4000);
     ck_assert_int_eq(pipe(gate), 0);
     for (int k = 0; k < K; k++) {
         kids[k] = fork();
