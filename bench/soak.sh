@@ -102,15 +102,18 @@ done
 master=$(cat "$work/restd.pid")
 url="http://127.0.0.1:$rport"
 
-# one line per process: role pid rss_kb fds
+# one line per process: role pid rss_kb fds anon_kb file_kb (file: mapped files, the LMDB
+# store among them, whose pages count as they are touched)
 snapshot() {
     for p in $master $(pgrep -P "$master" 2>/dev/null); do
         [ -r "/proc/$p/status" ] || continue
         rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")
+        anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$p/status")
+        file=$(awk '/^RssFile:/ {print $2}' "/proc/$p/status")
         fds=$(ls "/proc/$p/fd" 2>/dev/null | wc -l)
         role=worker
         [ "$p" = "$master" ] && role=master
-        echo "$role $p $rss $fds"
+        echo "$role $p $rss $fds $anon $file"
     done
 }
 
@@ -183,9 +186,12 @@ echo "soak: $(grep '^SOAK' "$work/soak.txt")"
 cat "$work/side.txt"
 [ -s "$work/side-failures.txt" ] && head -5 "$work/side-failures.txt"
 echo "soak: SIGHUPs sent: $(cat "$work/reloads.txt" 2>/dev/null | wc -l)"
-echo "soak: per process at the start (role pid rss_kb fds):"; sed 's/^/  /' "$work/start.txt"
+echo "soak: per process at the start (role pid rss_kb fds anon_kb file_kb):"; sed 's/^/  /' "$work/start.txt"
 echo "soak: per process at the end:"; sed 's/^/  /' "$work/end.txt"
-awk 'FNR == NR { r[$1] += $3; f[$1] += $4; next } { r2[$1] += $3; f2[$1] += $4 }
-     END { for (k in r) printf "soak: %s rss %+.1f%%, fds %+.1f%% (start %d kB / %d fds, end %d kB / %d fds)\n",
-               k, (r2[k] - r[k]) * 100 / r[k], (f2[k] - f[k]) * 100 / f[k], r[k], f[k], r2[k], f2[k] }' \
+awk 'FNR == NR { r[$1] += $3; f[$1] += $4; a[$1] += $5; next }
+     { r2[$1] += $3; f2[$1] += $4; a2[$1] += $5 }
+     END { for (k in r) printf "soak: %s rss %+.1f%% (anonymous %+.1f%%), fds %+.1f%% " \
+               "(start %d kB / %d fds, end %d kB / %d fds)\n", k, (r2[k] - r[k]) * 100 / r[k],
+               (a2[k] - a[k]) * 100 / (a[k] > 0 ? a[k] : 1), (f2[k] - f[k]) * 100 / f[k], r[k],
+               f[k], r2[k], f2[k] }' \
     "$work/start.txt" "$work/end.txt"
