@@ -85,6 +85,8 @@ discard_all(kmmcp_reader *r)
 enum kmmcp_event
 kmmcp_reader_next(kmmcp_reader *r, char **line, size_t *len)
 {
+    if (!r->buf)
+        return KMMCP_NEED_MORE;  /* nothing was ever read (NULL + 0 is undefined behaviour) */
     for (;;) {
         size_t held = r->len - r->start;
         char  *base = r->buf + r->start;
@@ -169,6 +171,15 @@ invalid(struct kmmcp_msg *m, int code, const char *why)
     km_strlcpy(m->why, why, sizeof(m->why));
 }
 
+/* json-c reads an integer beyond 64 bits as the nearest bound (10^30 as 2^64-1, -10^30 as
+ * -2^63), so an id at a bound may not be the one sent: it cannot be echoed exactly. */
+static int
+id_saturated(json_object *id)
+{
+    return json_object_is_type(id, json_type_int) &&
+           (json_object_get_int64(id) == INT64_MIN || json_object_get_uint64(id) == UINT64_MAX);
+}
+
 void
 kmmcp_classify(json_object *o, struct kmmcp_msg *m)
 {
@@ -182,7 +193,7 @@ kmmcp_classify(json_object *o, struct kmmcp_msg *m)
     }
     has_id = json_object_object_get_ex(o, "id", &id);
     if (has_id && (json_object_is_type(id, json_type_string) ||
-                   json_object_is_type(id, json_type_int)))
+                   (json_object_is_type(id, json_type_int) && !id_saturated(id))))
         m->id = id;
 
     ver = NULL;
@@ -209,6 +220,11 @@ kmmcp_classify(json_object *o, struct kmmcp_msg *m)
         invalid(m, KMMCP_INVALID_REQUEST, "method must be a string");
         return;
     }
+    if (has_id && id_saturated(id)) {
+        invalid(m, KMMCP_INVALID_REQUEST, "id is out of range: integer ids from -(2^63-1) to "
+                "2^64-2 are echoed exactly; use a string for others");
+        return;
+    }
     if (has_id && !m->id) {
         invalid(m, KMMCP_INVALID_REQUEST, "id must be a string or an integer (not null)");
         return;
@@ -233,7 +249,8 @@ kmmcp_id_equal(json_object *a, json_object *b)
     if (!a || !b)
         return 0;
     if (json_object_is_type(a, json_type_int) && json_object_is_type(b, json_type_int))
-        return json_object_get_int64(a) == json_object_get_int64(b);
+        return json_object_get_int64(a) == json_object_get_int64(b) &&
+               json_object_get_uint64(a) == json_object_get_uint64(b);
     if (json_object_is_type(a, json_type_string) && json_object_is_type(b, json_type_string))
         return json_object_get_string_len(a) == json_object_get_string_len(b) &&
                memcmp(json_object_get_string(a), json_object_get_string(b),

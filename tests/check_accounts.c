@@ -217,6 +217,29 @@ START_TEST(the_api_key_is_registered_for_redaction)
 }
 END_TEST
 
+/* Issue 17: a key that no pattern recognises (not pk_-shaped) is redacted only because loading
+ * registered it; the test above would pass on the pattern alone. */
+START_TEST(a_key_no_pattern_recognises_is_registered_for_redaction)
+{
+    static const char odd[] = "Zq9xLmN4vR7tY2wB8kJ5hF3dS6gA1cE0";
+    char             *red;
+    kmaccounts       *a;
+
+    setenv("KLAVIYO_ODD_KEY", odd, 1);
+    ck_assert_msg(!kmsecret_leaks("x Zq9xLmN4vR7tY2wB8kJ5hF3dS6gA1cE0 y"),
+                  "the pattern alone already catches this key: the test would prove nothing");
+    a = load_ok("[odd]\napi_key_env = \"KLAVIYO_ODD_KEY\"\n"
+                "conversion_metric_id = \"ABC123\"\nlabel = \"Odd\"\n");
+    ck_assert(kmsecret_leaks("x Zq9xLmN4vR7tY2wB8kJ5hF3dS6gA1cE0 y"));
+    red = kmsecret_redact("key=Zq9xLmN4vR7tY2wB8kJ5hF3dS6gA1cE0;");
+    ck_assert_ptr_null(strstr(red, odd));
+    ck_assert_ptr_nonnull(strstr(red, "[REDACTED]"));
+    free(red);
+    kmacct_free(a);
+    unsetenv("KLAVIYO_ODD_KEY");
+}
+END_TEST
+
 /* --- names ------------------------------------------------------------------------- */
 
 START_TEST(slug_names_follow_the_rule)
@@ -687,6 +710,7 @@ accounts_suite(void)
     tcase_add_test(tc, indented_keys_are_keys_not_continuations);
     tcase_add_test(tc, a_byte_order_mark_is_tolerated);
     tcase_add_test(tc, the_api_key_is_registered_for_redaction);
+    tcase_add_test(tc, a_key_no_pattern_recognises_is_registered_for_redaction);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("names");

@@ -588,6 +588,72 @@ START_TEST(a_throttle_without_headers_waits_for_the_time_in_its_detail)
 }
 END_TEST
 
+/* Issue 17 (11): Retry-After: 99999999999999999999 once overflowed into about a second. A
+ * server error that asks for more than a minute is not slept on and not retried at once. */
+START_TEST(a_server_error_asking_for_an_overflowing_retry_after_is_not_retried_soon)
+{
+    static const char *const resp[] = {
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/vnd.api+json\r\n"
+        "Retry-After: 99999999999999999999\r\nContent-Length: %LEN%\r\nConnection: close\r\n"
+        "\r\n{}",
+        OK_EMPTY,
+    };
+    struct client c;
+    kmfix_canned *srv = canned_client(&c, resp, 2);
+    json_object  *doc = NULL;
+    kmerr         err = { 0 };
+
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_UPSTREAM_ERROR);
+    ck_assert_ptr_null(doc);
+    ck_assert_int_eq(kmfix_canned_count(srv), 1);
+    kmerr_clear(&err);
+    client_close(&c);
+    kmfix_canned_stop(srv);
+}
+END_TEST
+
+START_TEST(retry_after_values_are_read_without_overflow)
+{
+    ck_assert(kmkl_header_seconds(" 2", 2) == 2.0);
+    ck_assert(kmkl_header_seconds("0.25", 4) == 0.25);
+    ck_assert(kmkl_header_seconds("99999999999999999999", 20) >= 1e6);
+    ck_assert(kmkl_header_seconds("1e400", 5) >= 1e6);
+    ck_assert(kmkl_header_seconds("-1", 2) < 0);
+    ck_assert(kmkl_header_seconds("soon", 4) < 0);
+    ck_assert(kmkl_header_seconds("nan", 3) < 0);
+    ck_assert(kmkl_header_seconds("", 0) < 0);
+    /* an HTTP date is not a number of seconds: unread, so backoff applies */
+    ck_assert(kmkl_header_seconds("Wed, 21 Oct 2015 07:28:00 GMT", 29) < 0);
+}
+END_TEST
+
+/* Klaviyo counts a request when it arrives; the client charges every window 250 ms more than
+ * Klaviyo's so that delay variation never puts two requests in one of Klaviyo's windows.
+ * /api/accounts is XS (1 a second): the second request leaves no sooner than 1.25 s after the
+ * first (real limits, no RATE_LIMIT_SCALE). */
+START_TEST(the_rate_windows_carry_the_transit_margin)
+{
+    static const char *const resp[] = { OK_EMPTY };
+    struct client c;
+    kmfix_canned *srv;
+    json_object  *doc = NULL;
+    kmerr         err = { 0 };
+    int64_t       t0;
+
+    setenv("CACHE_TTL_SECONDS", "0", 1);
+    srv = canned_client(&c, resp, 1);
+    t0 = km_now_ms();
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/accounts/", &doc, &err), KM_OK);
+    json_object_put(doc);
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/accounts/", &doc, &err), KM_OK);
+    json_object_put(doc);
+    ck_assert_int_ge(km_now_ms() - t0, 1250);
+    ck_assert_int_eq(kmfix_canned_count(srv), 2);
+    client_close(&c);
+    kmfix_canned_stop(srv);
+}
+END_TEST
+
 START_TEST(a_path_that_is_not_an_api_path_is_refused_before_any_request)
 {
     static const char *const resp[] = { OK_EMPTY };
@@ -924,7 +990,28 @@ START_TEST(a_refused_connection_is_upstream_error_naming_the_cause)
 }
 END_TEST
 
-START_TEST(a_malformed_body_is_upstream_error)
+/* Issue 17 (a): a 5xx's Retry-After is honoured. The simulator's 503 carries no detail to
+ * fall back on, and backoff alone would come back within 500 ms. */
+START_TEST(a_server_error_is_retried_no_sooner_than_its_retry_after)
+{
+    struct client c;
+    json_object  *doc = NULL;
+    kmerr         err = { 0 };
+    int64_t       t0;
+
+    sim_fault("GET", "/api/flows", 1, "status", 503, 2, 0);
+    client_open(&c, 0, "acme");
+    t0 = km_now_ms();
+    ck_assert_msg(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err) == KM_OK, "%s", err.msg);
+    ck_assert_int_ge(km_now_ms() - t0, 2000);
+    ck_assert_int_eq(sim_calls("GET /api/flows"), 2);
+    json_object_put(doc);
+    client_close(&c);
+}
+END_TEST
+
+/* Issue 17 (10): a 200 that is not JSON, or is cut short, is retried like a 5xx. */
+START_TEST(a_malformed_body_is_retried_then_upstream_error)
 {
     struct client c;
     json_object  *doc = NULL;
@@ -932,15 +1019,26 @@ START_TEST(a_malformed_body_is_upstream_error)
 
     sim_fault("GET", "/api/flows", 1, "malformed", 0, 0, 0);
     client_open(&c, 0, "acme");
+    ck_assert_msg(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err) == KM_OK, "%s", err.msg);
+    ck_assert(json_object_is_type(kmjson_get(doc, "data"), json_type_array));
+    ck_assert_int_eq(sim_calls("GET /api/flows"), 2);
+    json_object_put(doc);
+    doc = NULL;
+    /* malformed beyond the retry budget: an upstream error saying what was wrong */
+    client_close(&c);
+    setenv("KLAVIYO_MAX_RETRIES", "1", 1);
+    setenv("CACHE_TTL_SECONDS", "0", 1);
+    sim_fault("GET", "/api/flows", 2, "malformed", 0, 0, 0);
+    client_open(&c, 0, "acme");
     ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_UPSTREAM_ERROR);
     ck_assert_ptr_null(doc);
-    ck_assert_int_eq(sim_calls("GET /api/flows"), 1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not a JSON document"));
     kmerr_clear(&err);
     client_close(&c);
 }
 END_TEST
 
-START_TEST(a_truncated_body_is_upstream_error)
+START_TEST(a_truncated_body_is_retried)
 {
     struct client c;
     json_object  *doc = NULL;
@@ -948,10 +1046,10 @@ START_TEST(a_truncated_body_is_upstream_error)
 
     sim_fault("GET", "/api/flows", 1, "truncated", 0, 0, 0);
     client_open(&c, 0, "acme");
-    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_UPSTREAM_ERROR);
-    ck_assert_ptr_null(doc);
-    ck_assert_int_eq(sim_calls("GET /api/flows"), 1);
-    kmerr_clear(&err);
+    ck_assert_msg(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err) == KM_OK, "%s", err.msg);
+    ck_assert(json_object_is_type(kmjson_get(doc, "data"), json_type_array));
+    ck_assert_int_eq(sim_calls("GET /api/flows"), 2);
+    json_object_put(doc);
     client_close(&c);
 }
 END_TEST
@@ -1093,6 +1191,181 @@ START_TEST(an_expired_answer_is_served_with_a_warning_when_klaviyo_fails)
     ck_assert_int_eq(sim_calls("GET /api/flows"), 3);  /* one good, two failed attempts */
     json_object_put(first);
     json_object_put(doc);
+    client_close(&c);
+}
+END_TEST
+
+/* An expired answer, then a failure made by `fault` (a function that arranges it): the
+ * expired answer is served with a warning naming `code`. */
+static void
+stale_after(int backend, const char *code, void (*fault)(struct client *c))
+{
+    struct client c;
+    json_object  *first = NULL, *doc = NULL;
+    kmerr         err = { 0 };
+    char          want[96];
+
+    setenv("CACHE_TTL_SECONDS", "1", 1);
+    setenv("KLAVIYO_MAX_RETRIES", "0", 1);
+    setenv("KLAVIYO_TIMEOUT_SECONDS", "1", 1);
+    client_open(&c, backend, "acme");
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &first, &err), KM_OK);
+    usleep(2100 * 1000);
+    fault(&c);
+    new_call(&c);
+    ck_assert_msg(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err) == KM_OK, "%s", err.msg);
+    ck_assert(json_object_equal(first, doc));
+    snprintf(want, sizeof(want), "Klaviyo is unavailable (%s); this answer is from the cache",
+             code);
+    ck_assert_msg(has_warning(c.call.warnings, want), "%s",
+                  json_object_to_json_string(c.call.warnings));
+    json_object_put(first);
+    json_object_put(doc);
+    kmerr_clear(&err);
+    client_close(&c);
+}
+
+static void
+fault_malformed(struct client *c)
+{
+    (void)c;
+    sim_fault("GET", "/api/flows", 5, "malformed", 0, 0, 0);
+}
+
+static void
+fault_truncated(struct client *c)
+{
+    (void)c;
+    sim_fault("GET", "/api/flows", 5, "truncated", 0, 0, 0);
+}
+
+static void
+fault_throttled(struct client *c)
+{
+    (void)c;
+    sim_fault("GET", "/api/flows", 5, "status", 429, 7200, 0);
+}
+
+static void
+fault_slow(struct client *c)
+{
+    (void)c;
+    sim_fault("GET", "/api/flows", 5, "delay", 0, 0, 2500);
+}
+
+/* The service's own limiter: the account's S window (60 a minute, real limits) is used up
+ * before the request, so it is refused without reaching Klaviyo. */
+static void
+fault_own_limiter(struct client *c)
+{
+    kmlimit tier, lim = { 0 };
+    int64_t wait = 0;
+    kmerr   err = { 0 };
+    char    bucket[96];
+    int     taken = 0;
+
+    /* the minute window alone, so that its 60 slots can be spent at once */
+    kmkl_tier_limit(KMT_S, &tier);
+    lim.nwin = 1;
+    lim.win[0] = tier.win[1];
+    snprintf(bucket, sizeof(bucket), "%s:S", c->acct.name);
+    while (taken < 200 && kmstore_take(c->st, bucket, &lim, &wait, &err) == KM_OK)
+        taken++;
+    ck_assert_int_ge(taken, 59);
+    kmerr_clear(&err);
+}
+
+/* Issue 17 (10): a malformed or truncated 200 serves the expired answer, like a 5xx. */
+START_TEST(an_expired_answer_is_served_when_klaviyo_answers_junk)
+{
+    stale_after(_i, "UPSTREAM_ERROR", fault_malformed);
+    ck_assert_int_eq(sim_calls("GET /api/flows"), 2);
+}
+END_TEST
+
+START_TEST(an_expired_answer_is_served_when_klaviyo_cuts_its_answer_short)
+{
+    stale_after(_i, "UPSTREAM_ERROR", fault_truncated);
+}
+END_TEST
+
+/* Issue 17 (b): a 429, a timeout and the service's own limiter serve the expired answer. */
+START_TEST(an_expired_answer_is_served_when_klaviyo_throttles)
+{
+    stale_after(_i, "RATE_LIMITED", fault_throttled);
+}
+END_TEST
+
+START_TEST(an_expired_answer_is_served_when_klaviyo_times_out)
+{
+    stale_after(_i, "UPSTREAM_TIMEOUT", fault_slow);
+}
+END_TEST
+
+START_TEST(an_expired_answer_is_served_when_our_own_limiter_refuses)
+{
+    stale_after(_i, "RATE_LIMITED", fault_own_limiter);
+    ck_assert_int_eq(sim_calls("GET /api/flows"), 1);  /* the refusal reached no one */
+}
+END_TEST
+
+/* Issue 17 (9): identical failing calls in flight at once share the one failure. Four
+ * processes ask for an unknown flow while the first request takes 4 s: one Klaviyo call,
+ * four NOT_FOUND answers (before, each waiter fetched again after the previous one failed).
+ * The 4 s gives slow machines (valgrind) time to have every process waiting. */
+START_TEST(identical_failing_requests_share_one_klaviyo_call_and_its_failure)
+{
+    enum { K = 4 };
+    int   gate[2];
+    pid_t kids[K];
+
+    sim_fault("GET", "/api/flows/ZZZZZZ", 1, "delay", 0, 0, 4000);
+    ck_assert_int_eq(pipe(gate), 0);
+    for (int k = 0; k < K; k++) {
+        kids[k] = fork();
+        ck_assert_int_ge(kids[k], 0);
+        if (kids[k] == 0) {
+            struct client c;
+            json_object  *doc = NULL;
+            kmerr         err = { 0 };
+            char          ch;
+            int           ok;
+
+            close(gate[1]);
+            client_open(&c, _i, "acme");
+            if (read(gate[0], &ch, 1) < 0)
+                _exit(3);
+            ok = kmkl_get(c.kl, &c.call, "/api/flows/ZZZZZZ/", &doc, &err) == KM_NOT_FOUND &&
+                 doc == NULL && strstr(err.msg, "no such resource") != NULL;
+            kmerr_clear(&err);
+            client_close(&c);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    for (int k = 0; k < K; k++) {
+        int st = 0;
+
+        ck_assert_int_eq(waitpid(kids[k], &st, 0), kids[k]);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (%d)", k, st);
+    }
+    ck_assert_int_eq(sim_calls("GET /api/flows/{id}"), 1);
+}
+END_TEST
+
+/* A failure is shared only with those already waiting: the next call asks again. */
+START_TEST(a_shared_failure_is_not_an_answer_for_later_calls)
+{
+    struct client c;
+    json_object  *doc = NULL;
+    kmerr         err = { 0 };
+
+    client_open(&c, _i, "acme");
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/ZZZZZZ/", &doc, &err), KM_NOT_FOUND);
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/ZZZZZZ/", &doc, &err), KM_NOT_FOUND);
+    ck_assert_int_eq(sim_calls("GET /api/flows/{id}"), 2);
+    kmerr_clear(&err);
     client_close(&c);
 }
 END_TEST
@@ -1623,6 +1896,9 @@ kl_suite(void)
     tcase_add_test(tc, a_throttle_without_retry_after_waits_for_ratelimit_reset);
     tcase_add_test(tc, a_throttle_without_headers_waits_for_the_time_in_its_detail);
     tcase_add_test(tc, a_path_that_is_not_an_api_path_is_refused_before_any_request);
+    tcase_add_test(tc, a_server_error_asking_for_an_overflowing_retry_after_is_not_retried_soon);
+    tcase_add_test(tc, retry_after_values_are_read_without_overflow);
+    tcase_add_test(tc, the_rate_windows_carry_the_transit_margin);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("requests");
@@ -1651,8 +1927,9 @@ kl_suite(void)
     tcase_add_test(tc, a_slow_answer_times_out_as_upstream_timeout_after_retries);
     tcase_add_test(tc, a_dropped_connection_is_retried);
     tcase_add_test(tc, a_refused_connection_is_upstream_error_naming_the_cause);
-    tcase_add_test(tc, a_malformed_body_is_upstream_error);
-    tcase_add_test(tc, a_truncated_body_is_upstream_error);
+    tcase_add_test(tc, a_server_error_is_retried_no_sooner_than_its_retry_after);
+    tcase_add_test(tc, a_malformed_body_is_retried_then_upstream_error);
+    tcase_add_test(tc, a_truncated_body_is_retried);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cache");
@@ -1666,6 +1943,14 @@ kl_suite(void)
     tcase_add_loop_test(tc, a_ttl_of_zero_disables_the_cache, 0, 2);
     tcase_add_loop_test(tc, an_expired_answer_is_served_with_a_warning_when_klaviyo_fails, 0, 2);
     tcase_add_loop_test(tc, identical_requests_from_four_processes_make_one_klaviyo_call, 0, 2);
+    tcase_add_loop_test(tc, an_expired_answer_is_served_when_klaviyo_answers_junk, 0, 2);
+    tcase_add_loop_test(tc, an_expired_answer_is_served_when_klaviyo_cuts_its_answer_short, 0, 2);
+    tcase_add_loop_test(tc, an_expired_answer_is_served_when_klaviyo_throttles, 0, 2);
+    tcase_add_loop_test(tc, an_expired_answer_is_served_when_klaviyo_times_out, 0, 2);
+    tcase_add_loop_test(tc, an_expired_answer_is_served_when_our_own_limiter_refuses, 0, 2);
+    tcase_add_loop_test(tc, identical_failing_requests_share_one_klaviyo_call_and_its_failure,
+                        0, 2);
+    tcase_add_loop_test(tc, a_shared_failure_is_not_an_answer_for_later_calls, 0, 2);
     tcase_add_test(tc, an_unreachable_redis_is_warned_about_once_per_call);
     suite_add_tcase(s, tc);
 

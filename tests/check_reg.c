@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,6 +249,28 @@ START_TEST(arguments_that_are_not_an_object_are_refused)
 }
 END_TEST
 
+/* Found by fuzz_rest: an integer argument of 8.9e73 was converted to long long (undefined). */
+START_TEST(a_huge_or_fractional_number_is_not_an_integer)
+{
+    static const char *const bad[] = { "8.9e73", "-1e300", "1e19", "2.5" };
+    kmerr                    err = { 0 };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char         text[256];
+        json_object *args;
+
+        snprintf(text, sizeof(text), "{\"account\":\"acme\",\"entity\":\"flow\",\"timeframe\":"
+                 "\"last_30_days\",\"interval\":\"weekly\",\"limit\":%s}", bad[i]);
+        args = parse(text);
+        ck_assert_int_eq(kmreg_validate(kmreg_find("klaviyo_get_performance_over_time"), args,
+                                        &err), KM_INVALID_ARGUMENT);
+        ck_assert_msg(strstr(err.msg, "limit"), "%s: %s", bad[i], err.msg);
+        json_object_put(args);
+        kmerr_clear(&err);
+    }
+}
+END_TEST
+
 START_TEST(output_schemas_accept_the_seed_examples_and_reject_wrong_shapes)
 {
     kmerr        err = { 0 };
@@ -401,6 +424,7 @@ reg_suite(void)
     tcase_add_test(tc, a_string_holding_a_nul_is_refused);
     tcase_add_test(tc, each_schema_violation_names_the_field_and_the_rule);
     tcase_add_test(tc, arguments_that_are_not_an_object_are_refused);
+    tcase_add_test(tc, a_huge_or_fractional_number_is_not_an_integer);
     tcase_add_test(tc, output_schemas_accept_the_seed_examples_and_reject_wrong_shapes);
     suite_add_tcase(s, tc);
 

@@ -342,6 +342,47 @@ write_accounts(const struct restd *d)
     kmbuf_free(&b);
 }
 
+/* --- no configured secret in any log or answer (issue 17) ---------------------------------
+ * Every key and token a restd of this suite was given is remembered; each answer (call_on)
+ * and each restd's whole log (restd_stop) must hold none of them. Messages name the secret's
+ * index, never the secret. */
+static char secrets[32][160];
+static int  nsecrets;
+
+static void
+secret_add(const char *s, size_t len)
+{
+    if (len < 8 || len >= sizeof(secrets[0]))
+        return;
+    for (int i = 0; i < nsecrets; i++) {
+        if (strlen(secrets[i]) == len && memcmp(secrets[i], s, len) == 0)
+            return;
+    }
+    if (nsecrets < (int)(sizeof(secrets) / sizeof(secrets[0]))) {
+        memcpy(secrets[nsecrets], s, len);
+        secrets[nsecrets++][len] = '\0';
+    }
+}
+
+static void
+secret_add_list(const char *list)
+{
+    while (list && *list) {
+        size_t n = strcspn(list, ",");
+
+        secret_add(list, n);
+        list += n + (list[n] == ',');
+    }
+}
+
+static void
+assert_no_secret(const char *what, const char *text, size_t len)
+{
+    for (int i = 0; text && i < nsecrets; i++)
+        ck_assert_msg(!memmem(text, len, secrets[i], strlen(secrets[i])),
+                      "%s holds configured secret #%d", what, i);
+}
+
 static int
 count_events(const char *log, const char *event)
 {
@@ -448,6 +489,12 @@ restd_start(struct restd *d, const struct restd_opts *o)
     }
     write_dotenv(d, cred);
     write_accounts(d);
+    secret_add_list(TOKEN_A "," TOKEN_B "," DEMO_TOKEN);
+    secret_add_list(o->tokens);
+    if (o->api_key)
+        secret_add(o->api_key, strlen(o->api_key));
+    for (int i = 0; i < naccts; i++)
+        secret_add(accts[i].key, strlen(accts[i].key));
     if (!o->no_tcp) {
         d->port = kmfix_free_port();
         ck_assert_int_gt(d->port, 0);
@@ -543,6 +590,8 @@ restd_wait(struct restd *d)
 static void
 restd_stop(struct restd *d)
 {
+    char *text;
+
     if (d->pid > 0) {
         kill(d->pid, SIGTERM);
         if (restd_wait(d) == -1) {
@@ -551,6 +600,10 @@ restd_stop(struct restd *d)
             d->pid = 0;
         }
     }
+    text = d->log[0] ? slurp(d->log) : NULL;
+    if (text)
+        assert_no_secret("the klaviyo-restd log", text, strlen(text));
+    free(text);
 }
 
 /* Live children of `ppid` (from /proc). */
@@ -738,6 +791,7 @@ call_on(CURL *h, const struct restd *d, const struct call *c, struct reply *r)
     if (r->cc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &r->connects);
+    assert_no_secret("an answer", r->body.data, r->body.len);
     if (r->body.len > 0 &&
         kmjson_parse(r->body.data, r->body.len, KM_INVALID_ARGUMENT, &r->doc, &e) != KM_OK)
         r->doc = NULL;
@@ -1113,7 +1167,80 @@ END_TEST
 
 struct example {
     const char *method, *path, *body;
+    const char *tool, *args;  /* the same question through POST /v1/tools/<tool> */
 };
+
+/* Every README example's data is the data of the same question asked as a tool call with
+ * canonical arguments (issue 17: the examples were only checked for a 200 and a warning), and
+ * the facts the simulator fixes are checked against it. */
+static void
+check_example_data(const struct restd *d, const struct example *ex, json_object *doc)
+{
+    json_object *data = kmjson_get(doc, "data"), *period;
+    char         path[128];
+    struct reply t;
+
+    ck_assert_msg(json_object_is_type(data, json_type_object), "%s %s: no data", ex->method,
+                  ex->path);
+    snprintf(path, sizeof(path), "/v1/tools/%s", ex->tool);
+    post(d, path, ex->args, DEMO_TOKEN, &t);
+    ck_assert_msg(t.status == 200, "%s answered %ld: %.300s", path, t.status,
+                  t.body.data ? t.body.data : "");
+    ck_assert_msg(json_object_equal(data, kmjson_get(t.doc, "data")),
+                  "%s %s: its data differs from %s %s:\n%.600s\n---\n%.600s", ex->method,
+                  ex->path, ex->tool, ex->args, json_object_to_json_string(data),
+                  json_object_to_json_string(kmjson_get(t.doc, "data")));
+    reply_free(&t);
+
+    /* explicit dates are the period answered */
+    period = kmjson_get(kmjson_get(doc, "metadata"), "period");
+    if (ex->body && strstr(ex->body, "\"start_date\": \"2025-01-01\"")) {
+        ck_assert_str_eq(kmjson_str(period, "start_date"), "2025-01-01");
+        ck_assert_str_eq(kmjson_str(period, "end_date"), strstr(ex->body, "2025-03-31")
+                                                             ? "2025-03-31" : "2025-01-31");
+    }
+    if (strcmp(ex->tool, "klaviyo_list_accounts") == 0) {
+        json_object *list = kmjson_get(data, "accounts");
+
+        ck_assert_int_eq((int)json_object_array_length(list), naccts);
+        for (int i = 0; i < naccts; i++)
+            ck_assert_str_eq(kmjson_str(json_object_array_get_idx(list, (size_t)i), "name"),
+                             accts[i].name);
+    } else if (strcmp(ex->tool, "klaviyo_get_flows") == 0) {
+        json_object *flows = kmjson_get(data, "flows");
+
+        ck_assert_int_gt((int)json_object_array_length(flows), 0);
+        ck_assert_int_eq((int)kmjson_num(data, "flow_count", -1),
+                         (int)json_object_array_length(flows));
+        for (size_t i = 0; i < json_object_array_length(flows); i++)
+            ck_assert_str_eq(kmjson_str(json_object_array_get_idx(flows, i), "status"), "live");
+    } else if (strcmp(ex->tool, "klaviyo_get_campaign_performance") == 0) {
+        json_object *c = kmjson_get(data, "campaigns");
+        double       sent = 0;
+
+        ck_assert_int_eq((int)kmjson_num(data, "campaign_count", -1),
+                         (int)json_object_array_length(c));
+        for (size_t i = 0; i < json_object_array_length(c); i++) {
+            json_object *row = json_object_array_get_idx(c, i);
+
+            ck_assert(kmjson_num(row, "delivered", -1) <= kmjson_num(row, "sent", -1));
+            sent += kmjson_num(row, "sent", 0);
+        }
+        ck_assert_msg(sent > 0, "%s: nothing was sent", ex->body);
+    } else if (strcmp(ex->tool, "klaviyo_get_flow_structure") == 0) {
+        ck_assert_str_eq(kmjson_str(data, "flow_id"), "PPF7K3ABCD");
+        ck_assert_int_eq((int)kmjson_num(data, "action_count", -1),
+                         (int)json_object_array_length(kmjson_get(data, "steps")));
+        ck_assert_int_gt((int)kmjson_num(data, "action_count", -1), 0);
+    } else if (strcmp(ex->tool, "klaviyo_get_list_health") == 0 && strstr(ex->path, "SrEULb")) {
+        json_object *lists = kmjson_get(data, "lists");
+
+        ck_assert_int_eq((int)json_object_array_length(lists), 1);
+        ck_assert_str_eq(kmjson_str(json_object_array_get_idx(lists, 0), "list_id"), "SrEULb");
+        ck_assert(kmjson_num(data, "total_profiles", -1) ==
+                  kmjson_num(json_object_array_get_idx(lists, 0), "profile_count", -2));
+    }
+}
 
 /* Run the examples against a demo-mode restd with the README's credential. */
 static void
@@ -1147,6 +1274,7 @@ run_examples(const struct example *ex, size_t n)
             demo |= strstr(json_object_get_string(json_object_array_get_idx(w, j)), "emo") != NULL;
         ck_assert_msg(demo, "%s %s: no demo warning: %.300s", ex[i].method, ex[i].path,
                       r.body.data);
+        check_example_data(&d, &ex[i], r.doc);
         reply_free(&r);
     }
     restd_stop(&d);
@@ -1155,29 +1283,48 @@ run_examples(const struct example *ex, size_t n)
 START_TEST(the_seed_readme_examples_work_verbatim)
 {
     static const struct example ex[] = {
-        { "GET", "/v1/accounts", NULL },
+        { "GET", "/v1/accounts", NULL, "klaviyo_list_accounts", "{}" },
         { "POST", "/v1/campaigns/performance",
-          "{\"account\": \"acme\", \"start_date\": \"2025-01-01\", \"end_date\": \"2025-01-31\"}" },
-        { "GET", "/v1/flows?account=acme&status=live", NULL },
+          "{\"account\": \"acme\", \"start_date\": \"2025-01-01\", \"end_date\": \"2025-01-31\"}",
+          "klaviyo_get_campaign_performance",
+          "{\"account\":\"acme\",\"start_date\":\"2025-01-01\",\"end_date\":\"2025-01-31\"}" },
+        { "GET", "/v1/flows?account=acme&status=live", NULL, "klaviyo_get_flows",
+          "{\"account\":\"acme\",\"status\":\"live\"}" },
         { "POST", "/v1/flows/performance",
-          "{\"account\": \"acme\", \"start_date\": \"2025-01-01\", \"end_date\": \"2025-01-31\"}" },
+          "{\"account\": \"acme\", \"start_date\": \"2025-01-01\", \"end_date\": \"2025-01-31\"}",
+          "klaviyo_get_flow_performance",
+          "{\"account\":\"acme\",\"start_date\":\"2025-01-01\",\"end_date\":\"2025-01-31\"}" },
         { "POST", "/v1/flows/performance",
           "{\"account\": \"acme\", \"start_date\": \"2025-01-01\", \"end_date\": \"2025-01-31\", "
-          "\"resolve_message_names\": true}" },
+          "\"resolve_message_names\": true}", "klaviyo_get_flow_performance",
+          "{\"account\":\"acme\",\"start_date\":\"2025-01-01\",\"end_date\":\"2025-01-31\","
+          "\"resolve_message_names\":true}" },
         { "POST", "/v1/performance/over-time",
           "{\"account\": \"acme\", \"entity\": \"flow\", \"start_date\": \"2025-01-01\", "
-          "\"end_date\": \"2025-03-31\", \"interval\": \"weekly\"}" },
+          "\"end_date\": \"2025-03-31\", \"interval\": \"weekly\"}",
+          "klaviyo_get_performance_over_time",
+          "{\"account\":\"acme\",\"entity\":\"flow\",\"start_date\":\"2025-01-01\","
+          "\"end_date\":\"2025-03-31\",\"interval\":\"weekly\"}" },
         { "POST", "/v1/campaigns/performance",
-          "{\"account\": \"acme\", \"timeframe\": \"last_30_days\"}" },
+          "{\"account\": \"acme\", \"timeframe\": \"last_30_days\"}",
+          "klaviyo_get_campaign_performance",
+          "{\"account\":\"acme\",\"timeframe\":\"last_30_days\"}" },
         { "POST", "/v1/performance/over-time",
           "{\"account\": \"acme\", \"entity\": \"campaign\", \"timeframe\": \"last_90_days\", "
-          "\"interval\": \"monthly\"}" },
+          "\"interval\": \"monthly\"}", "klaviyo_get_performance_over_time",
+          "{\"account\":\"acme\",\"entity\":\"campaign\",\"timeframe\":\"last_90_days\","
+          "\"interval\":\"monthly\"}" },
         { "POST", "/v1/performance/compare",
-          "{\"account\": \"acme\", \"entity\": \"campaign\", \"timeframe\": \"this_month\"}" },
-        { "GET", "/v1/lists/health?account=acme", NULL },
-        { "POST", "/v1/lists/growth", "{\"account\": \"acme\", \"timeframe\": \"last_30_days\"}" },
+          "{\"account\": \"acme\", \"entity\": \"campaign\", \"timeframe\": \"this_month\"}",
+          "klaviyo_compare_periods",
+          "{\"account\":\"acme\",\"entity\":\"campaign\",\"timeframe\":\"this_month\"}" },
+        { "GET", "/v1/lists/health?account=acme", NULL, "klaviyo_get_list_health",
+          "{\"account\":\"acme\"}" },
+        { "POST", "/v1/lists/growth", "{\"account\": \"acme\", \"timeframe\": \"last_30_days\"}",
+          "klaviyo_get_list_growth", "{\"account\":\"acme\",\"timeframe\":\"last_30_days\"}" },
         { "POST", "/v1/lists/breakdown",
-          "{\"account\": \"acme\", \"timeframe\": \"last_30_days\"}" },
+          "{\"account\": \"acme\", \"timeframe\": \"last_30_days\"}", "klaviyo_get_list_breakdown",
+          "{\"account\":\"acme\",\"timeframe\":\"last_30_days\"}" },
     };
 
     run_examples(ex, sizeof(ex) / sizeof(ex[0]));
@@ -1188,8 +1335,10 @@ END_TEST
 START_TEST(the_seed_readme_examples_with_fixed_ids_work_verbatim)
 {
     static const struct example ex[] = {
-        { "GET", "/v1/flows/PPF7K3ABCD/structure?account=acme", NULL },
-        { "GET", "/v1/lists/health?account=acme&list_id=SrEULb", NULL },
+        { "GET", "/v1/flows/PPF7K3ABCD/structure?account=acme", NULL,
+          "klaviyo_get_flow_structure", "{\"account\":\"acme\",\"flow_id\":\"PPF7K3ABCD\"}" },
+        { "GET", "/v1/lists/health?account=acme&list_id=SrEULb", NULL, "klaviyo_get_list_health",
+          "{\"account\":\"acme\",\"list_id\":\"SrEULb\"}" },
     };
 
     run_examples(ex, sizeof(ex) / sizeof(ex[0]));

@@ -550,6 +550,22 @@ START_TEST(the_last_line_without_a_newline_counts_at_end_of_input)
 }
 END_TEST
 
+/* Found by fuzz_mcp: asking a reader that never held a byte computed NULL + 0. */
+START_TEST(a_reader_that_never_read_asks_for_more)
+{
+    kmmcp_reader r;
+    char        *line = NULL;
+    size_t       len = 0;
+
+    kmmcp_reader_init(&r, 64);
+    ck_assert_int_eq(next_line(&r, &line, &len), KMMCP_NEED_MORE);
+    r.eof = 1;
+    ck_assert_int_eq(next_line(&r, &line, &len), KMMCP_NEED_MORE);
+    ck_assert_ptr_null(line);
+    kmmcp_reader_free(&r);
+}
+END_TEST
+
 START_TEST(a_nul_byte_stays_in_the_line)
 {
     kmmcp_reader r;
@@ -1456,6 +1472,7 @@ shim_suite(void)
     tcase_add_test(tc, a_five_megabyte_line_is_reported_once_and_the_next_line_still_parses);
     tcase_add_test(tc, an_overlong_line_arriving_whole_is_reported_once);
     tcase_add_test(tc, the_last_line_without_a_newline_counts_at_end_of_input);
+    tcase_add_test(tc, a_reader_that_never_read_asks_for_more);
     tcase_add_test(tc, a_nul_byte_stays_in_the_line);
     suite_add_tcase(s, tc);
 

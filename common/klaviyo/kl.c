@@ -48,6 +48,9 @@
 #define KL_TRANSIT_MS      250                 /* added to every window we charge, see below */
 #define KL_PATH_MAX        4096
 #define KL_BUCKET_MAX      128
+#define KL_MAX_TOLD_S      1e7                 /* a Retry-After past this (~115 days) is read
+                                                  as this: it is a refusal, not a wait */
+#define KL_FAIL_TTL_S      1                   /* a shared failure is for current waiters */
 
 #define STORE_DEGRADED_WARNING                                                                \
     "The shared store (Redis) is unreachable; answering from fresh Klaviyo calls with a "     \
@@ -335,7 +338,8 @@ add_warning(kmkl_call *call, const char *text)
 enum phase { PH_START, PH_PEER, PH_SLOT, PH_XFER, PH_DONE };
 
 /* Why the last attempt failed, for the retry decision and the stale fallback. */
-enum cause { C_NONE, C_THROTTLED, C_SERVER, C_TIMEOUT, C_TRANSPORT, C_BUDGET };
+enum cause { C_NONE, C_THROTTLED, C_SERVER, C_TIMEOUT, C_TRANSPORT, C_BUDGET, C_MALFORMED,
+             C_TRUNCATED };
 
 struct req {
     /* what */
@@ -345,6 +349,7 @@ struct req {
     size_t             body_len;
     char               key[KL_BUCKET_MAX + 24];   /* cache key, "" when caching is off */
     char               mark[KL_BUCKET_MAX + 26];  /* in-flight marker "l:" + key */
+    char               failkey[KL_BUCKET_MAX + 26];  /* shared failure "f:" + key */
     struct bucket      b[2];
     int                nb;
 
@@ -354,6 +359,8 @@ struct req {
     int64_t            slot_since;  /* when a bucket first refused this attempt, or 0 */
     int                attempt;     /* network attempts made */
     int                locked;      /* holds the in-flight marker */
+    int64_t            peer_since;  /* when it began waiting for another fetcher, or 0 */
+    int                share;       /* its failure is Klaviyo's answer: waiters may take it */
 
     /* the transfer */
     CURL              *h;
@@ -410,8 +417,10 @@ req_init(struct req *r, const kmkl *kl, const kmkl_call *call, const char *metho
     kmbuf_init(&r->resp, KL_MAX_BODY);
     r->retry_after_s = -1;
     r->reset_s = -1;
-    if (cache_key(kl, call->acct->name, method, path, body, r->key, sizeof(r->key)))
+    if (cache_key(kl, call->acct->name, method, path, body, r->key, sizeof(r->key))) {
         snprintf(r->mark, sizeof(r->mark), "l:%s", r->key);
+        snprintf(r->failkey, sizeof(r->failkey), "f:%s", r->key);
+    }
 }
 
 static void
@@ -499,6 +508,68 @@ cache_hit(kmkl *kl, kmkl_call *call, struct req *r, json_object *doc)
     finish(kl, call, r, KM_OK);
 }
 
+/* The fetcher's failure, for the requests waiting on its marker (defect: identical failing
+ * calls were serialized, each waiter fetching again after the one before it failed). Stored
+ * under "f:" + key just before the marker is released: {code, message, retry_after_s, stale}
+ * where stale says whether the cause allows an expired answer. Only failures that are
+ * Klaviyo's answer are shared (r->share), never this call's own deadline or cancellation. */
+static void
+share_failure(kmkl *kl, const struct req *r, kmcode rc)
+{
+    json_object *o;
+    const char  *text;
+    kmerr        e = { 0 };
+
+    if (!r->share || !r->locked || !r->failkey[0] || r->attempt == 0)
+        return;
+    o = json_object_new_object();
+    json_object_object_add(o, "code", json_object_new_string(kmerr_name(rc)));
+    json_object_object_add(o, "message", json_object_new_string(r->err.msg));
+    json_object_object_add(o, "retry_after_s", json_object_new_int(r->err.retry_after_s));
+    json_object_object_add(o, "stale", json_object_new_boolean(r->cause != C_NONE));
+    text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    if (kmstore_cache_put(kl->store, r->failkey, text, strlen(text), KL_FAIL_TTL_S, &e) != KM_OK)
+        kmlogf(KMLOG_WARN, "klaviyo_cache_unavailable", "sharing a failure failed: %s", e.msg);
+    kmerr_clear(&e);
+    json_object_put(o);
+}
+
+/* A failure shared by the fetcher this request has been waiting on since r->peer_since: 1
+ * with r->err filled and *stale set, else 0 (none, or one from before this wait began). */
+static int
+shared_failure(kmkl *kl, struct req *r, int64_t now, int *stale)
+{
+    char        *body = NULL;
+    size_t       len = 0;
+    int64_t      age_ms = 0;
+    int          fresh = 0, found = 0;
+    json_object *o = NULL;
+    kmerr        e = { 0 };
+    kmcode       code;
+    const char  *msg;
+
+    if (!r->failkey[0] || r->peer_since == 0 ||
+        kmstore_cache_get(kl->store, r->failkey, &body, &len, &age_ms, &fresh, &e) != KM_OK)
+        goto out;
+    if (now - age_ms < r->peer_since)
+        goto out;  /* an earlier failure: not the one this request waited for */
+    if (kmjson_parse(body, len, KM_UPSTREAM_ERROR, &o, NULL) != KM_OK)
+        goto out;
+    code = kmerr_from_name(kmjson_str(o, "code"));
+    msg = kmjson_str(o, "message");
+    if (code == KM_CODE_COUNT || code == KM_OK || !msg)
+        goto out;
+    kmerr_set(&r->err, code, "%s", msg);
+    r->err.retry_after_s = (int)kmjson_num(o, "retry_after_s", 0);
+    *stale = json_object_get_boolean(kmjson_get(o, "stale"));
+    found = 1;
+out:
+    json_object_put(o);
+    free(body);
+    kmerr_clear(&e);
+    return found;
+}
+
 /* A final failure. When the cause is one Klaviyo (or the budget) may get over and an expired
  * answer is still kept, that answer is returned with a warning naming its age. */
 static void
@@ -507,6 +578,7 @@ fail(kmkl *kl, kmkl_call *call, struct req *r, kmcode rc)
     json_object *doc;
     int64_t      age_ms = 0;
 
+    share_failure(kl, r, rc);
     if (r->cause != C_NONE && cache_lookup(kl, r, 1, &doc, &age_ms)) {
         char w[256];
 
@@ -544,6 +616,17 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         cache_hit(kl, call, r, doc);
         return;
     }
+    if (r->ph == PH_PEER) {
+        int stale = 0;
+
+        if (shared_failure(kl, r, now, &stale)) {
+            kmcode rc = r->err.code;
+
+            r->cause = stale ? C_SERVER : C_NONE;
+            fail(kl, call, r, rc);
+            return;
+        }
+    }
     if (r->ph == PH_PEER && call->deadline_ms > 0 && now >= call->deadline_ms) {
         kmerr_set(&r->err, KM_UPSTREAM_TIMEOUT, "the call's deadline (REQUEST_DEADLINE_SECONDS) "
                   "passed while an "
@@ -562,8 +645,10 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         return;
     }
     if (!acquired) {
-        if (r->ph != PH_PEER)
+        if (r->ph != PH_PEER) {
             kmmet_coalesced();
+            r->peer_since = now;
+        }
         r->ph = PH_PEER;
         r->not_before = now + KL_PEER_POLL_MS;
         return;
@@ -647,8 +732,8 @@ on_body(char *p, size_t size, size_t n, void *arg)
 
 /* A header's number: Retry-After is seconds (fractions allowed, for a time-scaled fake);
  * RateLimit-Reset's leading integer is the seconds until its window resets. */
-static double
-header_number(const char *v, size_t n)
+double
+kmkl_header_seconds(const char *v, size_t n)
 {
     char   tmp[32];
     char  *end;
@@ -664,9 +749,13 @@ header_number(const char *v, size_t n)
     tmp[n] = '\0';
     errno = 0;
     d = strtod(tmp, &end);
+    if (errno == ERANGE && end != tmp && d > 0)
+        return KL_MAX_TOLD_S;  /* too large to hold: as long as we ever read */
     if (errno || end == tmp || !isfinite(d) || d < 0)
         return -1;
-    return d;
+    /* 99999999999999999999 s would overflow the milliseconds it becomes (and once read as
+     * about one second): anything past the bound is the bound, a refusal to come back soon */
+    return d > KL_MAX_TOLD_S ? KL_MAX_TOLD_S : d;
 }
 
 static size_t
@@ -684,13 +773,13 @@ on_header(char *p, size_t size, size_t n, void *arg)
     while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
         len--;
     if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
-        r->retry_after_s = header_number(p + 12, len - 12);
+        r->retry_after_s = kmkl_header_seconds(p + 12, len - 12);
     else if (len > 16 && strncasecmp(p, "RateLimit-Reset:", 16) == 0) {
         size_t m = 16;
 
         while (m < len && p[m] != ',')
             m++;
-        r->reset_s = header_number(p + 16, m - 16);
+        r->reset_s = kmkl_header_seconds(p + 16, m - 16);
     }
     return size * n;
 }
@@ -815,8 +904,8 @@ end_xfer(kmkl *kl, struct req *r)
 
 /* Klaviyo's errors[0] (REFERENCE.md §3) as "detail (at pointer)", redacted; "" when the
  * body is not a JSON:API error document (an HTML page from Cloudflare, say). */
-static void
-klaviyo_detail(const kmbuf *resp, char *out, size_t size, double *expected_s)
+void
+kmkl_error_detail(const char *body, size_t len, char *out, size_t size, double *expected_s)
 {
     json_object *doc = NULL, *errs, *e0, *src;
     const char  *detail, *ptr, *param;
@@ -825,8 +914,7 @@ klaviyo_detail(const kmbuf *resp, char *out, size_t size, double *expected_s)
     out[0] = '\0';
     if (expected_s)
         *expected_s = -1;
-    if (!resp->data || resp->len == 0 ||
-        kmjson_parse(resp->data, resp->len, KM_UPSTREAM_ERROR, &doc, NULL) != KM_OK)
+    if (!body || len == 0 || kmjson_parse(body, len, KM_UPSTREAM_ERROR, &doc, NULL) != KM_OK)
         return;
     errs = kmjson_get(doc, "errors");
     e0 = json_object_is_type(errs, json_type_array) && json_object_array_length(errs) > 0
@@ -850,7 +938,7 @@ klaviyo_detail(const kmbuf *resp, char *out, size_t size, double *expected_s)
         const char *p = strstr(detail, "Expected available in ");
 
         if (p)
-            *expected_s = header_number(p + 22, strcspn(p + 22, " "));
+            *expected_s = kmkl_header_seconds(p + 22, strcspn(p + 22, " "));
     }
     if (ptr && *ptr)
         raw = km_xasprintf("%.180s (at %.60s)", detail, ptr);
@@ -877,6 +965,10 @@ cause_text(enum cause c)
         return "no answer in time";
     case C_TRANSPORT:
         return "connection failed";
+    case C_MALFORMED:
+        return "answer was not JSON";
+    case C_TRUNCATED:
+        return "answer was cut short";
     default:
         return "failed";
     }
@@ -993,6 +1085,12 @@ final_error(kmkl *kl, const kmkl_call *call, struct req *r, enum cause c, long s
         return kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo had a server error "
                          "(%d attempt%s)%s%s", tries, tries == 1 ? "" : "s",
                          detail[0] ? ": " : "", detail);
+    case C_MALFORMED:
+        return kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo's answer was not a JSON document "
+                         "(%d attempt%s)", tries, tries == 1 ? "" : "s");
+    case C_TRUNCATED:
+        return kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo's answer was cut short "
+                         "(%d attempt%s)", tries, tries == 1 ? "" : "s");
     case C_TRANSPORT:
     default: {
         char why[160];
@@ -1040,8 +1138,9 @@ log_retry(const kmkl_call *call, const struct req *r, enum cause c, long status,
     kmlog(KMLOG_WARN, "klaviyo_retry", f);
 }
 
-/* A 2xx: the document, cached when caching is on. */
-static void
+/* A 2xx: the document, cached when caching is on. -1 when it is not a JSON object (a proxy's
+ * page, a body cut short): the caller retries it like a server error. */
+static int
 on_success(kmkl *kl, kmkl_call *call, struct req *r)
 {
     json_object *doc = NULL;
@@ -1051,9 +1150,7 @@ on_success(kmkl *kl, kmkl_call *call, struct req *r)
                      &e) != KM_OK || !json_object_is_type(doc, json_type_object)) {
         json_object_put(doc);
         kmerr_clear(&e);
-        kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo's answer was not a JSON document");
-        fail(kl, call, r, KM_UPSTREAM_ERROR);
-        return;
+        return -1;
     }
     if (r->key[0] &&
         kmstore_cache_put(kl->store, r->key, r->resp.data, r->resp.len, kl->cfg->cache_ttl_s,
@@ -1062,6 +1159,7 @@ on_success(kmkl *kl, kmkl_call *call, struct req *r)
     kmerr_clear(&e);
     r->doc = doc;
     finish(kl, call, r, KM_OK);
+    return 0;
 }
 
 /* Metrics: the request by tier and status, and for a reports request the budget left. */
@@ -1096,6 +1194,7 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
     count_request(kl, call, r, cc == CURLE_OK ? status : 0);
     progress(call);
     r->slot_since = 0;
+    r->share = 1;  /* whatever ends here is Klaviyo's answer, unless said otherwise below */
     detail[0] = '\0';
 
     if (cc != CURLE_OK) {
@@ -1121,9 +1220,8 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
             c = C_TRANSPORT;
             break;
         case CURLE_PARTIAL_FILE:
-            kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo's answer was cut short");
-            fail(kl, call, r, KM_UPSTREAM_ERROR);
-            return;
+            c = C_TRUNCATED;
+            break;
         default: {
             char why[160];
             transport_cause(cc, why, sizeof(why));
@@ -1136,6 +1234,7 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
         }
         if (c == C_TIMEOUT && r->deadline_bound) {
             r->cause = C_TIMEOUT;
+            r->share = 0;  /* this call's deadline, not Klaviyo's answer */
             kmerr_set(&r->err, KM_UPSTREAM_TIMEOUT, "the call's deadline "
                       "(REQUEST_DEADLINE_SECONDS) passed before "
                       "Klaviyo answered");
@@ -1144,12 +1243,12 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
         }
     } else {
         log_request(call, r, status, status >= 200 && status < 300 ? "ok" : "http_error", now);
-        if (status >= 200 && status < 300) {
-            on_success(kl, call, r);
+        if (status >= 200 && status < 300 && on_success(kl, call, r) == 0)
             return;
-        }
-        klaviyo_detail(&r->resp, detail, sizeof(detail), &expected_s);
-        if (status == 429)
+        kmkl_error_detail(r->resp.data, r->resp.len, detail, sizeof(detail), &expected_s);
+        if (status >= 200 && status < 300)
+            c = C_MALFORMED;
+        else if (status == 429)
             c = C_THROTTLED;
         else if (status >= 500)
             c = C_SERVER;
@@ -1183,11 +1282,12 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
         }
     }
 
-    /* retryable: throttled, server error, timeout, connection failure */
+    /* retryable: throttled, server error, a 2xx that is not JSON or cut short, timeout,
+     * connection failure */
     r->cause = c;
     wait = retry_wait(kl, r, c, expected_s, &told);
-    if (c == C_THROTTLED && told && wait > KL_DAILY_CAP_MS) {
-        /* a daily cap: hours, not seconds — say when instead of sleeping */
+    if (told && wait > KL_DAILY_CAP_MS) {
+        /* a daily cap (or a 5xx asking for hours): say when instead of sleeping */
         code = final_error(kl, call, r, c, status, detail, wait);
         fail(kl, call, r, code);
         return;
@@ -1205,6 +1305,7 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
     }
     log_retry(call, r, c, status, wait);
     r->not_before = now + wait;
+    r->share = 0;  /* what ends the next attempt decides */
     r->ph = PH_SLOT;
 }
 
@@ -1465,12 +1566,12 @@ kmkl_cached(kmkl *kl, const struct kmaccount *acct, const char *method, const ch
 
 /* links.next as a path of ours: the configured base is stripped; a link anywhere else is
  * refused (the key must never travel to another host). New string, or NULL with *bad set. */
-static char *
-next_path(const kmkl *kl, json_object *doc, int *bad)
+char *
+kmkl_next_path(const char *base, json_object *doc, int *bad)
 {
     json_object *next = kmjson_get(kmjson_get(doc, "links"), "next");
     const char  *s;
-    size_t       n = strlen(kl->base);
+    size_t       n = strlen(base);
 
     *bad = 0;
     if (!next || !json_object_is_type(next, json_type_string))
@@ -1478,7 +1579,7 @@ next_path(const kmkl *kl, json_object *doc, int *bad)
     s = json_object_get_string(next);
     if (!*s)
         return NULL;
-    if (strncasecmp(s, kl->base, n) != 0 || s[n] != '/' || !path_ok(s + n)) {
+    if (strncasecmp(s, base, n) != 0 || s[n] != '/' || !path_ok(s + n)) {
         *bad = 1;
         return NULL;
     }
@@ -1527,7 +1628,7 @@ kmkl_get_all(kmkl *kl, kmkl_call *call, const char *path, json_object **out, kme
             rc = kmerr_set(err, KM_UPSTREAM_ERROR, "Klaviyo's answer had no data");
             break;
         }
-        next = next_path(kl, doc, &bad);
+        next = kmkl_next_path(kl->base, doc, &bad);
         json_object_put(doc);
         if (bad) {
             rc = kmerr_set(err, KM_UPSTREAM_ERROR, "Klaviyo's next-page link points outside "

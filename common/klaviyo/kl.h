@@ -19,13 +19,17 @@
  *
  * Cache: key "c:<account>:<FNV-1a 64 of revision, method, path, body>", fresh for
  * CACHE_TTL_SECONDS (0: no cache and no coalescing), successes only. While one process or
- * thread fetches a key (marker "l:" + key) identical requests wait for its answer. When
- * Klaviyo still fails after retries (5xx, 429, timeout, transport) or the budget is used up,
- * an expired entry still in its grace period is returned and a warning names its age.
- * Retries: 429, 5xx, timeouts and dropped connections, at most KLAVIYO_MAX_RETRIES, with
- * Retry-After / RateLimit-Reset / "Expected available in N second(s)" honoured, else
- * exponential backoff with full jitter (500 ms base, 30 s cap); never past the deadline; a
- * 429 asking for more than 60 s (the daily cap) is not slept on.
+ * thread fetches a key (marker "l:" + key) identical requests wait for its answer; when the
+ * fetcher ends in a failure that is Klaviyo's answer (a 404, a 400, errors after retries), it
+ * leaves that failure under "f:" + key for a second and the requests already waiting take it
+ * instead of asking again. When Klaviyo still fails after retries (5xx, 429, timeout,
+ * transport, a 2xx that is not JSON or is cut short) or the budget is used up, an expired
+ * entry still in its grace period is returned and a warning names its age.
+ * Retries: 429, 5xx, a 2xx that is not JSON or is cut short, timeouts and dropped
+ * connections, at most KLAVIYO_MAX_RETRIES, with Retry-After / RateLimit-Reset / "Expected
+ * available in N second(s)" honoured, else exponential backoff with full jitter (500 ms base,
+ * 30 s cap); never past the deadline; an answer asking for more than 60 s (a 429's daily cap,
+ * a 5xx's long Retry-After) is not slept on.
  * RATE_LIMIT_SCALE (test-only, a float in (0, 1], default 1) multiplies every window length.
  */
 #ifndef KM_KL_H
@@ -147,5 +151,24 @@ kmcode kmkl_budget_read(kmkl *kl, const struct kmaccount *acct, kmkl_budget *out
  * frees; for metadata and operators. */
 kmcode kmkl_report_budget(kmkl *kl, const struct kmaccount *acct, int *remaining,
                           int64_t *reset_ms, kmerr *err);
+
+/* --- parsers of Klaviyo's answers (used above; public for tests and the fuzz harnesses) --- */
+
+/* A header value of seconds (Retry-After, RateLimit-Reset's first number), `n` bytes of `v`
+ * (not NUL-terminated; spaces before it skipped); fractions are allowed (a time-scaled fake).
+ * -1 when it is not a number >= 0. A value past 10^7 s — 99999999999999999999 included — is
+ * read as 10^7 s: a refusal to be asked again soon, never a short wait. */
+double kmkl_header_seconds(const char *v, size_t n);
+
+/* Klaviyo's errors[0] (REFERENCE.md §3) of a response body as "detail (at pointer)",
+ * redacted, into out[size]; "" when the body is not a JSON:API error document. When
+ * expected_s is not NULL it receives N of "Expected available in N second(s)", or -1. */
+void kmkl_error_detail(const char *body, size_t len, char *out, size_t size,
+                       double *expected_s);
+
+/* links.next of a page as a path under `base` (KLAVIYO_BASE_URL without a trailing '/'): a
+ * new string, or NULL at the last page, or NULL with *bad set for a link elsewhere (the key
+ * never travels to another host) or a path that is not an API path. */
+char *kmkl_next_path(const char *base, json_object *doc, int *bad);
 
 #endif

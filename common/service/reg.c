@@ -7,6 +7,7 @@
 #include "tools.h"
 #include "util.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdatomic.h>
@@ -703,7 +704,11 @@ type_is(json_object *v, const char *type)
             return 1;
         if (jt == json_type_double) {
             double d = json_object_get_double(v);
-            return d == (double)(long long)d;
+
+            /* a whole number within long long: converting anything else is undefined (found by
+             * fuzz_rest: {"limit":8.9e73}) */
+            return isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+                   d == trunc(d);
         }
         return 0;
     }

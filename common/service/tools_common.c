@@ -354,6 +354,24 @@ kmt_rows_merge(kmt_rows *rs, const char *const key[3], const kmmetrics *m)
 }
 
 void
+kmt_rows_add_results(kmt_rows *rs, json_object *results, const char *const key_fields[3])
+{
+    if (!json_object_is_type(results, json_type_array))
+        return;
+    for (size_t i = 0; i < json_object_array_length(results); i++) {
+        json_object *row = json_object_array_get_idx(results, i);
+        json_object *g = kmjson_get(row, "groupings");
+        const char  *key[3];
+
+        for (int k = 0; k < 3; k++)
+            key[k] = key_fields[k] ? kmjson_str(g, key_fields[k]) : NULL;
+        if (!key[0])
+            continue;
+        kmt_rows_add(rs, key, kmjson_get(row, "statistics"));
+    }
+}
+
+void
 kmt_rows_free(kmt_rows *rs)
 {
     if (!rs)
@@ -378,17 +396,7 @@ kmt_fetch_chunks(kmctx *ctx, const char *kind, const kmrange *chunks, size_t n,
         rc = kmt_values_report(ctx, kind, chunks[c], NULL, filter, &results, err);
         if (rc != KM_OK)
             return rc;
-        for (size_t i = 0; i < json_object_array_length(results); i++) {
-            json_object *row = json_object_array_get_idx(results, i);
-            json_object *g = kmjson_get(row, "groupings");
-            const char  *key[3];
-
-            for (int k = 0; k < 3; k++)
-                key[k] = key_fields[k] ? kmjson_str(g, key_fields[k]) : NULL;
-            if (!key[0])
-                continue;
-            kmt_rows_add(rows, key, kmjson_get(row, "statistics"));
-        }
+        kmt_rows_add_results(rows, results, key_fields);
         json_object_put(results);
     }
     return KM_OK;

@@ -119,6 +119,10 @@ typedef struct kmt_rows {
 size_t kmt_rows_add(kmt_rows *rs, const char *const key[3], json_object *statistics);
 /* Add summed counts into the row of `key`, creating it. Returns its index. */
 size_t kmt_rows_merge(kmt_rows *rs, const char *const key[3], const kmmetrics *m);
+/* Add every row of a values report's `results` (borrowed; anything but an array adds
+ * nothing) keyed by the groupings named in key_fields; a row without its first grouping is
+ * skipped. */
+void kmt_rows_add_results(kmt_rows *rs, json_object *results, const char *const key_fields[3]);
 void kmt_rows_free(kmt_rows *rs);
 
 /* Run one values report of `kind` ("campaign" or "flow") per chunks[0..n) (already planned

@@ -1,0 +1,197 @@
+#!/bin/sh
+# soak.sh — klaviyo-restd under a steady mixed load for a long time, with a reload every
+# minute. Prints the failed requests and, per process, RSS and open descriptors at the start
+# (after warm-up) and at the end.
+#
+#   bench/soak.sh [SECONDS]                                  default: 600 (10 minutes)
+#
+# 1. The peak: wrk with bench/soak.lua, 32 connections, no pause, for 15 s.
+# 2. The soak: wrk at about 80% of that peak (a pause after each answer, and as many
+#    connections as that rate needs) for SECONDS, while a side loop sends one uncached call a
+#    second (a window that moves on each time, rotating over the three accounts) and one call
+#    a second that the client abandons after 50 ms (a cancelled call), and SIGHUP reloads the
+#    service once a minute.
+#    The wrk mix: cached reads, bad arguments (400), an unknown route (404), a wrong credential
+#    (403). A failed request is a 5xx, a 429, a socket error or a timeout, from wrk or from
+#    the side loop's uncached calls; an abandoned call is not one.
+# 3. Flat: RSS and descriptors of the master and of the workers (summed: SIGHUP replaces them)
+#    at the end against the start, in percent.
+#
+# A benchmark, not a test: it reports and never fails on the figures. It builds a release copy
+# (no sanitizers) under build/bench, installs wrk and curl with apt-get when they are missing,
+# binds only 127.0.0.1, and keeps its work directory with KEEP=1.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+secs=${1:-600}
+
+missing=""
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
+if [ -n "$missing" ]; then
+    echo "soak: installing:$missing"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # shellcheck disable=SC2086
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+fi
+
+build="$top/build/bench"
+[ -x configure ] || ./autogen.sh >/dev/null 2>&1
+mkdir -p "$build"
+( cd "$build" && { [ -f Makefile ] || "$top/configure" CFLAGS="-O2 -g" >/dev/null; } &&
+  make -j2 klaviyo-restd tests/klaviyo-sim/klaviyo-sim >/dev/null )
+restd="$build/klaviyo-restd"
+sim="$build/tests/klaviyo-sim/klaviyo-sim"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/km-soak-XXXXXX")
+pids=""
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null || true; done
+    for p in $pids; do wait "$p" 2>/dev/null || true; done
+    if [ -n "${KEEP:-}" ]; then echo "soak: kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    p=$(( 20000 + ($$ * 7 + $1) % 30000 ))
+    while :; do
+        rc=0
+        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/" || rc=$?
+        [ "$rc" -eq 7 ] && { echo "$p"; return; }
+        p=$((p + 1))
+    done
+}
+
+"$sim" --port 0 --port-file "$work/sim.port" --write-config "$work" --no-limits --quiet \
+    2>"$work/sim.log" &
+pids="$pids $!"
+i=0
+while [ ! -s "$work/sim.port" ]; do
+    i=$((i + 1)); [ "$i" -gt 300 ] && { echo "soak: the simulator did not start" >&2; exit 1; }
+    sleep 0.1
+done
+simport=$(cat "$work/sim.port")
+
+rport=$(free_port 1)
+token="soak-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+(
+    set -a
+    # shellcheck disable=SC1091
+    . "$work/.env"
+    set +a
+    export XDG_CONFIG_HOME="$work/xdg" HOME="$work"
+    export ACCOUNTS_FILE="$work/accounts.toml" KLAVIYO_BASE_URL="http://127.0.0.1:$simport"
+    export REST_HOST=127.0.0.1 REST_PORT="$rport" REST_API_TOKENS="$token" WORKERS=2
+    export STORE_DIR="$work/store" KLAVIYO_MCP_SOCKET="$work/run/restd.sock"
+    export LOG_LEVEL=warning GRACEFUL_TIMEOUT_SECONDS=30
+    # the simulator has no limits: shrink the client's windows (test-only) so that the side
+    # loop's uncached report calls fit Klaviyo's daily report budget at this pace
+    export RATE_LIMIT_SCALE=0.001
+    exec "$restd" --pid-file "$work/restd.pid" 2>"$work/restd.log"
+) &
+pids="$pids $!"
+i=0
+until curl -s -o /dev/null "http://127.0.0.1:$rport/health"; do
+    i=$((i + 1))
+    [ "$i" -gt 300 ] && { echo "soak: klaviyo-restd did not start" >&2; tail -20 "$work/restd.log" >&2; exit 1; }
+    sleep 0.1
+done
+master=$(cat "$work/restd.pid")
+url="http://127.0.0.1:$rport"
+
+# one line per process: role pid rss_kb fds anon_kb file_kb (file: mapped files, the LMDB
+# store among them, whose pages count as they are touched)
+snapshot() {
+    for p in $master $(pgrep -P "$master" 2>/dev/null); do
+        [ -r "/proc/$p/status" ] || continue
+        rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")
+        anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$p/status")
+        file=$(awk '/^RssFile:/ {print $2}' "/proc/$p/status")
+        fds=$(ls "/proc/$p/fd" 2>/dev/null | wc -l)
+        role=worker
+        [ "$p" = "$master" ] && role=master
+        echo "$role $p $rss $fds $anon $file"
+    done
+}
+
+# warm-up: every cached question once, then the peak
+TOKEN=$token DELAY_MS=0 wrk -t2 -c32 -d5s -s bench/soak.lua "$url" >/dev/null
+TOKEN=$token DELAY_MS=0 wrk -t2 -c32 -d15s --latency -s bench/soak.lua "$url" >"$work/peak.txt"
+peak=$(sed -n 's/^SOAK .* rate=\([0-9.]*\) .*/\1/p' "$work/peak.txt")
+lat=$(sed -n 's/^SOAK .* p50_ms=\([0-9.]*\) .*/\1/p' "$work/peak.txt")
+delay=10
+target=$(awk -v p="$peak" 'BEGIN { printf "%d", p * 0.8 }')
+conns=$(awk -v t="$target" -v d="$delay" -v l="$lat" \
+    'BEGIN { c = int(t * (d + l) / 1000 + 0.5); if (c < 2) c = 2; if (c > 2000) c = 2000; print c }')
+# latency grows with the load: one 10 s calibration run corrects the connection count
+TOKEN=$token DELAY_MS=$delay wrk -t2 -c"$conns" -d10s -s bench/soak.lua "$url" >"$work/cal.txt"
+got=$(sed -n 's/^SOAK .* rate=\([0-9.]*\) .*/\1/p' "$work/cal.txt")
+conns=$(awk -v c="$conns" -v t="$target" -v g="$got" \
+    'BEGIN { n = int(c * t / (g > 1 ? g : 1) + 0.5); if (n < 2) n = 2; if (n > 2000) n = 2000; print n }')
+echo "soak: peak $peak requests/s (32 connections, p50 $lat ms); target $target/s: $got/s with" \
+     "the first guess, now $conns connections with a ${delay} ms pause, for $secs s"
+echo "soak: the peak run: $(grep '^SOAK' "$work/peak.txt")"
+
+snapshot >"$work/start.txt"
+
+# the side loop: one uncached call and one abandoned call a second
+(
+    n=0; fail=0; cancelled=0; ok=0
+    accts="acme kiwi nosms"
+    end=$(( $(date +%s) + secs ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        n=$((n + 1))
+        a=$(echo $accts | cut -d' ' -f$(( n % 3 + 1 )))
+        d=$(date -u -d "2023-01-01 + $(( n % 700 )) days" +%Y-%m-%d)
+        st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -X POST \
+            -H "X-API-Key: $token" -H 'Content-Type: application/json' \
+            -d "{\"account\":\"$a\",\"start_date\":\"$d\",\"end_date\":\"$d\"}" \
+            "$url/v1/flows/performance" || true)
+        case $st in 2*) ok=$((ok + 1)) ;; *) fail=$((fail + 1)); echo "uncached $a $d: $st" >>"$work/side-failures.txt" ;; esac
+        rc=0
+        curl -s -o /dev/null --max-time 0.05 -X POST -H "X-API-Key: $token" \
+            -H 'Content-Type: application/json' \
+            -d "{\"account\":\"$a\",\"entity\":\"flow\",\"start_date\":\"$d\",\"end_date\":\"2025-06-30\",\"interval\":\"daily\"}" \
+            "$url/v1/performance/over-time" || rc=$?
+        [ "$rc" -eq 28 ] && cancelled=$((cancelled + 1))
+        sleep 1
+    done
+    echo "SIDE uncached_ok=$ok uncached_failed=$fail abandoned=$cancelled" >"$work/side.txt"
+) &
+side=$!
+pids="$pids $side"
+
+# a reload a minute
+(
+    t=0
+    while [ $t -lt "$secs" ]; do
+        sleep 60; t=$((t + 60))
+        if [ $t -lt "$secs" ] && kill -HUP "$master" 2>/dev/null; then
+            echo "$t" >>"$work/reloads.txt"
+        fi
+    done
+) &
+hup=$!
+pids="$pids $hup"
+
+TOKEN=$token DELAY_MS=$delay wrk -t2 -c"$conns" -d"${secs}s" --timeout 30s -s bench/soak.lua \
+    "$url" >"$work/soak.txt"
+wait "$side" 2>/dev/null || true
+snapshot >"$work/end.txt"
+
+echo "soak: $(grep '^SOAK' "$work/soak.txt")"
+cat "$work/side.txt"
+[ -s "$work/side-failures.txt" ] && head -5 "$work/side-failures.txt"
+echo "soak: SIGHUPs sent: $(cat "$work/reloads.txt" 2>/dev/null | wc -l)"
+echo "soak: per process at the start (role pid rss_kb fds anon_kb file_kb):"; sed 's/^/  /' "$work/start.txt"
+echo "soak: per process at the end:"; sed 's/^/  /' "$work/end.txt"
+awk 'FNR == NR { r[$1] += $3; f[$1] += $4; a[$1] += $5; next }
+     { r2[$1] += $3; f2[$1] += $4; a2[$1] += $5 }
+     END { for (k in r) printf "soak: %s rss %+.1f%% (anonymous %+.1f%%), fds %+.1f%% " \
+               "(start %d kB / %d fds, end %d kB / %d fds)\n", k, (r2[k] - r[k]) * 100 / r[k],
+               (a2[k] - a[k]) * 100 / (a[k] > 0 ? a[k] : 1), (f2[k] - f[k]) * 100 / f[k], r[k],
+               f[k], r2[k], f2[k] }' \
+    "$work/start.txt" "$work/end.txt"
