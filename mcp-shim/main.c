@@ -831,9 +831,14 @@ serve(struct shim *sh, int sigfd)
                 char why[200];
 
                 if (si.ssi_signo == SIGCHLD) {
-                    if (kmmcp_svc_reap(sh->svc, why, sizeof(why)))
+                    pid_t dead = kmmcp_svc_reap(sh->svc, why, sizeof(why));
+
+                    if (dead > 0) {
+                        /* the calls learn why before their connections close */
                         kmlogf(KMLOG_WARN, "calls_cut", "%d call(s) answered with an error",
                                cancel_jobs(sh, NULL, why));
+                        kmmcp_svc_kill_group(dead);
+                    }
                 } else if (!quit) {
                     kmlogf(KMLOG_INFO, "signal", "signal %u: cancelling %zu request(s) and "
                            "stopping", si.ssi_signo, jobs_running(sh));

@@ -561,7 +561,7 @@ kmmcp_svc_lost(kmmcp_svc *s, unsigned gen)
     pthread_mutex_unlock(&s->mu);
 }
 
-int
+pid_t
 kmmcp_svc_reap(kmmcp_svc *s, char *why, size_t cap)
 {
     int   status = 0, died = 0;
@@ -574,8 +574,6 @@ kmmcp_svc_reap(kmmcp_svc *s, char *why, size_t cap)
         s->child = 0;
         s->state = S_IDLE;
         s->gen++;
-        /* its workers (same process group) serve nothing without their master */
-        kill(-pid, SIGKILL);
         if (WIFSIGNALED(status))
             snprintf(why, cap, "the private klaviyo-restd (pid %ld) was killed by signal %d "
                      "during the call; it is started again for the next call", (long)pid,
@@ -586,11 +584,19 @@ kmmcp_svc_reap(kmmcp_svc *s, char *why, size_t cap)
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
     pthread_mutex_unlock(&s->mu);
-    if (died) {
-        log_exit("restd_died", pid, status);
-        kmlogf(KMLOG_ERROR, "restd_died", "%s", why);
-    }
-    return died;
+    if (!died)
+        return 0;
+    log_exit("restd_died", pid, status);
+    kmlogf(KMLOG_ERROR, "restd_died", "%s", why);
+    return pid;
+}
+
+void
+kmmcp_svc_kill_group(pid_t pid)
+{
+    /* its workers (same process group) serve nothing without their master */
+    if (pid > 0)
+        kill(-pid, SIGKILL);
 }
 
 pid_t

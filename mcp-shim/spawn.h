@@ -57,11 +57,15 @@ kmcode kmmcp_svc_get(kmmcp_svc *s, char *sock, size_t cap, unsigned *gen, kmerr 
  * started anew). Later kmmcp_svc_get calls wait for that check. */
 void kmmcp_svc_lost(kmmcp_svc *s, unsigned gen);
 
-/* The shim got SIGCHLD: when the private service is up and has exited, reap it at once, stop
- * what is left of its process group, and forget it (the next kmmcp_svc_get starts a new one).
- * Returns 1 and a sentence for the calls it cut in `why` when it had died, else 0. Call from
- * any thread; it never waits. */
-int kmmcp_svc_reap(kmmcp_svc *s, char *why, size_t cap);
+/* The shim got SIGCHLD: when the private service is up and has exited, reap it at once and
+ * forget it (the next kmmcp_svc_get starts a new one). Returns its pid and a sentence for the
+ * calls it cut in `why` when it had died, else 0. What is left of its process group (its
+ * workers) still runs: the caller answers the calls first, then kmmcp_svc_kill_group, so a call
+ * never sees its connection close before it knows why. Call from any thread; never waits. */
+pid_t kmmcp_svc_reap(kmmcp_svc *s, char *why, size_t cap);
+
+/* SIGKILL the process group of a reaped private service (its orphaned workers). */
+void kmmcp_svc_kill_group(pid_t pid);
 
 /* The private child's pid, or 0 when none runs (a shared service, or none yet). */
 pid_t kmmcp_svc_child(kmmcp_svc *s);

@@ -1356,8 +1356,12 @@ START_TEST(a_private_service_that_dies_is_reaped_at_once_and_says_how)
     ck_assert_int_eq(kmmcp_svc_reap(s, why, sizeof(why)), 0);
     kill(first, SIGKILL);
     for (int i = 0; i < 500 && !reaped; i++) {
-        reaped = kmmcp_svc_reap(s, why, sizeof(why));
-        if (!reaped)
+        pid_t dead = kmmcp_svc_reap(s, why, sizeof(why));
+
+        reaped = dead == first;
+        if (dead > 0)
+            kmmcp_svc_kill_group(dead);
+        else
             sleep_ms(10);
     }
     ck_assert_int_eq(reaped, 1);
