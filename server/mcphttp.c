@@ -379,9 +379,9 @@ do_post(kmmcph *ep, const struct kmmcph_in *in, struct kmmcph_out *out, const ch
         if (!m.code && strcmp(m.method, "notifications/cancelled") == 0 &&
             kmjson_get(m.params, "requestId")) {
             /* only within a session this credential may use: ids are per session */
-            if (in->session && kmsess_use(ep->store, ep->cfg->mcp_session_idle_s, in->session,
-                                          cred, cred_len, negotiated, sizeof(negotiated),
-                                          &err) == KM_OK) {
+            if (in->session && kmsess_use(ep->store, ep->cfg->mcp_session_idle_s,
+                                          KMSESS_MAX_AGE_S, in->session, cred, cred_len,
+                                          negotiated, sizeof(negotiated), &err) == KM_OK) {
                 out->cancel_id = kmjson_copy(kmjson_get(m.params, "requestId"));
                 km_strlcpy(out->cancel_scope, in->session, sizeof(out->cancel_scope));
             }
@@ -398,8 +398,8 @@ do_post(kmmcph *ep, const struct kmmcph_in *in, struct kmmcph_out *out, const ch
     }
     pv = kmjson_path(m.params, "_meta", KMPROTO_META_VERSION, NULL);
     if (in->session) {
-        if (kmsess_use(ep->store, ep->cfg->mcp_session_idle_s, in->session, cred, cred_len,
-                       negotiated, sizeof(negotiated), &err) != KM_OK) {
+        if (kmsess_use(ep->store, ep->cfg->mcp_session_idle_s, KMSESS_MAX_AGE_S, in->session,
+                       cred, cred_len, negotiated, sizeof(negotiated), &err) != KM_OK) {
             fail(out, 404, m.id, -32001, "Session not found: %s", err.msg);
             kmerr_clear(&err);
             goto out;

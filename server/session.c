@@ -89,6 +89,7 @@ kmsess_new(kmstore *st, int max_sessions, int idle_s, const char *version, const
     json_object_object_add(rec, "version", json_object_new_string(version));
     json_object_object_add(rec, "salt", json_object_new_string(salt));
     json_object_object_add(rec, "fp", json_object_new_string(fp));
+    json_object_object_add(rec, "created", json_object_new_int64(km_wall_ms()));
     rc = put(st, id, rec, idle_s, err);
     json_object_put(rec);
     if (rc != KM_OK)
@@ -96,9 +97,11 @@ kmsess_new(kmstore *st, int max_sessions, int idle_s, const char *version, const
     return KM_OK;
 }
 
-/* The live record of `id` usable with this credential, or NULL (KM_NOT_FOUND in err). */
+/* The live record of `id` usable with this credential, not older than max_age_s (0: any
+ * age), or NULL (KM_NOT_FOUND in err). */
 static json_object *
-lookup(kmstore *st, const char *id, const char *cred, size_t cred_len, kmerr *err)
+lookup(kmstore *st, const char *id, const char *cred, size_t cred_len, int max_age_s,
+       kmerr *err)
 {
     char         key[sizeof(KEY_PREFIX) + KMSESS_ID_LEN], fp[33];
     char        *body = NULL;
@@ -120,6 +123,9 @@ lookup(kmstore *st, const char *id, const char *cred, size_t cred_len, kmerr *er
     want = kmjson_str(rec, "fp");
     if (!salt || !want || !kmjson_str(rec, "version"))
         goto missing;     /* a tombstone, or not ours */
+    if (max_age_s > 0 &&
+        km_wall_ms() - (int64_t)kmjson_num(rec, "created", 0) > (int64_t)max_age_s * 1000)
+        goto missing;     /* too old, however busy: sessions are bounded in number */
     fingerprint(salt, cred, cred_len, fp);
     if (!same(fp, want))
         goto missing;
@@ -136,10 +142,10 @@ missing:
 }
 
 kmcode
-kmsess_use(kmstore *st, int idle_s, const char *id, const char *cred, size_t cred_len,
-           char *version, size_t vlen, kmerr *err)
+kmsess_use(kmstore *st, int idle_s, int max_age_s, const char *id, const char *cred,
+           size_t cred_len, char *version, size_t vlen, kmerr *err)
 {
-    json_object *rec = lookup(st, id, cred, cred_len, err);
+    json_object *rec = lookup(st, id, cred, cred_len, max_age_s, err);
     kmerr        e = { 0 };
 
     if (!rec)
@@ -156,7 +162,7 @@ kmcode
 kmsess_end(kmstore *st, int idle_s, const char *id, const char *cred, size_t cred_len,
            kmerr *err)
 {
-    json_object *rec = lookup(st, id, cred, cred_len, err);
+    json_object *rec = lookup(st, id, cred, cred_len, 0, err);
     json_object *tomb;
     kmcode       rc;
 

@@ -10,11 +10,12 @@
  *          for a session used with another credential than the one that created it.
  *
  * A session is a record under "mcp-session:<id>" (id: 32 random hex digits) holding its
- * negotiated revision and a salted fingerprint of the credential that created it (never the
- * credential); it expires MCP_SESSION_IDLE_SECONDS after its last use (each use re-stores it)
- * and DELETE ends it (a tombstone). The bound on number counts creations in any window of
- * one idle period, across workers (a sliding window in the store): live sessions that keep
- * being used can outnumber it, new ones cannot be made faster.
+ * negotiated revision, its creation time and a salted fingerprint of the credential that
+ * created it (never the credential); it expires MCP_SESSION_IDLE_SECONDS after its last use
+ * (each use re-stores it), KMSESS_MAX_AGE_S after its creation however busy, and DELETE ends it
+ * (a tombstone). Creations are limited to MCP_MAX_SESSIONS in any window of one idle period,
+ * across workers (a sliding window in the store), so at most MCP_MAX_SESSIONS ×
+ * ceil(KMSESS_MAX_AGE_S / MCP_SESSION_IDLE_SECONDS) sessions are ever alive at once.
  */
 #ifndef KM_SESSION_H
 #define KM_SESSION_H
@@ -27,16 +28,19 @@
 #include <stddef.h>
 
 #define KMSESS_ID_LEN 32
+#define KMSESS_MAX_AGE_S 86400   /* a session ends a day after it began; the client starts
+                                    another (a 404 tells it to) */
 
 /* Create a session for `version`, bound to the credential cred[0..len) (NULL/0 on the
  * trusted Unix socket). On KM_OK id holds KMSESS_ID_LEN hex digits and a NUL. */
 kmcode kmsess_new(kmstore *st, int max_sessions, int idle_s, const char *version,
                   const char *cred, size_t cred_len, char id[KMSESS_ID_LEN + 1], kmerr *err);
 
-/* Look up and refresh session `id` for this credential. On KM_OK version (size vlen)
- * receives its negotiated revision. */
-kmcode kmsess_use(kmstore *st, int idle_s, const char *id, const char *cred, size_t cred_len,
-                  char *version, size_t vlen, kmerr *err);
+/* Look up and refresh session `id` for this credential; one older than max_age_s (0: no
+ * limit; /mcp passes KMSESS_MAX_AGE_S) is KM_NOT_FOUND. On KM_OK version (size vlen) receives
+ * its negotiated revision. */
+kmcode kmsess_use(kmstore *st, int idle_s, int max_age_s, const char *id, const char *cred,
+                  size_t cred_len, char *version, size_t vlen, kmerr *err);
 
 /* End session `id` (when this credential may use it). KM_NOT_FOUND as kmsess_use. */
 kmcode kmsess_end(kmstore *st, int idle_s, const char *id, const char *cred, size_t cred_len,

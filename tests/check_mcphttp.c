@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TOKEN_A "client-a-token-for-mcp-0001"
@@ -270,6 +271,30 @@ START_TEST(session_creation_is_bounded)
 }
 END_TEST
 
+/* However busy, a session ends max_age seconds after it began (real time): with creations
+ * limited per idle period, that bounds how many are ever alive. */
+START_TEST(a_session_ends_at_its_maximum_age_however_busy)
+{
+    char   sid[KMSESS_ID_LEN + 1], version[16];
+    kmerr  e = { 0 };
+
+    ck_assert_int_eq(kmsess_new(store, 100, 60, "2025-11-25", "tok", 3, sid, &e), KM_OK);
+    ck_assert_int_eq(kmsess_use(store, 60, 2, sid, "tok", 3, version, sizeof(version), &e),
+                     KM_OK);
+    ck_assert_str_eq(version, "2025-11-25");
+    nanosleep(&(struct timespec){ 1, 200000000 }, NULL);
+    ck_assert_int_eq(kmsess_use(store, 60, 2, sid, "tok", 3, version, sizeof(version), &e),
+                     KM_OK);        /* used, so not idle */
+    nanosleep(&(struct timespec){ 1, 200000000 }, NULL);
+    ck_assert_int_eq(kmsess_use(store, 60, 2, sid, "tok", 3, version, sizeof(version), &e),
+                     KM_NOT_FOUND);
+    kmerr_clear(&e);
+    /* without an age limit the record itself is still there (the idle period is a minute) */
+    ck_assert_int_eq(kmsess_use(store, 60, 0, sid, "tok", 3, version, sizeof(version), &e),
+                     KM_OK);
+}
+END_TEST
+
 START_TEST(a_stateless_call_must_mirror_its_body_in_headers)
 {
     static const char call[] = "{\"jsonrpc\":\"2.0\",\"id\":\"c\",\"method\":\"tools/call\","
@@ -383,6 +408,7 @@ mcphttp_suite(void)
     tcase_add_test(g, transport_refusals_have_the_spec_statuses);
     tcase_add_test(p, sessions_are_bound_to_their_token_and_end_with_delete);
     tcase_add_test(p, session_creation_is_bounded);
+    tcase_add_test(p, a_session_ends_at_its_maximum_age_however_busy);
     tcase_add_test(p, a_stateless_call_must_mirror_its_body_in_headers);
     tcase_add_test(p, unknown_tools_methods_and_versions_are_refused);
     tcase_add_test(p, notifications_are_accepted_and_cancelled_names_its_call_in_its_session);
