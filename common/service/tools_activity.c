@@ -150,24 +150,10 @@ resolve(kmctx *ctx, struct want *w, size_t n, kmerr *err)
     rc = kmkl_get_all(ctx->kl, ctx->call, METRICS_PATH, &all, err);
     if (rc != KM_OK)
         return rc;
-    for (size_t i = 0; i < json_object_array_length(all); i++) {
-        json_object *item = json_object_array_get_idx(all, i);
-        json_object *attrs = kmjson_get(item, "attributes");
-        const char  *id = kmjson_str(item, "id"), *name = kmjson_str(attrs, "name");
-        const char  *integ = kmjson_str(kmjson_get(attrs, "integration"), "name");
-        int          klaviyo = integ && strcmp(integ, "Klaviyo") == 0;
-
-        if (!id || !name || !km_is_alnum_id(id, KMT_ID_MAX))
-            continue;
-        for (size_t k = 0; k < n; k++) {
-            if (!w[k].metric || strcmp(w[k].metric, name) != 0 ||
-                (w[k].id && (w[k].klaviyo || !klaviyo)))
-                continue;
-            free(w[k].id);
-            w[k].id = km_xstrdup(id);
-            w[k].klaviyo = klaviyo;
-        }
-    }
+    for (size_t i = 0; i < json_object_array_length(all); i++)
+        for (size_t k = 0; k < n; k++)
+            kmt_metric_offer(w[k].metric, json_object_array_get_idx(all, i), &w[k].id,
+                             &w[k].klaviyo);
     json_object_put(all);
     return KM_OK;
 }

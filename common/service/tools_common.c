@@ -534,3 +534,20 @@ kmt_lookup_row_names(kmctx *ctx, const kmt_rows *rows, int k, const char *prefix
     free(of_row);
     return rc;
 }
+
+void
+kmt_metric_offer(const char *want, json_object *item, char **id, int *klaviyo)
+{
+    json_object *attrs = kmjson_get(item, "attributes");
+    const char  *mid = kmjson_str(item, "id"), *name = kmjson_str(attrs, "name");
+    const char  *integ = kmjson_str(kmjson_get(attrs, "integration"), "name");
+    int          is_klaviyo = integ && strcmp(integ, "Klaviyo") == 0;
+
+    if (!want || !mid || !name || !km_is_alnum_id(mid, KMT_ID_MAX) || strcmp(want, name) != 0)
+        return;
+    if (*id && (*klaviyo || !is_klaviyo))
+        return;
+    free(*id);
+    *id = km_xstrdup(mid);
+    *klaviyo = is_klaviyo;
+}

@@ -72,6 +72,12 @@ char *kmt_filter_equals(const char *field, const char *value);
 /* Longest id the tools put into a Klaviyo URL or filter (the schemas' own bound). */
 #define KMT_ID_MAX 64
 
+/* Offer one item of GET /api/metrics to a metric wanted by exact name `want` (NULL: not
+ * wanted by name): when the names match and the item beats what *id holds, *id (freed and
+ * replaced, a new string) and *klaviyo take it. Names can repeat (REFERENCE.md §6.1): the one
+ * whose integration is Klaviyo's own wins, else the first seen. */
+void kmt_metric_offer(const char *want, json_object *item, char **id, int *klaviyo);
+
 /* The values-report paths (REFERENCE.md §5.1). */
 #define KMT_CAMPAIGN_VALUES_PATH "/api/campaign-values-reports/"
 #define KMT_FLOW_VALUES_PATH "/api/flow-values-reports/"

@@ -344,31 +344,13 @@ resolve_metrics(kmctx *ctx, struct side *sides, size_t n, kmerr *err)
 {
     json_object *all = NULL;
     kmcode       rc = kmkl_get_all(ctx->kl, ctx->call, METRICS_PATH, &all, err);
-    size_t       count;
 
     if (rc != KM_OK)
         return rc;
-    count = json_object_array_length(all);
-    for (size_t i = 0; i < count; i++) {
-        json_object *item = json_object_array_get_idx(all, i);
-        json_object *attrs = kmjson_get(item, "attributes");
-        const char  *id = kmjson_str(item, "id");
-        const char  *name = kmjson_str(attrs, "name");
-        const char  *integ = kmjson_str(kmjson_get(attrs, "integration"), "name");
-        int          is_klaviyo = integ && strcmp(integ, "Klaviyo") == 0;
-
-        if (!id || !name || !km_is_alnum_id(id, ID_MAX))
-            continue;
-        for (size_t k = 0; k < n; k++) {
-            if (strcmp(sides[k].metric, name) != 0)
-                continue;
-            if (sides[k].id && (sides[k].klaviyo || !is_klaviyo))
-                continue;
-            free(sides[k].id);
-            sides[k].id = km_xstrdup(id);
-            sides[k].klaviyo = is_klaviyo;
-        }
-    }
+    for (size_t i = 0; i < json_object_array_length(all); i++)
+        for (size_t k = 0; k < n; k++)
+            kmt_metric_offer(sides[k].metric, json_object_array_get_idx(all, i), &sides[k].id,
+                             &sides[k].klaviyo);
     json_object_put(all);
     return KM_OK;
 }
