@@ -26,11 +26,12 @@
 #include "log.h"
 #include "jsonrpc.h"
 #include "mcphttp.h"
-#include "memo.h"
 #include "metrics.h"
 #include "reg.h"
 #include "result.h"
 #include "shape.h"
+#include "store_loop.h"
+#include "svc.h"
 #include "util.h"
 
 #include <event2/buffer.h>
@@ -53,10 +54,6 @@
 #define LOG_PATH_MAX      200
 #define TOOLS_PREFIX      "/v1/tools/"
 #define NDJSON            "application/x-ndjson"
-#define MEMO_TTL_MS       1000
-#define MEMO_ENTRIES      2048
-#define MEMO_BYTES        (32u * 1024 * 1024)
-#define LATENCY_SENTINEL  1e300     /* marks where metadata.latency_ms sits in a kept answer */
 #define STREAM_KEEPALIVE_MS 10000   /* a streamed call is silent at most this long */
 #define ACCEPT_PAUSE_MS   500       /* out of descriptors: stop accepting this long */
 #define DRAIN_LINGER_MS   200       /* a draining worker ends this long after its last request */
@@ -94,7 +91,8 @@ struct kmhttp {
     size_t             n_lis;
     char              *tools_json;        /* GET /v1/tools, built once */
     size_t             tools_len;
-    kmmemo            *memo;              /* recent answers, served on the loop */
+    kmsvc             *svc;               /* names kept answers (kmsvc_probe_call) */
+    kmstore_loop      *reader;            /* reads them without blocking the loop */
     kmmcph            *mcp;               /* the /mcp endpoint's decisions */
     LIST_HEAD(, kmreq) mcp_calls;         /* MCP tool calls queued or running */
     size_t             n_mcp_calls;
@@ -110,7 +108,7 @@ struct kmhttp {
     struct event      *linger;            /* draining: ends the worker once quiet */
 };
 
-enum rstate { R_NEW, R_QUEUED, R_REPLYING };
+enum rstate { R_NEW, R_LOOKUP, R_QUEUED, R_REPLYING };
 
 struct kmreq {
     struct kmjob           job;          /* job.owner points back here */
@@ -126,8 +124,8 @@ struct kmreq {
     int64_t                t0;
     const char            *method;
     const char            *tool;         /* for the log */
-    char                  *memo_key;     /* set when the answer may be kept in the memo */
-    int                    memo_hit;
+    kmsvc_probe            probe;        /* the kept answer being looked up (R_LOOKUP) */
+    int                    kept;         /* answered from the answer cache, on the loop */
     char                   path[LOG_PATH_MAX + 1];
     char                   rid[65];
     int                    trusted;
@@ -248,8 +246,8 @@ access_log(struct kmreq *r)
         json_object_object_add(f, "client_closed", json_object_new_boolean(1));
     if (r->closed_by)
         json_object_object_add(f, "closed_by", json_object_new_string(r->closed_by));
-    if (r->memo_hit)
-        json_object_object_add(f, "memo", json_object_new_boolean(1));
+    if (r->kept)
+        json_object_object_add(f, "answer_cache", json_object_new_boolean(1));
     if (r->error[0])
         json_object_object_add(f, "error", json_object_new_string(r->error));
     if (r->status >= 500 && r->message[0])
@@ -315,7 +313,7 @@ finish(struct kmreq *r)
         kmmcph_out_clear(r->mcp);
         free(r->mcp);
     }
-    free(r->memo_key);
+    kmsvc_probe_clear(&r->probe);
     free(r);
     h->live--;
     if (h->draining && h->live == 0)
@@ -387,8 +385,8 @@ on_conn_close(struct evhttp_connection *conn, void *arg)
     (void)conn;
     r->gone = 1;
     if (!r->closed_by)
-        r->closed_by = r->state == R_QUEUED ? "write_failed_or_timed_out" : "during_answer";
-    if (r->state == R_QUEUED) {
+        r->closed_by = r->state == R_REPLYING ? "during_answer" : "write_failed_or_timed_out";
+    if (r->state == R_QUEUED || r->state == R_LOOKUP) {
         /* A failed streaming write: libevent detached the request (it is not freed with the
          * connection) and the job still runs. Abandon it; the final note frees everything. */
         atomic_store(&r->job.cancelled, true);
@@ -495,19 +493,6 @@ reply_text(struct kmreq *r, int status, const char *text, size_t len, const char
 
     evbuffer_add(buf, text, len);
     reply_buf(r, status, buf, allow);
-}
-
-/* An answer in three pieces: before the latency value, the value, after it. */
-static void
-reply_pieces(struct kmreq *r, int status, const char *a, size_t alen, const char *b,
-             size_t blen, const char *c, size_t clen)
-{
-    struct evbuffer *buf = evbuffer_new();
-
-    evbuffer_add(buf, a, alen);
-    evbuffer_add(buf, b, blen);
-    evbuffer_add(buf, c, clen);
-    reply_buf(r, status, buf, NULL);
 }
 
 static void
@@ -660,7 +645,7 @@ start_beat(struct kmreq *r)
     }
 }
 
-/* --- the memo ------------------------------------------------------------------------ */
+/* --- kept answers -------------------------------------------------------------------- */
 
 /* Who reads the answer: a model when the transport says so (shape.h). */
 static kmshape_view
@@ -671,82 +656,104 @@ view_of(struct kmreq *r)
     return v && strcmp(v, KMSHAPE_VIEW_MODEL) == 0 ? KMSHAPE_MODEL : KMSHAPE_REST;
 }
 
-/* Answer from the memo when an identical call was answered a moment ago. On a hit the
- * request is answered (and `args` freed): 1. Otherwise 0, and r->memo_key is set when the
- * answer to come may be kept. */
-static int
-memo_answer(struct kmreq *r, const struct kmtool *tool, json_object *args)
-{
-    kmhttp     *h = r->h;
-    const char *before, *after;
-    size_t      nbefore, nafter;
-    char        lat[32];
-    int         n;
+static void queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args);
 
-    /* a timeframe resolves against today: its answer changes at midnight, never kept */
-    if (r->stream || h->cfg->cache_ttl_s <= 0 || tool->live ||
-        json_object_object_get_ex(args, "timeframe", NULL))
-        return 0;
-    r->memo_key = kmmemo_key(tool->name, args);
-    if (view_of(r) == KMSHAPE_MODEL) {
-        /* a model's answer is shaped and carries its text: never a REST caller's */
-        char *k = km_xasprintf("model:%s", r->memo_key);
-        free(r->memo_key);
-        r->memo_key = k;
+/* The answer cache's entry (or a miss) for a call in R_LOOKUP. */
+static void
+on_kept(void *arg, const kmstore_loop_reply *rep)
+{
+    struct kmreq *r = arg;
+    kmhttp       *h = r->h;
+    char         *text = NULL, *line;
+    size_t        len = 0;
+
+    if (rep->found)
+        text = kmsvc_probe_answer(h->svc, &r->probe, rep->body, rep->len, rep->remaining,
+                                  r->t0, &len);
+    kmsvc_probe_clear(&r->probe);
+    if (r->gone || !r->req) {
+        /* the client left while the store answered */
+        free(text);
+        if (r->orphan)
+            evhttp_request_free(r->orphan);
+        r->orphan = NULL;
+        r->gone = 1;
+        r->status = 499;
+        finish(r);
+        return;
     }
-    if (!kmmemo_get(h->memo, r->memo_key, km_now_ms(), &before, &nbefore, &after, &nafter))
-        return 0;
-    r->tool = tool->name;
-    r->memo_hit = 1;
-    kmmet_memo_hit();
-    json_object_put(args);
-    n = snprintf(lat, sizeof(lat), "%.1f", (double)(km_now_ms() - r->t0));
-    reply_pieces(r, 200, before, nbefore, lat, (size_t)n, after, nafter);
-    return 1;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
+    if (!text) {
+        json_object *args = r->job.args;
+
+        r->job.args = NULL;
+        r->state = R_NEW;
+        queue_job(r, r->job.tool, args);
+        return;
+    }
+    r->kept = 1;
+    if (!r->stream) {
+        reply_text(r, 200, text, len, NULL);
+    } else {
+        /* a stream's whole answer: its result line */
+        struct evbuffer *buf = evbuffer_new();
+
+        line = km_xasprintf("{\"status\":200,\"result\":%s}\n", text);
+        evbuffer_add(buf, line, strlen(line));
+        free(line);
+        r->stream = 0;      /* answered at once: no progress, no keep-alive */
+        common_headers(r, NDJSON);
+        r->status = 200;
+        r->bytes = evbuffer_get_length(buf);
+        r->state = R_REPLYING;
+        evhttp_request_set_on_complete_cb(r->req, on_complete, r);
+        evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_conn_close, r);
+        evhttp_send_reply(r->req, 200, NULL, buf);
+        evbuffer_free(buf);
+    }
+    free(text);
 }
 
-/* Keep an answer that needed no Klaviyo request (all of it came from the shared cache, so a
- * repeat would compute the same, warnings included), and send it. 0 when it is not one to
- * keep (nothing sent). */
-static int
-memo_keep(struct kmreq *r)
+/* Run a call: its answer from the answer cache when the service kept one (read here, on the
+ * loop, without waking a service thread), else on a service thread. Arguments the service
+ * would refuse are refused here, with the same answer. `args` is the request's from here. */
+static void
+run_call(struct kmreq *r, const struct kmtool *tool, json_object *args)
 {
-    kmhttp      *h = r->h;
-    json_object *env = r->job.envelope;
-    json_object *meta = kmjson_get(env, "metadata");
-    json_object *lat = kmjson_get(meta, "latency_ms");
-    json_object *mark;
-    const char  *text, *hit, *lat_text;
-    char         needle[64];
-    int64_t      now = km_now_ms(), ttl = MEMO_TTL_MS;
-    size_t       at, skip;
+    kmhttp *h = r->h;
+    kmerr   err = { 0 };
+    kmcode  rc;
 
-    if (!lat)
-        return 0;
-    if (r->job.tool->needs_account && kmjson_num(meta, "klaviyo_calls", -1) != 0)
-        return 0;
-    if ((int64_t)h->cfg->cache_ttl_s * 1000 < ttl)
-        ttl = (int64_t)h->cfg->cache_ttl_s * 1000;
-    /* serialise once with a marker where the latency goes, keep it, answer around it */
-    json_object_get(lat);
-    mark = kmjson_double(LATENCY_SENTINEL);
-    snprintf(needle, sizeof(needle), "\"latency_ms\":%s", kmjson_text(mark));
-    json_object_object_add(meta, "latency_ms", mark);
-    text = kmjson_text(env);
-    hit = strstr(text, needle);
-    if (!hit) {
-        json_object_object_add(meta, "latency_ms", lat);
-        return 0;
+    if (r->mcp || !h->svc) {
+        queue_job(r, tool, args);
+        return;
     }
-    at = (size_t)(hit - text) + strlen("\"latency_ms\":");
-    skip = strlen(needle) - strlen("\"latency_ms\":");
-    kmmemo_put(h->memo, r->memo_key, text, strlen(text), at, skip, now, now + ttl);
-    lat_text = kmjson_text(lat);
-    note_error(r, env);
-    reply_pieces(r, 200, text, at, lat_text, strlen(lat_text), hit + strlen(needle),
-                 strlen(hit + strlen(needle)));
-    json_object_put(lat);
-    return 1;
+    rc = kmsvc_probe_call(h->svc, tool, args, view_of(r), &r->probe, &err);
+    r->tool = tool->name;
+    if (rc != KM_OK && r->stream) {
+        /* a stream says even a refusal in its result line: the service thread writes it */
+        kmsvc_probe_clear(&r->probe);
+        kmerr_clear(&err);
+        queue_job(r, tool, args);
+        return;
+    }
+    if (rc != KM_OK) {
+        kmsvc_probe_clear(&r->probe);
+        json_object_put(args);
+        reply_kmerr(r, &err);
+        kmerr_clear(&err);
+        return;
+    }
+    if (!r->probe.key) {
+        queue_job(r, tool, args);
+        return;
+    }
+    r->job.tool = tool;
+    r->job.args = args;
+    r->state = R_LOOKUP;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), on_conn_close, r);
+    kmstore_loop_get(h->reader, r->probe.key, r->probe.budget, r->probe.nbudget,
+                     &r->probe.budget_lim, r->probe.budget_win, on_kept, r);
 }
 
 /* --- the job came back --------------------------------------------------------------- */
@@ -784,8 +791,6 @@ job_done(struct kmreq *r)
         kmerr_clear(&e);
     }
     if (!r->stream) {
-        if (r->memo_key && r->job.status == 200 && memo_keep(r))
-            return;
         reply_json(r, r->job.status, r->job.envelope);
         return;
     }
@@ -1061,9 +1066,7 @@ route_tool_call(struct kmreq *r, const char *name)
         return;
     }
     r->stream = accept && strcasestr(accept, NDJSON) != NULL;
-    if (memo_answer(r, tool, args))
-        return;
-    queue_job(r, tool, args);
+    run_call(r, tool, args);
 }
 
 static void
@@ -1101,9 +1104,7 @@ route_registry(struct kmreq *r, const char *path)
     }
     if (strcmp(tool->method, "GET") == 0)
         kmreg_coerce(tool, args);
-    if (memo_answer(r, tool, args))
-        return;
-    queue_job(r, tool, args);
+    run_call(r, tool, args);
 }
 
 /* 1 when the request carries Content-Length more than once with different values (a
@@ -1344,7 +1345,8 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     h->tools_len = strlen(text);
     h->tools_json = km_xstrdup(text);
     json_object_put(tools);
-    h->memo = kmmemo_new(MEMO_ENTRIES, MEMO_BYTES);
+    h->svc = o->svc;
+    h->reader = kmstore_loop_new(o->store, base);
     h->mcp = kmmcph_new(o->cfg, o->store);
     h->store = o->store;
     LIST_INIT(&h->mcp_calls);
@@ -1498,7 +1500,7 @@ kmhttp_free(kmhttp *h)
     if (h->mcp_poll)
         event_free(h->mcp_poll);
     free(h->tools_json);
-    kmmemo_free(h->memo);
+    kmstore_loop_free(h->reader);
     kmmcph_free(h->mcp);
     free(h);
 }

@@ -27,6 +27,7 @@
 #include "jobq.h"
 #include "settings.h"
 #include "store.h"
+#include "svc.h"
 
 #include <event2/event.h>
 #include <stddef.h>
@@ -37,6 +38,8 @@ struct kmhttp_opts {
     const kmcfg *cfg;          /* tokens, REST_MAX_BODY_BYTES, REST_TIMEOUT_SECONDS */
     kmjobq      *q;            /* where tool calls are queued */
     kmstore     *store;        /* the shared store: MCP sessions live there */
+    kmsvc       *svc;          /* the service: answers it kept are served on the loop (NULL:
+                                  every call goes to a service thread) */
     int          generation;   /* reported by /health */
     void       (*grow)(void *arg);   /* may be NULL: called on the loop when a call was queued
                                         and no service thread was idle */

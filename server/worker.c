@@ -394,6 +394,7 @@ kmworker_run(const struct kmworker_args *a)
     ho.grow_arg = &w;
     kmjobq_set_limit(w.q, (size_t)a->cfg->queue_max);
     ho.store = kmsvc_store(w.svc);
+    ho.svc = w.svc;
     /* the tool list is built here, before any service thread shares the registry */
     rc = kmhttp_new(w.base, &ho, &w.http, &err);
     if (rc != KM_OK)

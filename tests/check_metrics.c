@@ -145,7 +145,9 @@ START_TEST(supervision_counters_and_the_budget_gauge_are_reported)
     kmmet_report_budget("acme", 219);
     kmmet_report_budget("odd\"name\\x", 7);
     kmmet_coalesced();
-    kmmet_memo_hit();
+    kmmet_answer_cache(1);
+    kmmet_answer_cache(0);
+    kmmet_answer_cache(1);
     s = scrape();
     ck_assert_double_eq(promtext_value(s, "klaviyo_mcp_workers_alive"), 4);
     ck_assert_double_eq(promtext_value(s, "klaviyo_mcp_worker_respawns_total"), 1);
@@ -157,7 +159,10 @@ START_TEST(supervision_counters_and_the_budget_gauge_are_reported)
     ck_assert_double_eq(promtext_value(s, "klaviyo_mcp_report_budget_remaining"
                                           "{account=\"odd\"name\\x\"}"), 7);
     ck_assert_double_eq(promtext_value(s, "klaviyo_mcp_coalesced_waits_total"), 1);
-    ck_assert_double_eq(promtext_value(s, "klaviyo_mcp_memo_hits_total"), 1);
+    ck_assert_double_eq(promtext_value(s, "klaviyo_mcp_answer_cache_lookups_total"
+                                          "{result=\"hit\"}"), 2);
+    ck_assert_double_eq(promtext_value(s, "klaviyo_mcp_answer_cache_lookups_total"
+                                          "{result=\"miss\"}"), 1);
     json_object_put(s);
     kmmet_free();
 }

@@ -1892,68 +1892,102 @@ START_TEST(running_out_of_descriptors_pauses_accepting_without_spinning)
 }
 END_TEST
 
-START_TEST(a_repeated_call_is_answered_from_the_memo_with_the_same_data)
+/* The access-log line of request `rid`, and whether it says the answer cache answered. */
+static int
+kept_answer(struct restd *d, const char *rid)
 {
-    struct restd_opts o = { .workers = 1 };
+    json_object *line = access_line_wait(d, rid);
+    int          kept;
+
+    ck_assert_ptr_nonnull(line);
+    kept = json_object_get_boolean(kmjson_get(line, "answer_cache"));
+    json_object_put(line);
+    return kept;
+}
+
+START_TEST(a_repeated_call_is_answered_from_the_answer_cache_with_the_same_data)
+{
+    struct restd_opts o = { .workers = 2, .backend = _i };
     struct restd      d;
-    struct reply      warm, r;
+    struct reply      cold, r;
     struct call       c = { .method = "POST", .path = "/v1/campaigns/performance",
-                            .token = TOKEN_A,
+                            .token = TOKEN_A, .rid = "cold",
                             .body = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\","
                                     "\"end_date\":\"2025-02-28\"}" };
-    int               hits = 0;
+    json_object      *meta;
+    int               responses, on_loop = 0;
+    char              body[256], start[11], end[11];
 
     test_up();
     restd_start(&d, &o);
-    call(&d, &c, &r);                     /* cold: fetched from Klaviyo, not kept */
-    assert_ok(&r);
-    ck_assert_int_gt((int)kmjson_num(kmjson_get(r.doc, "metadata"), "klaviyo_calls", 0), 0);
-    reply_free(&r);
-    call(&d, &c, &warm);                  /* warm: all from the cache, kept */
-    assert_ok(&warm);
-    ck_assert_int_eq((int)kmjson_num(kmjson_get(warm.doc, "metadata"), "klaviyo_calls", -1), 0);
-    /* repeats within the memo's second are answered by the loop: same data, own latency.
-     * (Whether a repeat lands inside that second depends on the machine's speed, so the
-     * test asks for one hit in five, and checks every hit.) */
-    for (int i = 0; i < 5; i++) {
-        char         rid[32];
-        json_object *line;
+    call(&d, &c, &cold);                  /* cold: computed on a service thread, kept */
+    assert_ok(&cold);
+    meta = kmjson_get(cold.doc, "metadata");
+    ck_assert_int_gt((int)kmjson_num(meta, "klaviyo_calls", 0), 0);
+    responses = (int)kmjson_num(meta, "klaviyo_calls", 0) + (int)kmjson_num(meta, "cache_hits", 0);
+    ck_assert(!kept_answer(&d, "cold"));
+    /* every repeat, on either worker, is answered from the kept answer on the loop: the same
+     * data and warnings, no Klaviyo call, the responses it stood on counted as cache hits,
+     * and its own request id and latency */
+    for (int i = 0; i < 6; i++) {
+        char rid[32];
 
-        snprintf(rid, sizeof(rid), "memo-%d", i);
+        snprintf(rid, sizeof(rid), "kept-%d", i);
         c.rid = rid;
         call(&d, &c, &r);
         assert_ok(&r);
-        ck_assert(json_object_equal(kmjson_get(r.doc, "data"), kmjson_get(warm.doc, "data")));
+        ck_assert_str_eq(r.rid, rid);
+        ck_assert(json_object_equal(kmjson_get(r.doc, "data"), kmjson_get(cold.doc, "data")));
         ck_assert(json_object_equal(kmjson_get(r.doc, "warnings"),
-                                    kmjson_get(warm.doc, "warnings")));
-        line = access_line_wait(&d, rid);
-        ck_assert_ptr_nonnull(line);
-        if (json_object_get_boolean(kmjson_get(line, "memo"))) {
-            hits++;
-            ck_assert_double_le(kmjson_num(kmjson_get(r.doc, "metadata"), "latency_ms", 99), 1.0);
-        }
-        json_object_put(line);
+                                    kmjson_get(cold.doc, "warnings")));
+        meta = kmjson_get(r.doc, "metadata");
+        ck_assert_int_eq((int)kmjson_num(meta, "klaviyo_calls", -1), 0);
+        ck_assert_int_eq((int)kmjson_num(meta, "cache_hits", -1), responses);
+        ck_assert(json_object_equal(kmjson_get(meta, "period"),
+                                    kmjson_get(kmjson_get(cold.doc, "metadata"), "period")));
+        ck_assert(kmjson_get(meta, "latency_ms") != NULL);
+        on_loop += kept_answer(&d, rid);
         reply_free(&r);
     }
-    ck_assert_int_ge(hits, 1);
-    reply_free(&warm);
+    /* a worker learns an account's time zone on its first dated call (read on a service
+     * thread, from the kept answer too); after that its loop answers */
+    ck_assert_int_ge(on_loop, 4);
+    reply_free(&cold);
 
-    /* a timeframe resolves against today: never answered from the memo */
+    /* a preset and the explicit dates it stands for share one kept answer */
     c.body = "{\"account\":\"kiwi\",\"timeframe\":\"last_30_days\"}";
-    for (int i = 0; i < 3; i++) {
-        char         rid[32];
-        json_object *line;
+    c.rid = "preset";
+    call(&d, &c, &r);
+    assert_ok(&r);
+    meta = kmjson_get(kmjson_get(r.doc, "metadata"), "period");
+    km_strlcpy(start, kmjson_str(meta, "start_date"), sizeof(start));
+    km_strlcpy(end, kmjson_str(meta, "end_date"), sizeof(end));
+    reply_free(&r);
+    snprintf(body, sizeof(body), "{\"end_date\":\"%s\",\"account\":\"kiwi\","
+             "\"start_date\":\"%s\"}", end, start);
+    c.body = body;
+    c.rid = "explicit";
+    call(&d, &c, &r);
+    assert_ok(&r);
+    ck_assert_int_eq((int)kmjson_num(kmjson_get(r.doc, "metadata"), "klaviyo_calls", -1), 0);
+    ck_assert(kept_answer(&d, "explicit"));
+    reply_free(&r);
 
-        snprintf(rid, sizeof(rid), "timeframe-%d", i);
-        c.rid = rid;
-        call(&d, &c, &r);
-        assert_ok(&r);
-        line = access_line_wait(&d, rid);
-        ck_assert_ptr_nonnull(line);
-        ck_assert(!json_object_get_boolean(kmjson_get(line, "memo")));
-        json_object_put(line);
-        reply_free(&r);
-    }
+    /* other arguments are another call */
+    c.body = "{\"account\":\"kiwi\",\"timeframe\":\"last_30_days\",\"limit\":1}";
+    c.rid = "other";
+    call(&d, &c, &r);
+    assert_ok(&r);
+    ck_assert(!kept_answer(&d, "other"));
+    reply_free(&r);
+
+    /* arguments the service refuses are refused before any lookup, the same way */
+    c.body = "{\"account\":\"kiwi\",\"timeframe\":\"last_3_eons\"}";
+    c.rid = "bad";
+    call(&d, &c, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(kmjson_str(kmjson_get(r.doc, "error"), "code"), "INVALID_ARGUMENT");
+    reply_free(&r);
     restd_stop(&d);
 }
 END_TEST
@@ -3040,7 +3074,10 @@ START_TEST(metrics_count_known_traffic_across_workers)
     json_object      *before, *after;
     const char       *body = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\","
                              "\"end_date\":\"2025-02-28\"}";
-    int               calls0, calls_cold, reports, hits;
+    /* the same Klaviyo requests, another answer (its first row only) */
+    const char       *body_top = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\","
+                                 "\"end_date\":\"2025-02-28\",\"limit\":1}";
+    int               calls0, calls_cold, reports, hits, cold_hits;
 
     test_up();
     restd_start(&d, &o);
@@ -3069,13 +3106,20 @@ START_TEST(metrics_count_known_traffic_across_workers)
     reply_free(&r);
     post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* cold: Klaviyo calls */
     assert_ok(&r);
-    hits = (int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1);
+    hits = cold_hits = (int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1);
     reply_free(&r);
     calls_cold = sim_total_calls() - calls0;
     ck_assert_int_gt(calls_cold, 0);
-    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* warm: the cache */
+    post(&d, "/v1/campaigns/performance", body_top, TOKEN_A, &r);   /* warm: the cache */
     assert_ok(&r);
     hits += (int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1);
+    reply_free(&r);
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);   /* again: the kept answer */
+    assert_ok(&r);
+    /* answered from the answer cache: no Klaviyo response looked up again; its cache_hits
+     * count the responses the kept answer was built from */
+    ck_assert_int_eq((int)kmjson_num(kmjson_get(r.doc, "metadata"), "cache_hits", -1),
+                     calls_cold + cold_hits);
     reply_free(&r);
     ck_assert_int_eq(sim_total_calls() - calls0, calls_cold);
     after = scrape(&d);
@@ -3083,7 +3127,7 @@ START_TEST(metrics_count_known_traffic_across_workers)
     ck_assert_double_eq(delta(before, after, REQS("/health", "200")), 20);
     ck_assert_double_eq(delta(before, after, REQS("/v1/flows", "401")), 1);
     ck_assert_double_eq(delta(before, after, REQS("other", "404")), 1);
-    ck_assert_double_eq(delta(before, after, REQS("/v1/campaigns/performance", "200")), 2);
+    ck_assert_double_eq(delta(before, after, REQS("/v1/campaigns/performance", "200")), 3);
     ck_assert_double_eq(delta(before, after, REQS("/metrics", "200")), 1);   /* `before` */
     ck_assert_double_eq(delta(before, after, "klaviyo_mcp_http_request_duration_seconds_count"
                                              "{route=\"/health\"}"), 20);
@@ -3106,6 +3150,10 @@ START_TEST(metrics_count_known_traffic_across_workers)
     ck_assert_int_gt(hits, 0);
     ck_assert_double_eq(delta(before, after, "klaviyo_mcp_cache_lookups_total{result=\"hit\"}"),
                         hits);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_answer_cache_lookups_total"
+                                             "{result=\"miss\"}"), 2);
+    ck_assert_double_eq(delta(before, after, "klaviyo_mcp_answer_cache_lookups_total"
+                                             "{result=\"hit\"}"), 1);
     ck_assert_double_eq(delta(before, after, "klaviyo_mcp_klaviyo_throttled_total"
                                              "{tier=\"reports\"}"), 0);
     /* the reports budget: 225 a day, less what this store has spent */
@@ -3166,6 +3214,8 @@ restd_suite(void)
     tcase_add_loop_test(tc, every_seed_route_answers_with_an_envelope, BE_LMDB, BE_REDIS + 1);
     tcase_add_loop_test(tc, each_rest_route_returns_the_same_data_as_its_tool_call, BE_LMDB,
                         BE_REDIS + 1);
+    tcase_add_loop_test(tc, a_repeated_call_is_answered_from_the_answer_cache_with_the_same_data,
+                        BE_LMDB, BE_REDIS + 1);
     tcase_add_test(tc, get_v1_tools_lists_every_tool_with_its_schemas);
     tcase_add_test(tc, the_budget_route_follows_the_rate_windows_and_is_never_a_kept_answer);
     tcase_add_test(tc, query_values_are_coerced_by_the_input_schema);
@@ -3183,7 +3233,6 @@ restd_suite(void)
     tcase_add_test(tc, head_has_no_body_and_connect_is_refused_and_closed);
     tcase_add_test(tc, parser_edges_are_refused_and_answers_stay_utf8);
     tcase_add_test(tc, running_out_of_descriptors_pauses_accepting_without_spinning);
-    tcase_add_test(tc, a_repeated_call_is_answered_from_the_memo_with_the_same_data);
 
     tc = tcase(s, "auth", tc_up_plain);
     tcase_add_test(tc, bearer_and_x_api_key_tokens_are_both_accepted);

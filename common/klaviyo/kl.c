@@ -321,6 +321,7 @@ add_warning(kmkl_call *call, const char *text)
 {
     size_t n;
 
+    call->degraded = 1;
     if (!call->warnings)
         return;
     n = json_object_array_length(call->warnings);
@@ -500,10 +501,12 @@ cache_lookup(kmkl *kl, struct req *r, int want_stale, json_object **doc, int64_t
 }
 
 static void
-cache_hit(kmkl *kl, kmkl_call *call, struct req *r, json_object *doc)
+cache_hit(kmkl *kl, kmkl_call *call, struct req *r, json_object *doc, int64_t age_ms)
 {
     r->doc = doc;
     call->cache_hits++;
+    if (age_ms > call->oldest_ms)
+        call->oldest_ms = age_ms;
     kmmet_cache(KMMET_CACHE_HIT);
     finish(kl, call, r, KM_OK);
 }
@@ -613,7 +616,7 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         return;
     }
     if (cache_lookup(kl, r, 0, &doc, &age)) {
-        cache_hit(kl, call, r, doc);
+        cache_hit(kl, call, r, doc, age);
         return;
     }
     if (r->ph == PH_PEER) {
@@ -656,7 +659,7 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
     r->locked = 1;
     /* the previous holder may have stored its answer between our look and our lock */
     if (cache_lookup(kl, r, 0, &doc, &age)) {
-        cache_hit(kl, call, r, doc);
+        cache_hit(kl, call, r, doc, age);
         return;
     }
     kmmet_cache(KMMET_CACHE_MISS);
@@ -1799,6 +1802,20 @@ kmkl_plan(kmkl *kl, const struct kmaccount *acct, const char *method, const char
     return kmerr_set(err, KM_RATE_LIMITED, "Klaviyo's rate limit for account '%s' is busy: %d "
                      "requests would take about %d s; try again in %d s", acct->name, n_calls,
                      secs_up(est_ms), secs_up(est_ms - est_empty_ms));
+}
+
+void
+kmkl_budget_buckets(const char *account, char names[][KMKL_BUCKET_NAME_MAX], kmlimit *lim,
+                    int *win)
+{
+    int bad = 0;
+
+    _Static_assert(sizeof(report_endpoints) / sizeof(report_endpoints[0]) == KMKL_BUDGET_BUCKETS,
+                   "one budget bucket per report endpoint");
+    limit_charged(KMT_REPORTS, scale_from_env(&bad), lim);
+    for (size_t i = 0; i < KMKL_BUDGET_BUCKETS; i++)
+        snprintf(names[i], KMKL_BUCKET_NAME_MAX, "%s:%s", account, report_endpoints[i]);
+    *win = 2;
 }
 
 kmcode

@@ -82,6 +82,9 @@ typedef struct kmkl_call {
     int                     calls_done;   /* Klaviyo requests made so far (not cache hits) */
     int                     calls_total;  /* planned total for progress, 0 when unknown */
     int                     cache_hits;
+    int                     degraded;     /* set with a stale-cache or degraded-store note:
+                                             the answer is not one to keep (answers.h) */
+    int64_t                 oldest_ms;    /* age of the oldest cached response used */
     int64_t                 max_wait_ms;  /* longest wait for a rate slot per request; 0 means
                                              the default short bound (5 s). A tool that planned
                                              its calls with kmkl_plan sets it to the time left
@@ -146,6 +149,15 @@ typedef struct kmkl_budget {
 } kmkl_budget;
 
 kmcode kmkl_budget_read(kmkl *kl, const struct kmaccount *acct, kmkl_budget *out, kmerr *err);
+
+/* The rate buckets the report budget is read from, for a reader without a client (an
+ * answer from the answer cache, on a worker's loop): KMKL_BUDGET_BUCKETS names for `account`,
+ * the limit they are charged with and the window that is the day's budget. The budget is the
+ * least `remaining` of that window over the buckets (what kmkl_report_budget computes). */
+#define KMKL_BUDGET_BUCKETS 3
+#define KMKL_BUCKET_NAME_MAX 128
+void kmkl_budget_buckets(const char *account, char names[][KMKL_BUCKET_NAME_MAX], kmlimit *lim,
+                         int *win);
 
 /* Remaining report budget of `acct` today (the 225/day window) and seconds until a slot
  * frees; for metadata and operators. */

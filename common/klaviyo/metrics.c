@@ -49,7 +49,8 @@ struct account_row {
 struct table {
     size_t             n_routes;   /* written before the fork, read-only afterwards */
     struct route_row   routes[KMMET_MAX_ROUTES];
-    counter            memo_hits;
+    counter            answer_hits;
+    counter            answer_misses;
     counter            cache[KMMET_CACHE_N];
     counter            coalesced;
     counter            klaviyo[KMT_COUNT][N_KL];
@@ -139,10 +140,10 @@ kmmet_request(const char *route, int status, int64_t ms)
 }
 
 void
-kmmet_memo_hit(void)
+kmmet_answer_cache(int hit)
 {
     if (tab)
-        add(&tab->memo_hits, 1);
+        add(hit ? &tab->answer_hits : &tab->answer_misses, 1);
 }
 
 void
@@ -302,9 +303,13 @@ render_requests(kmbuf *b)
 static void
 render_klaviyo(kmbuf *b)
 {
-    head(b, "memo_hits_total", "counter",
-         "Answers served from a worker's one-second memo without waking a service thread.");
-    kmbuf_appendf(b, PREFIX "memo_hits_total %llu\n", (unsigned long long)get(&tab->memo_hits));
+    head(b, "answer_cache_lookups_total", "counter",
+         "Lookups in the shared answer cache of calls whose answers are kept: served from it "
+         "(hit) or computed (miss).");
+    kmbuf_appendf(b, PREFIX "answer_cache_lookups_total{result=\"hit\"} %llu\n",
+                  (unsigned long long)get(&tab->answer_hits));
+    kmbuf_appendf(b, PREFIX "answer_cache_lookups_total{result=\"miss\"} %llu\n",
+                  (unsigned long long)get(&tab->answer_misses));
     head(b, "cache_lookups_total", "counter",
          "Lookups in the shared Klaviyo response cache: fresh hit, miss, or stale answer "
          "served because Klaviyo failed.");

@@ -41,8 +41,9 @@ void kmmet_free(void);
 /* One HTTP answer: its route name (one given to kmmet_init, else "other"), status and
  * duration in milliseconds. */
 void kmmet_request(const char *route, int status, int64_t ms);
-/* An answer served from the worker's memo (no service thread woken). */
-void kmmet_memo_hit(void);
+/* A lookup in the answer cache (answers.h) of a call whose answer may be kept: served from
+ * it (hit 1) or computed (hit 0). */
+void kmmet_answer_cache(int hit);
 /* A lookup in the shared Klaviyo response cache: fresh hit, miss, or an expired answer
  * served because Klaviyo failed. */
 void kmmet_cache(enum kmmet_cache result);

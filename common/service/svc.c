@@ -1,7 +1,9 @@
 /* svc.c — one tool call from arguments to envelope. */
 #include "svc.h"
+#include "answers.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "summary.h"
 #include "util.h"
 
@@ -24,12 +26,20 @@ struct acct_info {
     char currency[8];
 };
 
+/* Where an account's report budget is read (kmkl_budget_buckets), made once. */
+struct acct_budget {
+    char    names[KMKL_BUDGET_BUCKETS][KMKL_BUCKET_NAME_MAX];
+    kmlimit lim;
+    int     win;
+};
+
 struct kmsvc {
-    const kmcfg       *cfg;
-    const kmaccounts  *accounts;
-    kmstore           *store;
-    pthread_mutex_t    lock;        /* guards info[] */
-    struct acct_info  *info;        /* one per account, same order as the manifest */
+    const kmcfg        *cfg;
+    const kmaccounts   *accounts;
+    kmstore            *store;
+    pthread_mutex_t     lock;       /* guards info[] */
+    struct acct_info   *info;       /* one per account, same order as the manifest */
+    struct acct_budget *budget;     /* one per account, same order; immutable */
 };
 
 struct kmsvc_thread {
@@ -48,6 +58,12 @@ kmsvc_open(const kmcfg *cfg, const kmaccounts *accounts, kmsvc **out, kmerr *err
     svc->accounts = accounts;
     pthread_mutex_init(&svc->lock, NULL);
     svc->info = km_xcalloc(kmacct_count(accounts) + 1, sizeof(*svc->info));
+    svc->budget = km_xcalloc(kmacct_count(accounts) + 1, sizeof(*svc->budget));
+    for (size_t i = 0; i < kmacct_count(accounts); i++) {
+        struct acct_budget *b = &svc->budget[i];
+
+        kmkl_budget_buckets(kmacct_at(accounts, i)->name, b->names, &b->lim, &b->win);
+    }
     so.redis_url = cfg->redis_url;
     so.dir = cfg->store_dir;
     so.max_bytes = (size_t)cfg->cache_max_mb * 1024 * 1024;
@@ -69,6 +85,7 @@ kmsvc_close(kmsvc *svc)
     kmstore_close(svc->store);
     pthread_mutex_destroy(&svc->lock);
     free(svc->info);
+    free(svc->budget);
     free(svc);
 }
 
@@ -125,7 +142,64 @@ account_index(const kmsvc *svc, const struct kmaccount *acct)
     return 0;
 }
 
-/* The account's timezone and currency from GET /api/accounts, fetched once per process. */
+/* What one worker learned of an account, for the others (and other hosts): its time zone and
+ * currency under "i:<account>" in the store, kept as long as a Klaviyo response. */
+static int
+shared_info(kmsvc *svc, const struct kmaccount *acct, struct acct_info *out)
+{
+    char        *key = km_xasprintf("i:%s", acct->name), *body = NULL;
+    size_t       len = 0;
+    int64_t      age = 0;
+    int          fresh = 0, ok = 0;
+    kmerr        e = { 0 };
+    json_object *o = NULL;
+    const char  *tz, *cur;
+
+    if (svc->cfg->cache_ttl_s > 0 &&
+        kmstore_cache_get(svc->store, key, &body, &len, &age, &fresh, &e) == KM_OK && fresh &&
+        kmjson_parse(body, len, KM_INTERNAL_ERROR, &o, NULL) == KM_OK) {
+        tz = kmjson_str(o, "tz");
+        cur = kmjson_str(o, "currency");
+        if (tz && kmdate_tz_valid(tz) && strlen(tz) < sizeof(out->tz) &&
+            (!cur || strlen(cur) < sizeof(out->currency))) {
+            memset(out, 0, sizeof(*out));
+            km_strlcpy(out->tz, tz, sizeof(out->tz));
+            if (cur)
+                km_strlcpy(out->currency, cur, sizeof(out->currency));
+            out->known = ok = 1;
+        }
+    }
+    json_object_put(o);
+    kmerr_clear(&e);
+    free(body);
+    free(key);
+    return ok;
+}
+
+static void
+share_info(kmsvc *svc, const struct kmaccount *acct, const struct acct_info *info)
+{
+    char        *key;
+    json_object *o;
+    const char  *text;
+    kmerr        e = { 0 };
+
+    if (svc->cfg->cache_ttl_s <= 0)
+        return;
+    key = km_xasprintf("i:%s", acct->name);
+    o = json_object_new_object();
+    json_object_object_add(o, "tz", json_object_new_string(info->tz));
+    if (info->currency[0])
+        json_object_object_add(o, "currency", json_object_new_string(info->currency));
+    text = kmjson_text(o);
+    kmstore_cache_put(svc->store, key, text, strlen(text), svc->cfg->cache_ttl_s, &e);
+    kmerr_clear(&e);
+    json_object_put(o);
+    free(key);
+}
+
+/* The account's timezone and currency from GET /api/accounts, fetched once per process (or
+ * learned from another worker through the store). */
 static kmcode
 account_info(kmsvc_thread *th, kmctx *ctx, struct acct_info *out, kmerr *err)
 {
@@ -140,6 +214,12 @@ account_info(kmsvc_thread *th, kmctx *ctx, struct acct_info *out, kmerr *err)
     pthread_mutex_unlock(&svc->lock);
     if (out->known)
         return KM_OK;
+    if (shared_info(svc, ctx->acct, out)) {
+        pthread_mutex_lock(&svc->lock);
+        svc->info[i] = *out;
+        pthread_mutex_unlock(&svc->lock);
+        return KM_OK;
+    }
 
     rc = kmkl_get(th->kl, ctx->call, "/api/accounts/", &doc, err);
     if (rc != KM_OK)
@@ -161,6 +241,7 @@ account_info(kmsvc_thread *th, kmctx *ctx, struct acct_info *out, kmerr *err)
         km_strlcpy(out->currency, cur, sizeof(out->currency));
     out->known = 1;
     json_object_put(doc);
+    share_info(svc, ctx->acct, out);
     pthread_mutex_lock(&svc->lock);
     svc->info[i] = *out;
     pthread_mutex_unlock(&svc->lock);
@@ -209,6 +290,185 @@ kmsvc_call_view(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
                          status);
 }
 
+/* The checks every call passes before anything runs (no Klaviyo request, no lock held
+ * long): arguments, shaping options, the account and the form of the window. */
+static kmcode
+check_call(kmsvc *svc, const struct kmtool *tool, json_object *args,
+           const struct kmaccount **acct, kmerr *err)
+{
+    json_object *account_arg;
+    kmcode       rc;
+
+    *acct = NULL;
+    rc = kmreg_validate(tool, args, err);
+    if (rc == KM_OK)
+        rc = kmshape_check(tool->shape, args, err);
+    if (rc != KM_OK)
+        return rc;
+    if (tool->needs_account) {
+        account_arg = kmjson_get(args, "account");
+        rc = kmacct_resolve(svc->accounts, account_arg ? json_object_get_string(account_arg)
+                                                       : NULL, acct, err);
+        if (rc != KM_OK)
+            return rc;
+    }
+    if (tool->date_scoped) {
+        kmrange probe;
+        /* A bad window costs no Klaviyo call: check it before the account lookup (presets
+         * resolve against any day here; the real day comes from the account's timezone). */
+        rc = kmdate_window(kmjson_str(args, "timeframe"), kmjson_str(args, "start_date"),
+                           kmjson_str(args, "end_date"), 0, &probe, err);
+        if (rc != KM_OK)
+            return rc;
+    }
+    return KM_OK;
+}
+
+/* Whether answers of `tool` are kept at all. */
+static int
+keeps_answers(const kmsvc *svc, const struct kmtool *tool)
+{
+    return svc->cfg->cache_ttl_s > 0 && tool->needs_account && !tool->live;
+}
+
+/* The canonical text and key of a call on `today` in its account's zone: 0 when the window
+ * does not resolve (the call then runs and says why). */
+static int
+answer_key(kmsvc *svc, const struct kmtool *tool, json_object *args, kmshape_view view,
+           const struct kmaccount *acct, kmday today, char **canon, char **key)
+{
+    kmrange win;
+    kmerr   e = { 0 };
+
+    *canon = *key = NULL;
+    if (tool->date_scoped &&
+        kmdate_window(kmjson_str(args, "timeframe"), kmjson_str(args, "start_date"),
+                      kmjson_str(args, "end_date"), today, &win, &e) != KM_OK) {
+        kmerr_clear(&e);
+        return 0;
+    }
+    *canon = kmans_canon(tool, args, view == KMSHAPE_MODEL, acct->name, today,
+                         tool->date_scoped ? &win : NULL, svc->cfg->klaviyo_revision,
+                         svc->cfg->demo);
+    *key = kmans_key(*canon);
+    return 1;
+}
+
+kmcode
+kmsvc_probe_call(kmsvc *svc, const struct kmtool *tool, json_object *args, kmshape_view view,
+                 kmsvc_probe *p, kmerr *err)
+{
+    const struct kmaccount *acct;
+    struct acct_info        info;
+    const char             *tz = "UTC";
+    kmday                   today;
+    kmerr                   e = { 0 };
+    size_t                  i;
+    kmcode                  rc;
+
+    memset(p, 0, sizeof(*p));
+    rc = check_call(svc, tool, args, &acct, err);
+    if (rc != KM_OK || !keeps_answers(svc, tool))
+        return rc;
+    i = account_index(svc, acct);
+    if (tool->date_scoped) {
+        pthread_mutex_lock(&svc->lock);
+        info = svc->info[i];
+        pthread_mutex_unlock(&svc->lock);
+        if (!info.known)
+            return KM_OK;   /* a service thread learns the zone on the first call */
+        tz = info.tz;
+    }
+    if (kmdate_today(tz, time(NULL), &today, &e) != KM_OK) {
+        kmerr_clear(&e);
+        return KM_OK;
+    }
+    if (!answer_key(svc, tool, args, view, acct, today, &p->canon, &p->key))
+        return KM_OK;
+    for (p->nbudget = 0; p->nbudget < KMKL_BUDGET_BUCKETS; p->nbudget++)
+        p->budget[p->nbudget] = svc->budget[i].names[p->nbudget];
+    p->budget_lim = svc->budget[i].lim;
+    p->budget_win = svc->budget[i].win;
+    return KM_OK;
+}
+
+void
+kmsvc_probe_clear(kmsvc_probe *p)
+{
+    free(p->key);
+    free(p->canon);
+    memset(p, 0, sizeof(*p));
+}
+
+char *
+kmsvc_probe_answer(kmsvc *svc, const kmsvc_probe *p, const char *entry, size_t len, int budget,
+                   int64_t arrived_ms, size_t *out_len)
+{
+    kmans_entry e;
+    char       *text;
+
+    if (!p->canon || !kmans_parse(entry, len, p->canon, &e))
+        return NULL;
+    text = kmans_render(&e, svc->cfg->klaviyo_revision, (double)(km_now_ms() - arrived_ms),
+                        budget, out_len);
+    kmans_entry_clear(&e);
+    kmmet_answer_cache(1);
+    return text;
+}
+
+/* The kept answer of a call, read on this thread: the envelope, or NULL. */
+static json_object *
+kept_answer(kmsvc_thread *th, const char *canon, const char *key, const struct kmaccount *acct,
+            int64_t arrived_ms)
+{
+    kmsvc       *svc = th->svc;
+    char        *body = NULL, *text;
+    size_t       len = 0, tlen = 0;
+    int64_t      age = 0, reset = 0;
+    int          fresh = 0, budget = -1;
+    kmerr        e = { 0 };
+    kmans_entry  ent;
+    json_object *env = NULL;
+
+    if (kmstore_cache_get(svc->store, key, &body, &len, &age, &fresh, &e) != KM_OK || !fresh ||
+        !kmans_parse(body, len, canon, &ent))
+        goto out;
+    if (kmkl_report_budget(th->kl, acct, &budget, &reset, &e) != KM_OK)
+        budget = -1;
+    text = kmans_render(&ent, svc->cfg->klaviyo_revision, (double)(km_now_ms() - arrived_ms),
+                        budget, &tlen);
+    kmans_entry_clear(&ent);
+    if (kmjson_parse(text, tlen, KM_INTERNAL_ERROR, &env, NULL) != KM_OK)
+        env = NULL;
+    free(text);
+    if (env)
+        kmmet_answer_cache(1);
+out:
+    kmerr_clear(&e);
+    free(body);
+    return env;
+}
+
+/* Keep a finished answer for as long as the oldest Klaviyo response it stands on is fresh. */
+static void
+keep_answer(kmsvc *svc, const char *canon, const char *key, json_object *env,
+            const kmkl_call *call)
+{
+    int64_t ttl_ms = (int64_t)svc->cfg->cache_ttl_s * 1000 - call->oldest_ms;
+    size_t  len;
+    char   *entry;
+    kmerr   e = { 0 };
+
+    if (call->degraded || ttl_ms < 1000)
+        return;
+    entry = kmans_pack(canon, env, call->calls_done + call->cache_hits, &len);
+    if (kmstore_cache_put(svc->store, key, entry, len, (int)(ttl_ms / 1000), &e) != KM_OK &&
+        e.code != KM_PAYLOAD_TOO_LARGE)
+        kmlogf(KMLOG_WARN, "answer_cache_unavailable", "keeping an answer failed: %s", e.msg);
+    kmerr_clear(&e);
+    free(entry);
+}
+
 json_object *
 kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
               kmshape_view view, int64_t arrived_ms, atomic_bool *cancelled,
@@ -222,7 +482,8 @@ kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     kmctx            ctx = { 0 };
     struct acct_info info = { 0 };
     struct kmshape_info shaped = { 0 };
-    json_object     *data = NULL, *env = NULL, *meta, *account_arg;
+    json_object     *data = NULL, *env = NULL, *meta;
+    char            *canon = NULL, *key = NULL;
     kmcode           rc;
 
     call.warnings = json_object_new_array();
@@ -241,27 +502,11 @@ kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     ctx.call = &call;
     ctx.tz = "UTC";
 
-    rc = kmreg_validate(tool, args, &err);
-    if (rc == KM_OK)
-        rc = kmshape_check(tool->shape, args, &err);
+    rc = check_call(svc, tool, args, &ctx.acct, &err);
     if (rc != KM_OK)
         goto fail;
-    if (tool->needs_account) {
-        account_arg = kmjson_get(args, "account");
-        rc = kmacct_resolve(svc->accounts, account_arg ? json_object_get_string(account_arg) : NULL,
-                            &ctx.acct, &err);
-        if (rc != KM_OK)
-            goto fail;
-        call.acct = ctx.acct;
-    }
+    call.acct = ctx.acct;
     if (tool->date_scoped) {
-        kmrange probe;
-        /* A bad window costs no Klaviyo call: check it before the account lookup (presets
-         * resolve against any day here; the real day comes from the account's timezone). */
-        rc = kmdate_window(kmjson_str(args, "timeframe"), kmjson_str(args, "start_date"),
-                           kmjson_str(args, "end_date"), 0, &probe, &err);
-        if (rc != KM_OK)
-            goto fail;
         rc = account_info(th, &ctx, &info, &err);
         if (rc != KM_OK)
             goto fail;
@@ -271,6 +516,16 @@ kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     rc = kmdate_today(ctx.tz, time(NULL), &ctx.today, &err);
     if (rc != KM_OK)
         goto fail;
+    if (keeps_answers(svc, tool) &&
+        answer_key(svc, tool, args, view, ctx.acct, ctx.today, &canon, &key)) {
+        env = kept_answer(th, canon, key, ctx.acct, t0);
+        if (env) {
+            json_object_put(call.warnings);
+            *status = 200;
+            goto done;
+        }
+        kmmet_answer_cache(0);
+    }
 
     rc = tool->run(&ctx, args, &data, &err);
     if (rc != KM_OK)
@@ -311,9 +566,14 @@ kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
         json_object_object_add(env, "summary", json_object_new_string(text));
         free(text);
     }
+    if (key)
+        keep_answer(svc, canon, key, env, &call);
     kmshape_info_clear(&shaped);
     *status = 200;
+done:
     kmerr_clear(&err);
+    free(canon);
+    free(key);
     return env;
 
 fail:
@@ -322,5 +582,7 @@ fail:
     env = error_envelope(&err, call.warnings, status);
     json_object_put(call.warnings);
     kmerr_clear(&err);
+    free(canon);
+    free(key);
     return env;
 }

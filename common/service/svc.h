@@ -76,6 +76,39 @@ json_object *kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_obj
                            kmshape_view view, int64_t arrived_ms, atomic_bool *cancelled,
                            kmsvc_progress_fn *progress, void *progress_arg, int *status);
 
+/* --- the answer cache (answers.h) ---------------------------------------------------------
+ * A finished answer is kept in the store under its call's key, fresh as long as the oldest
+ * Klaviyo response it was built from, and an identical call is answered from it without
+ * running the tool. kmsvc_call_at reads and writes it; a transport on an event loop can read
+ * it first without a service thread: kmsvc_probe_call names the entry (validating the
+ * arguments exactly as a call would), the transport reads the entry and the report budget's
+ * windows from the store (store_loop.h) and kmsvc_probe_answer turns them into the envelope
+ * text. Answers that are never kept: tools without an account, live tools (the budget),
+ * answers built on stale or degraded data, and everything when CACHE_TTL_SECONDS is 0. */
+typedef struct kmsvc_probe {
+    char       *key;            /* the entry's store key; NULL: the call must run */
+    char       *canon;          /* the call's canonical text (answers.h) */
+    const char *budget[KMKL_BUDGET_BUCKETS];    /* the account's report budget windows */
+    size_t      nbudget;
+    kmlimit     budget_lim;
+    int         budget_win;
+} kmsvc_probe;
+
+/* Look at a call without running it or calling Klaviyo (safe on an event-loop thread).
+ * KM_OK: p->key names the entry that may hold its answer, or is NULL when the call must run
+ * (nothing to look up yet: e.g. the account's time zone is not known to this process).
+ * Another code: the call is refused with err, as kmsvc_call_at would refuse it.
+ * Clear p with kmsvc_probe_clear either way. */
+kmcode kmsvc_probe_call(kmsvc *svc, const struct kmtool *tool, json_object *args,
+                        kmshape_view view, kmsvc_probe *p, kmerr *err);
+void kmsvc_probe_clear(kmsvc_probe *p);
+
+/* The envelope text of `entry` (len bytes, read under p->key) for a call that arrived at
+ * arrived_ms, with `budget` report calls left (< 0 unknown). NULL when the entry is not p's
+ * call (then it is a miss). A new string (free()), *out_len its length. */
+char *kmsvc_probe_answer(kmsvc *svc, const kmsvc_probe *p, const char *entry, size_t len,
+                         int budget, int64_t arrived_ms, size_t *out_len);
+
 /* Append a warning string to the call's warnings. */
 void kmctx_warn(kmctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -454,6 +454,24 @@ kmstore_close(kmstore *st)
     free(st);
 }
 
+kmstore_be *
+kmstore_be_of(kmstore *st)
+{
+    return st->be;
+}
+
+int
+kmstore_down(kmstore *st)
+{
+    return atomic_load(&st->degraded);
+}
+
+int
+kmstore_is_redis(const kmstore *st)
+{
+    return st->ops == &kmstore_redis_ops;
+}
+
 const char *
 kmstore_backend(const kmstore *st)
 {

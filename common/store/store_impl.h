@@ -60,6 +60,31 @@ struct kmstore_ops {
 extern const struct kmstore_ops kmstore_lmdb_ops;
 extern const struct kmstore_ops kmstore_redis_ops;
 
+/* --- for store_loop.c -------------------------------------------------------------------- */
+
+/* The backend of st, and whether it is Redis. */
+kmstore_be *kmstore_be_of(kmstore *st);
+int kmstore_is_redis(const kmstore *st);
+/* kmstore_degraded without trying to reconnect (which may block): for a loop thread. */
+int kmstore_down(kmstore *st);
+
+/* Where a Redis backend connects and how it logs in (borrowed from the backend). */
+struct kmredis_info {
+    const char *host;
+    int         port;
+    const char *user;       /* NULL: AUTH with the password alone */
+    const char *pass;       /* NULL: no AUTH */
+    int         db;
+    const char *where;      /* host:port/db, for logs */
+};
+void kmredis_info(const kmstore_be *be, struct kmredis_info *out);
+
+/* The Redis scripts a reader runs: the cache read (KEYS km:c:<key> -> {now, s, f, g, body})
+ * and the rate windows (see store_redis.c). Returns the script's text; sha receives its
+ * SHA-1 once a connection has loaded the scripts, else "". */
+enum kmredis_script { KMREDIS_GET, KMREDIS_RATE };
+const char *kmredis_script(kmstore_be *be, enum kmredis_script s, char sha[41]);
+
 /* --- window arithmetic (store.h: sliding windows with a safety margin) ------------------- */
 
 /* The length a window is enforced with: window_ms + max(10, window_ms / 100). Requests reach

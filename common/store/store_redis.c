@@ -682,6 +682,31 @@ redis_where(const kmstore_be *be)
     return be->where;
 }
 
+void
+kmredis_info(const kmstore_be *be, struct kmredis_info *out)
+{
+    out->host = be->host;
+    out->port = be->port;
+    out->user = be->user;
+    out->pass = be->pass;
+    out->db = be->db;
+    out->where = be->where;
+}
+
+const char *
+kmredis_script(kmstore_be *be, enum kmredis_script s, char sha[41])
+{
+    int i = s == KMREDIS_GET ? S_GET : S_RATE;
+
+    pthread_mutex_lock(&be->mu);
+    if (be->have_sha)
+        memcpy(sha, be->sha[i], 41);
+    else
+        sha[0] = '\0';
+    pthread_mutex_unlock(&be->mu);
+    return scripts[i];
+}
+
 /* --- cache ------------------------------------------------------------------------------- */
 
 static kmcode
