@@ -29,6 +29,7 @@
 #include "memo.h"
 #include "metrics.h"
 #include "reg.h"
+#include "route.h"
 #include "result.h"
 #include "shape.h"
 #include "util.h"
@@ -296,7 +297,7 @@ metrics_route(const struct kmreq *r)
     if (strcmp(r->path, "/health") == 0 || strcmp(r->path, "/metrics") == 0 ||
         strcmp(r->path, "/v1/tools") == 0)
         return r->path;
-    t = r->tool ? kmreg_find(r->tool) : kmreg_route(r->method, r->path, &path_args, &allow);
+    t = r->tool ? kmreg_find(r->tool) : kmroute_find(r->method, r->path, &path_args, &allow);
     json_object_put(path_args);
     return t ? t->route : "other";
 }
@@ -1071,7 +1072,7 @@ route_registry(struct kmreq *r, const char *path)
 {
     json_object         *path_args = NULL, *args = NULL;
     const char          *allow = NULL;
-    const struct kmtool *tool = kmreg_route(r->method, path, &path_args, &allow);
+    const struct kmtool *tool = kmroute_find(r->method, path, &path_args, &allow);
     kmerr                err = { 0 };
     kmcode               rc;
 
@@ -1100,7 +1101,7 @@ route_registry(struct kmreq *r, const char *path)
         json_object_put(path_args);
     }
     if (strcmp(tool->method, "GET") == 0)
-        kmreg_coerce(tool, args);
+        kmroute_coerce(tool, args);
     if (memo_answer(r, tool, args))
         return;
     queue_job(r, tool, args);

@@ -1,16 +1,11 @@
-/* reg.c — the tool table and everything derived from it. */
+/* reg.c — the tool table: names, routes, schemas, handlers, and the listing of them. */
 #include "reg.h"
 #include "json.h"
-#include "log.h"
 #include "reg_schemas.h"
+#include "schema.h"
 #include "shape.h"
 #include "tools.h"
-#include "util.h"
 
-#include <math.h>
-#include <pthread.h>
-#include <regex.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,102 +413,24 @@ static struct kmtool tools[] = {
 
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
 
-/* --- compiled schema patterns ------------------------------------------------------------ */
-
-/* Every `pattern` is compiled once and kept until kmreg_free. kmreg_init compiles the
- * registry's own; a schema from elsewhere (kmreg_validate_schema) adds its patterns on first
- * use. Entries are immutable once published at the head of the list, so lookups walk it
- * without a lock; adding takes the mutex, so a pattern is compiled at most once. regexec
- * on a shared compiled pattern is thread-safe (POSIX). */
-struct pattern {
-    struct pattern *next;
-    char           *text;
-    int             ok;     /* regcomp succeeded */
-    regex_t         re;
-};
-
-static _Atomic(struct pattern *) patterns;
-static pthread_mutex_t           patterns_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static struct pattern *
-pattern_find(struct pattern *p, const char *text)
-{
-    for (; p; p = p->next) {
-        if (strcmp(p->text, text) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-/* The compiled form of `text`, compiling it on first use. */
-static const struct pattern *
-pattern_get(const char *text)
-{
-    struct pattern *p = pattern_find(atomic_load(&patterns), text);
-
-    if (p)
-        return p;
-    pthread_mutex_lock(&patterns_lock);
-    p = pattern_find(atomic_load(&patterns), text);
-    if (!p) {
-        p = km_xcalloc(1, sizeof(*p));
-        p->text = km_xstrdup(text);
-        p->ok = regcomp(&p->re, text, REG_EXTENDED | REG_NOSUB) == 0;
-        p->next = atomic_load(&patterns);
-        atomic_store(&patterns, p);
-    }
-    pthread_mutex_unlock(&patterns_lock);
-    return p;
-}
-
-/* Compile every string-valued `pattern` in schema. */
-static void
-patterns_add(json_object *schema)
-{
-    if (json_object_is_type(schema, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(schema); i++)
-            patterns_add(json_object_array_get_idx(schema, i));
-        return;
-    }
-    if (!json_object_is_type(schema, json_type_object))
-        return;
-    json_object_object_foreach(schema, key, val) {
-        if (strcmp(key, "pattern") == 0 && json_object_is_type(val, json_type_string))
-            (void)pattern_get(json_object_get_string(val));
-        else
-            patterns_add(val);
-    }
-}
-
-static void
-patterns_free(void)
-{
-    struct pattern *p;
-
-    pthread_mutex_lock(&patterns_lock);
-    p = atomic_exchange(&patterns, NULL);
-    pthread_mutex_unlock(&patterns_lock);
-    while (p) {
-        struct pattern *next = p->next;
-
-        if (p->ok)
-            regfree(&p->re);
-        free(p->text);
-        free(p);
-        p = next;
-    }
-}
-
+/* Parse a built-in schema and check that the validator honours all of it; either failing
+ * is a bug in the program, so the process stops. */
 static json_object *
 parse_builtin(const char *name, const char *what, const char *text)
 {
     json_object *o = NULL;
     kmerr        err = { 0 };
+    char         where[128];
 
     if (kmjson_parse(text, strlen(text), KM_INTERNAL_ERROR, &o, &err) != KM_OK ||
         !json_object_is_type(o, json_type_object)) {
         fprintf(stderr, "klaviyo-mcp: built-in %s schema of %s is not valid JSON: %s\n", what,
                 name, err.msg);
+        abort();
+    }
+    snprintf(where, sizeof(where), "%s.%s", name, what);
+    if (kmschema_prepare(o, where, &err) != KM_OK) {
+        fprintf(stderr, "klaviyo-mcp: built-in schema %s\n", err.msg);
         abort();
     }
     return o;
@@ -527,8 +444,6 @@ kmreg_init(void)
             continue;
         tools[i].input = parse_builtin(tools[i].name, "input", tools[i].input_schema);
         tools[i].output = parse_builtin(tools[i].name, "output", tools[i].output_schema);
-        patterns_add(tools[i].input);
-        patterns_add(tools[i].output);
     }
 }
 
@@ -540,7 +455,7 @@ kmreg_free(void)
         json_object_put(tools[i].output);
         tools[i].input = tools[i].output = NULL;
     }
-    patterns_free();
+    kmschema_forget();
 }
 
 size_t
@@ -565,379 +480,12 @@ kmreg_find(const char *name)
     return NULL;
 }
 
-/* --- routing ------------------------------------------------------------------------- */
-
-/* Match `path` against `route` ("/v1/flows/{flow_id}/structure"). On a match returns 1 and,
- * when the route has a parameter, sets *pname and *pval (both new strings). */
-static int
-route_match(const char *route, const char *path, char **pname, char **pval)
-{
-    const char *r = route, *p = path;
-
-    *pname = *pval = NULL;
-    while (*r && *p) {
-        if (*r == '{') {
-            const char *re = strchr(r, '}');
-            const char *pe = strchr(p, '/');
-            size_t      vlen = pe ? (size_t)(pe - p) : strlen(p);
-            if (!re || vlen == 0) {
-                free(*pname);
-                free(*pval);
-                *pname = *pval = NULL;
-                return 0;
-            }
-            *pname = km_xstrndup(r + 1, (size_t)(re - r - 1));
-            *pval = km_xstrndup(p, vlen);
-            r = re + 1;
-            p += vlen;
-            continue;
-        }
-        if (*r != *p)
-            break;
-        r++;
-        p++;
-    }
-    /* a single trailing slash on the request is tolerated */
-    if (*r == '\0' && (*p == '\0' || (p[0] == '/' && p[1] == '\0')))
-        return 1;
-    free(*pname);
-    free(*pval);
-    *pname = *pval = NULL;
-    return 0;
-}
-
-const struct kmtool *
-kmreg_route(const char *method, const char *path, json_object **path_args, const char **allow)
-{
-    const char *allowed = NULL;
-
-    if (path_args)
-        *path_args = NULL;
-    for (size_t i = 0; i < NTOOLS; i++) {
-        char *pname, *pval;
-        if (!route_match(tools[i].route, path, &pname, &pval))
-            continue;
-        if (strcmp(tools[i].method, method) != 0) {
-            allowed = tools[i].method;
-            free(pname);
-            free(pval);
-            continue;
-        }
-        if (pname && path_args) {
-            *path_args = json_object_new_object();
-            json_object_object_add(*path_args, pname, json_object_new_string(pval));
-        }
-        free(pname);
-        free(pval);
-        if (allow)
-            *allow = NULL;
-        return &tools[i];
-    }
-    if (allow)
-        *allow = allowed;
-    return NULL;
-}
-
-/* --- coercion and validation ----------------------------------------------------------- */
-
-static const char *
-schema_type(json_object *schema)
-{
-    json_object *t = kmjson_get(schema, "type");
-
-    if (t && json_object_is_type(t, json_type_string))
-        return json_object_get_string(t);
-    return NULL;
-}
-
-void
-kmreg_coerce(const struct kmtool *t, json_object *args)
-{
-    json_object *props = kmjson_get(t->input, "properties");
-
-    if (!args || !json_object_is_type(args, json_type_object))
-        return;
-    json_object_object_foreach(args, key, val) {
-        json_object *ps = kmjson_get(props, key);
-        const char  *type = schema_type(ps);
-        const char  *s;
-
-        if (!type || !json_object_is_type(val, json_type_string))
-            continue;
-        s = json_object_get_string(val);
-        if (strcmp(type, "boolean") == 0) {
-            if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
-                json_object_object_add(args, key, json_object_new_boolean(1));
-            else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
-                json_object_object_add(args, key, json_object_new_boolean(0));
-        } else if (strcmp(type, "integer") == 0) {
-            char *end;
-            long  n = strtol(s, &end, 10);
-            if (*s && *end == '\0')
-                json_object_object_add(args, key, json_object_new_int64(n));
-        } else if (strcmp(type, "array") == 0) {
-            json_object *arr = json_object_new_array();
-            char        *copy = km_xstrdup(s), *save = NULL;
-            for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-                json_object_array_add(arr, json_object_new_string(tok));
-            free(copy);
-            json_object_object_add(args, key, arr);
-        }
-    }
-}
-
-static int
-type_is(json_object *v, const char *type)
-{
-    enum json_type jt = json_object_get_type(v);
-
-    if (strcmp(type, "null") == 0)
-        return v == NULL || jt == json_type_null;
-    if (!v)
-        return 0;
-    if (strcmp(type, "string") == 0)
-        return jt == json_type_string;
-    if (strcmp(type, "boolean") == 0)
-        return jt == json_type_boolean;
-    if (strcmp(type, "integer") == 0) {
-        if (jt == json_type_int)
-            return 1;
-        if (jt == json_type_double) {
-            double d = json_object_get_double(v);
-
-            /* a whole number within long long: converting anything else is undefined (found by
-             * fuzz_rest: {"limit":8.9e73}) */
-            return isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
-                   d == trunc(d);
-        }
-        return 0;
-    }
-    if (strcmp(type, "number") == 0)
-        return jt == json_type_int || jt == json_type_double;
-    if (strcmp(type, "object") == 0)
-        return jt == json_type_object;
-    if (strcmp(type, "array") == 0)
-        return jt == json_type_array;
-    return 0;
-}
-
-static const char *
-json_type_word(json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_null:
-        return "null";
-    case json_type_boolean:
-        return "a boolean";
-    case json_type_int:
-    case json_type_double:
-        return "a number";
-    case json_type_string:
-        return "a string";
-    case json_type_array:
-        return "an array";
-    case json_type_object:
-        return "an object";
-    }
-    return "a value";
-}
-
-static kmcode validate(json_object *schema, json_object *v, const char *where, kmerr *err);
-
-static kmcode
-validate_type(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    json_object *t = kmjson_get(schema, "type");
-    char         want[128] = "";
-
-    if (!t)
-        return KM_OK;
-    if (json_object_is_type(t, json_type_string)) {
-        if (type_is(v, json_object_get_string(t)))
-            return KM_OK;
-        snprintf(want, sizeof(want), "%s", json_object_get_string(t));
-    } else {
-        for (size_t i = 0; i < json_object_array_length(t); i++) {
-            const char *ty = json_object_get_string(json_object_array_get_idx(t, i));
-            if (type_is(v, ty))
-                return KM_OK;
-            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? " or " : "",
-                     ty);
-        }
-    }
-    return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be %s, got %s", where, want,
-                     json_type_word(v));
-}
-
-static kmcode
-validate_string(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    const char  *s = json_object_get_string(v);
-    json_object *pat = kmjson_get(schema, "pattern");
-    json_object *en = kmjson_get(schema, "enum");
-    size_t       len = (size_t)json_object_get_string_len(v);
-
-    /* C string functions would stop at a NUL and check only what is before it
-     * ("northwind\u0000xyz" served as "northwind"): no argument may hold one */
-    if (memchr(s, '\0', len))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: contains a NUL character", where);
-
-    if (kmjson_get(schema, "minLength") && len < (size_t)json_object_get_int(kmjson_get(schema, "minLength")))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: too short", where);
-    if (kmjson_get(schema, "maxLength") && len > (size_t)json_object_get_int(kmjson_get(schema, "maxLength")))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: too long", where);
-    if (en) {
-        for (size_t i = 0; i < json_object_array_length(en); i++) {
-            if (strcmp(json_object_get_string(json_object_array_get_idx(en, i)), s) == 0)
-                return KM_OK;
-        }
-        {
-            char list[512] = "";
-            for (size_t i = 0; i < json_object_array_length(en); i++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-                         json_object_get_string(json_object_array_get_idx(en, i)));
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%.40s' is not one of %s", where, s,
-                             list);
-        }
-    }
-    if (pat) {
-        const struct pattern *re = pattern_get(json_object_get_string(pat));
-        int                   ok;
-
-        if (!re->ok)
-            return kmerr_set(err, KM_INTERNAL_ERROR, "%s: bad schema pattern", where);
-        ok = regexec(&re->re, s, 0, NULL, 0) == 0;
-        if (!ok)
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%.40s' does not match %s", where, s,
-                             json_object_get_string(pat));
-    }
-    return KM_OK;
-}
-
-static kmcode
-validate_object(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    json_object *props = kmjson_get(schema, "properties");
-    json_object *req = kmjson_get(schema, "required");
-    json_object *addl = kmjson_get(schema, "additionalProperties");
-    char         sub[256];
-    kmcode       rc;
-
-    for (size_t i = 0; req && i < json_object_array_length(req); i++) {
-        const char *k = json_object_get_string(json_object_array_get_idx(req, i));
-        if (!kmjson_get(v, k) && !json_object_object_get_ex(v, k, NULL)) {
-            if (strcmp(where, "arguments") == 0)
-                return kmerr_set(err, KM_INVALID_ARGUMENT, "%s is required", k);
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s.%s is required", where, k);
-        }
-    }
-    json_object_object_foreach(v, key, val) {
-        json_object *ps = kmjson_get(props, key);
-        if (strcmp(where, "arguments") == 0)
-            snprintf(sub, sizeof(sub), "%s", key);
-        else
-            snprintf(sub, sizeof(sub), "%s.%s", where, key);
-        if (ps) {
-            rc = validate(ps, val, sub, err);
-            if (rc != KM_OK)
-                return rc;
-        } else if (addl && json_object_is_type(addl, json_type_boolean) &&
-                   !json_object_get_boolean(addl)) {
-            char known[512] = "";
-            json_object_object_foreach(props, pk, pv) {
-                (void)pv;
-                snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
-                         known[0] ? ", " : "", pk);
-            }
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%.64s: unknown field (accepted: %s)", sub,
-                             known[0] ? known : "none");
-        } else if (addl && json_object_is_type(addl, json_type_object)) {
-            rc = validate(addl, val, sub, err);
-            if (rc != KM_OK)
-                return rc;
-        }
-    }
-    return KM_OK;
-}
-
-static kmcode
-validate_array(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    json_object *items = kmjson_get(schema, "items");
-    json_object *mn = kmjson_get(schema, "minItems");
-    json_object *mx = kmjson_get(schema, "maxItems");
-    json_object *uq = kmjson_get(schema, "uniqueItems");
-    size_t       n = json_object_array_length(v);
-    char         sub[256];
-
-    if (mn && n < (size_t)json_object_get_int(mn))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: needs at least %d item(s)", where,
-                         json_object_get_int(mn));
-    if (mx && n > (size_t)json_object_get_int(mx))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: at most %d items", where,
-                         json_object_get_int(mx));
-    for (size_t i = 0; i < n; i++) {
-        json_object *it = json_object_array_get_idx(v, i);
-        snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
-        if (items) {
-            kmcode rc = validate(items, it, sub, err);
-            if (rc != KM_OK)
-                return rc;
-        }
-        if (uq && json_object_get_boolean(uq)) {
-            for (size_t j = 0; j < i; j++) {
-                if (json_object_equal(it, json_object_array_get_idx(v, j)))
-                    return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: duplicate item", sub);
-            }
-        }
-    }
-    return KM_OK;
-}
-
-static kmcode
-validate(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    json_object *mn = kmjson_get(schema, "minimum");
-    json_object *mx = kmjson_get(schema, "maximum");
-    kmcode       rc = validate_type(schema, v, where, err);
-
-    if (rc != KM_OK)
-        return rc;
-    if (!v || json_object_is_type(v, json_type_null))
-        return KM_OK;
-    switch (json_object_get_type(v)) {
-    case json_type_string:
-        return validate_string(schema, v, where, err);
-    case json_type_object:
-        return validate_object(schema, v, where, err);
-    case json_type_array:
-        return validate_array(schema, v, where, err);
-    case json_type_int:
-    case json_type_double:
-        if (mn && json_object_get_double(v) < json_object_get_double(mn))
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be at least %g", where,
-                             json_object_get_double(mn));
-        if (mx && json_object_get_double(v) > json_object_get_double(mx))
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be at most %g", where,
-                             json_object_get_double(mx));
-        return KM_OK;
-    default:
-        return KM_OK;
-    }
-}
-
-kmcode
-kmreg_validate_schema(json_object *schema, json_object *value, const char *where, kmerr *err)
-{
-    return validate(schema, value, where, err);
-}
-
 kmcode
 kmreg_validate(const struct kmtool *t, json_object *args, kmerr *err)
 {
     if (!args || !json_object_is_type(args, json_type_object))
         return kmerr_set(err, KM_INVALID_ARGUMENT, "arguments must be a JSON object");
-    return validate(t->input, args, "arguments", err);
+    return kmschema_validate(t->input, args, "arguments", err);
 }
 
 /* The schema of a success envelope around a tool's `data` schema: what MCP's
