@@ -1,9 +1,12 @@
-/* check_schema.c — the JSON Schema validator: the tools' arguments and answers, patterns. */
+/* check_schema.c — the JSON Schema validator: the tools' arguments and answers, patterns, the
+ * built-in schema files. */
 #include "json.h"
 #include "reg.h"
 #include "schema.h"
+#include "schemas.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,6 +274,143 @@ START_TEST(patterns_validate_correctly_from_many_threads_at_once)
 }
 END_TEST
 
+/* --- the built-in schema files ---------------------------------------------------------- */
+
+/* A whole file as a new NUL-terminated string (free()); fails the test when unreadable. */
+static char *
+read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *text;
+    long  n;
+
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    ck_assert_int_ge(n, 0);
+    rewind(f);
+    text = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(fread(text, 1, (size_t)n, f), (size_t)n);
+    text[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return text;
+}
+
+static const char *
+embedded(const char *name)
+{
+    for (size_t i = 0; i < kmschemas_count; i++) {
+        if (strcmp(kmschemas_files[i].name, name) == 0)
+            return kmschemas_files[i].text;
+    }
+    return NULL;
+}
+
+START_TEST(every_schema_file_parses_and_uses_only_keywords_the_validator_implements)
+{
+    for (size_t i = 0; i < kmschemas_count; i++) {
+        const struct kmschemas_file *f = &kmschemas_files[i];
+        json_object                 *schema = NULL;
+        kmerr                        err = { 0 };
+
+        ck_assert_msg(kmjson_parse(f->text, strlen(f->text), KM_INVALID_ARGUMENT, &schema,
+                                   &err) == KM_OK, "%s: %s", f->name, err.msg);
+        ck_assert_msg(json_object_is_type(schema, json_type_object), "%s", f->name);
+        ck_assert_msg(kmschema_prepare(schema, f->name, &err) == KM_OK, "%s", err.msg);
+        json_object_put(schema);
+    }
+}
+END_TEST
+
+START_TEST(each_tool_has_an_input_and_an_output_schema_file_and_no_file_is_stray)
+{
+    for (size_t i = 0; i < kmreg_count(); i++) {
+        char name[128];
+
+        snprintf(name, sizeof(name), "%s.input", kmreg_at(i)->name);
+        ck_assert_msg(embedded(name) != NULL, "no %s.json", name);
+        snprintf(name, sizeof(name), "%s.output", kmreg_at(i)->name);
+        ck_assert_msg(embedded(name) != NULL, "no %s.json", name);
+    }
+    ck_assert_ptr_nonnull(embedded("envelope"));
+    /* and nothing else: every file is one of those */
+    ck_assert_uint_eq(kmschemas_count, 2 * kmreg_count() + 1);
+}
+END_TEST
+
+/* The program embeds exactly the files of the source tree, byte for byte: a file added to
+ * common/service/schemas/ but not to its include.am would not be. */
+START_TEST(the_program_embeds_every_schema_file_as_it_is)
+{
+    const char    *dir_path = KM_TOP_SRCDIR "/common/service/schemas";
+    DIR           *dir = opendir(dir_path);
+    struct dirent *de;
+    size_t         files = 0;
+
+    ck_assert_msg(dir != NULL, "cannot open %s", dir_path);
+    while ((de = readdir(dir)) != NULL) {
+        size_t      n = strlen(de->d_name), len;
+        char        path[512], name[256];
+        char       *text;
+        const char *in;
+
+        if (n <= 5 || strcmp(de->d_name + n - 5, ".json") != 0)
+            continue;
+        snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+        snprintf(path, sizeof(path), "%s/%s", dir_path, de->d_name);
+        in = embedded(name);
+        ck_assert_msg(in != NULL, "%s is not embedded (common/service/include.am)", path);
+        text = read_file(path, &len);
+        ck_assert_msg(strlen(in) == len && memcmp(in, text, len) == 0, "%s differs", path);
+        free(text);
+        files++;
+    }
+    closedir(dir);
+    ck_assert_uint_eq(files, kmschemas_count);
+}
+END_TEST
+
+START_TEST(a_schema_asking_for_what_the_validator_does_not_implement_is_refused)
+{
+    static const struct {
+        const char *schema, *needle;
+    } cases[] = {
+        { "{\"$ref\":\"#/$defs/a\"}", "s: unsupported keyword '$ref'" },
+        { "{\"properties\":{\"a\":{\"format\":\"date\"}}}",
+          "s.properties.a: unsupported keyword 'format'" },
+        { "{\"items\":{\"allOf\":[{}]}}", "s.items: unsupported keyword 'allOf'" },
+        { "{\"properties\":{\"a\":true}}", "s.properties.a: a schema must be an object" },
+        { "{\"type\":\"float\"}", "s.type: not a value this keyword takes" },
+        { "{\"minLength\":-1}", "s.minLength: not a value this keyword takes" },
+        { "{\"pattern\":\"a(b\"}", "s.pattern: 'a(b' is not a POSIX extended regular" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_object *sc = parse(cases[i].schema);
+        kmerr        err = { 0 };
+
+        ck_assert_int_eq(kmschema_prepare(sc, "s", &err), KM_INVALID_ARGUMENT);
+        ck_assert_msg(strstr(err.msg, cases[i].needle) != NULL, "%s: '%s' lacks '%s'",
+                      cases[i].schema, err.msg, cases[i].needle);
+        json_object_put(sc);
+    }
+}
+END_TEST
+
+START_TEST(annotations_and_false_additional_properties_are_accepted)
+{
+    json_object *sc = parse("{\"$schema\":\"x\",\"$comment\":\"c\",\"title\":\"t\","
+                            "\"description\":\"d\",\"default\":1,\"examples\":[1],"
+                            "\"additionalProperties\":false,\"properties\":{\"a\":{}}}");
+    kmerr        err = { 0 };
+
+    ck_assert_int_eq(kmschema_prepare(sc, "s", &err), KM_OK);
+    json_object_put(sc);
+}
+END_TEST
+
 static Suite *
 schema_suite(void)
 {
@@ -292,6 +432,15 @@ schema_suite(void)
     tcase_add_test(tc, a_pattern_gives_the_same_verdict_every_time_it_is_used);
     tcase_add_test(tc, a_pattern_that_does_not_compile_is_an_internal_error_every_time);
     tcase_add_test(tc, patterns_validate_correctly_from_many_threads_at_once);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("schema files");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, every_schema_file_parses_and_uses_only_keywords_the_validator_implements);
+    tcase_add_test(tc, each_tool_has_an_input_and_an_output_schema_file_and_no_file_is_stray);
+    tcase_add_test(tc, the_program_embeds_every_schema_file_as_it_is);
+    tcase_add_test(tc, a_schema_asking_for_what_the_validator_does_not_implement_is_refused);
+    tcase_add_test(tc, annotations_and_false_additional_properties_are_accepted);
     suite_add_tcase(s, tc);
     return s;
 }

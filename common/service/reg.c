@@ -1,8 +1,8 @@
 /* reg.c — the tool table: names, routes, schemas, handlers, and the listing of them. */
 #include "reg.h"
 #include "json.h"
-#include "reg_schemas.h"
 #include "schema.h"
+#include "schemas.h"
 #include "shape.h"
 #include "tools.h"
 
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The seed's guidance that every windowed tool shares. */
 /* How each list or series tool is bounded (shape.h); the text table's columns too. */
 #define METRIC_FIELDS "sent", "delivered", "opens", "open_rate", "clicks", "click_rate",      \
     "bounces", "bounce_rate", "unsubscribes", "conversions", "conversion_value"
@@ -75,9 +74,7 @@ static const struct kmshape_spec breakdown_shape = {
     .model_sort = "profile_count", .columns = breakdown_columns,
 };
 
-#define METRIC_SORT J("sent","delivered","opens","open_rate","clicks","click_rate","bounces", \
-    "bounce_rate","unsubscribes","conversions","conversion_value")
-
+/* The seed's guidance that every windowed tool shares. */
 #define WINDOW_HELP                                                                          \
     " The window is either start_date+end_date (inclusive dates) or a timeframe preset, "  \
     "never both; dates are read in the account's timezone and the resolved window is "     \
@@ -93,10 +90,6 @@ static struct kmtool tools[] = {
             "Call this first when unsure which `account` to pass; it never returns API keys.",
         .method = "GET",
         .route = "/v1/accounts",
-        .input_schema = OBJ_OPEN OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["accounts"],"properties":{
-            "accounts":{"type":"array","items":{"type":"object","required":["name","label"],
-            "properties":{"name":{"type":"string"},"label":{"type":"string"}}}}}}),
         .run = kmtool_list_accounts,
         .needs_account = 0,
     },
@@ -111,17 +104,6 @@ static struct kmtool tools[] = {
             "campaign); `campaign` narrows to one campaign id." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/campaigns/performance",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,"campaign":{) ID_PATTERN
-            J(,"description":"Klaviyo campaign id: only this campaign."},
-              "resolve_campaign_names":{"type":"boolean","default":false,
-              "description":"Resolve each campaign id to its name (default false: the name falls back to the send channel)."},)
-            IN_PAGE_HEAD J(["campaign_name","campaign_id",) METRIC_SORT J(]) IN_PAGE_TAIL
-            OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["campaigns","campaign_count"],
-            "properties":{"campaign_count":{"type":"integer","minimum":0},
-            "campaigns":{"type":"array","items":{"type":"object","required":["campaign_id",
-            "campaign_name",) METRIC_REQUIRED J(],"properties":{"campaign_id":{"type":"string"},
-            "campaign_name":{"type":["string","null"]},) METRIC_PROPS J(}}},) OUT_PAGED J(}}),
         .run = kmtool_campaign_performance,
         .shape = &campaign_shape,
         .needs_account = 1,
@@ -136,19 +118,6 @@ static struct kmtool tools[] = {
             "those, and this tool to find flow ids and names.",
         .method = "GET",
         .route = "/v1/flows",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,"status":{"type":"string",
-            "enum":["draft","manual","live"],"description":"Only flows with this status."},
-            "archived":{"type":"boolean","description":"Only archived (true) or active (false) flows."},)
-            IN_PAGE_HEAD J(["name","flow_id","status","trigger_type","created","updated"])
-            IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["flows","flow_count"],"properties":{
-            "flow_count":{"type":"integer","minimum":0},
-            "flows":{"type":"array","items":{"type":"object","required":["flow_id","name",
-            "status","trigger_type","archived","created","updated"],"properties":{
-            "flow_id":{"type":"string"},"name":{"type":["string","null"]},
-            "status":{"type":["string","null"]},"trigger_type":{"type":["string","null"]},
-            "archived":{"type":["boolean","null"]},"created":{"type":["string","null"]},
-            "updated":{"type":["string","null"]}}}},) OUT_PAGED J(}}),
         .run = kmtool_get_flows,
         .shape = &flows_shape,
         .needs_account = 1,
@@ -163,22 +132,6 @@ static struct kmtool tools[] = {
             "per flow; `flow` narrows to one flow id." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/flows/performance",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,"flow":{) ID_PATTERN
-            J(,"description":"Klaviyo flow id: only this flow."},
-              "resolve_message_names":{"type":"boolean","default":false,
-              "description":"Attach each flow message's name (one lookup per message)."},
-              "rollup":{"type":"boolean","default":false,
-              "description":"One summed row per flow; message fields become null."},)
-            IN_PAGE_HEAD J(["flow_id","flow_message_name","send_channel",) METRIC_SORT J(])
-            IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["flows","flow_count"],"properties":{
-            "flow_count":{"type":"integer","minimum":0},
-            "flows":{"type":"array","items":{"type":"object","required":["flow_id",
-            "flow_message_id","flow_message_name","send_channel",) METRIC_REQUIRED
-            J(],"properties":{"flow_id":{"type":"string"},
-            "flow_message_id":{"type":["string","null"]},
-            "flow_message_name":{"type":["string","null"]},
-            "send_channel":{"type":["string","null"]},) METRIC_PROPS J(}}},) OUT_PAGED J(}}),
         .run = kmtool_flow_performance,
         .shape = &flow_perf_shape,
         .needs_account = 1,
@@ -193,18 +146,6 @@ static struct kmtool tools[] = {
             "understand a flow's logic or to map message ids from flow performance to names.",
         .method = "GET",
         .route = "/v1/flows/{flow_id}/structure",
-        .input_schema = J({"type":"object","additionalProperties":false,"required":["flow_id"],
-            "properties":{) IN_ACCOUNT J(,"flow_id":{) ID_PATTERN
-            J(,"description":"The Klaviyo flow id (see klaviyo_get_flows)."}}}),
-        .output_schema = J({"type":"object","required":["flow_id","action_count","steps",
-            "summary"],"properties":{"flow_id":{"type":"string"},
-            "action_count":{"type":"integer","minimum":0},
-            "steps":{"type":"array","items":{"type":"object","required":["action_id",
-            "action_type","message_id","message_name","channel"],"properties":{
-            "action_id":{"type":"string"},"action_type":{"type":"string"},
-            "message_id":{"type":["string","null"]},"message_name":{"type":["string","null"]},
-            "channel":{"type":["string","null"]}}}},
-            "summary":{"type":"object","additionalProperties":{"type":"integer"}}}}),
         .run = kmtool_flow_structure,
         .needs_account = 1,
     },
@@ -226,26 +167,6 @@ static struct kmtool tools[] = {
             "over week?')." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/performance/over-time",
-        .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
-            "properties":{) IN_ACCOUNT J(,) IN_WINDOW J(,"entity":{"type":"string",
-            "enum":["flow","campaign"],"description":"flow (native series) or campaign (bucketed by basis)."},
-            "basis":{"type":"string","enum":["send_date","activity"],"default":"send_date",
-            "description":"Campaigns only: send_date (as Klaviyo's reports and UI count, the default) or activity (when events happened, from metric aggregates)."},
-            "interval":{"type":"string","enum":["hourly","daily","weekly","monthly"],
-            "default":"weekly","description":"Bucket size; campaigns take daily, weekly or monthly."},
-            "entity_id":{) ID_PATTERN J(,"description":"Only this flow or campaign id."},
-            "statistics":{"type":"array","minItems":1,"maxItems":27,"uniqueItems":true,
-            "items":{"type":"string","enum":) STATISTICS_ENUM J(},
-            "description":"Klaviyo statistic names (default recipients, delivered, opens_unique, clicks_unique, conversions, conversion_value)."},)
-            IN_SERIES_LIMIT J(}}),
-        .output_schema = J({"type":"object","required":["entity","interval","date_times",
-            "series"],"properties":{"entity":{"type":"string"},"interval":{"type":"string"},
-            "basis":{"type":"string","enum":["send_date","activity"]},
-            "date_times":{"type":"array","items":{"type":"string"}},
-            "series":{"type":"array","items":{"type":"object","required":["groupings",
-            "statistics"],"properties":{"groupings":{"type":"object"},
-            "statistics":{"type":"object","additionalProperties":{"type":"array",
-            "items":{"type":["number","null"]}}}}}},) OUT_PAGED J(}}),
         .run = kmtool_over_time,
         .shape = &series_shape,
         .needs_account = 1,
@@ -264,23 +185,6 @@ static struct kmtool tools[] = {
             "count distinct campaigns or flows." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/performance/compare",
-        .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
-            "properties":{) IN_ACCOUNT J(,) IN_WINDOW J(,"entity":{"type":"string",
-            "enum":["campaign","flow"],"description":"campaign or flow totals."},
-            "prior_start_date":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-            "description":"Explicit prior-period start (with prior_end_date)."},
-            "prior_end_date":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-            "description":"Explicit prior-period end, inclusive (with prior_start_date)."},
-            "entity_id":{) ID_PATTERN J(,"description":"Only this campaign or flow id."}}}),
-        .output_schema = J({"type":"object","required":["entity","current_period",
-            "prior_period","current_totals","prior_totals","deltas","current_entity_count",
-            "prior_entity_count"],"properties":{"entity":{"type":"string"},
-            "current_period":) PERIOD J(,"prior_period":) PERIOD J(,"current_totals":)
-            METRIC_BLOCK J(,"prior_totals":) METRIC_BLOCK J(,"deltas":{"type":"object",
-            "additionalProperties":) DELTA J(},"current_entity_count":{"type":"integer"},
-            "prior_entity_count":{"type":"integer"},
-            "current_campaign_count":{"type":"integer"},"prior_campaign_count":{"type":"integer"},
-            "current_flow_count":{"type":"integer"},"prior_flow_count":{"type":"integer"}}}),
         .run = kmtool_compare_periods,
         .needs_account = 1,
         .date_scoped = 1,
@@ -294,18 +198,6 @@ static struct kmtool tools[] = {
             "my lists?'. list_id returns one list. Sizes cost one slow lookup per list.",
         .method = "GET",
         .route = "/v1/lists/health",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,"list_id":{) ID_PATTERN
-            J(,"description":"Only this Klaviyo list id."},) IN_PAGE_HEAD
-            J(["name","list_id","profile_count","created","updated"]) IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["lists","list_count",
-            "total_profiles"],"properties":{"list_count":{"type":"integer","minimum":0},
-            "total_profiles":{"type":"integer","minimum":0},
-            "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
-            "opt_in_process","profile_count","created","updated"],"properties":{
-            "list_id":{"type":"string"},"name":{"type":["string","null"]},
-            "opt_in_process":{"type":["string","null"]},
-            "profile_count":{"type":["integer","null"]},"created":{"type":["string","null"]},
-            "updated":{"type":["string","null"]}}}},) OUT_PAGED J(}}),
         .run = kmtool_list_health,
         .shape = &health_shape,
         .needs_account = 1,
@@ -319,10 +211,6 @@ static struct kmtool tools[] = {
             "not deduplicated profiles. Use for 'how fast are my lists growing?'." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/lists/growth",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["growth"],"properties":{
-            "growth":{"type":"object","required":["list","email","sms"],"properties":{
-            "list":) GROWTH J(,"email":) GROWTH J(,"sms":) GROWTH J(}}}}),
         .run = kmtool_list_growth,
         .needs_account = 1,
         .date_scoped = 1,
@@ -336,15 +224,6 @@ static struct kmtool tools[] = {
             "shrinking?'. Rows are matched to list ids by name." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/lists/growth-by-list",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,) IN_PAGE_HEAD
-            J(["name","list_id","subscribed","unsubscribed","net"]) IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["lists","list_count","totals"],
-            "properties":{"list_count":{"type":"integer","minimum":0},
-            "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
-            "subscribed","unsubscribed","net"],"properties":{
-            "list_id":{"type":["string","null"]},"name":{"type":["string","null"]},
-            "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
-            "net":{"type":["integer","null"]}}}},"totals":) GROWTH J(,) OUT_PAGED J(}}),
         .run = kmtool_list_growth_by_list,
         .shape = &by_list_shape,
         .needs_account = 1,
@@ -359,22 +238,6 @@ static struct kmtool tools[] = {
             "growth in one view. Sizes cost one slow lookup per list." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/lists/breakdown",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,) IN_PAGE_HEAD
-            J(["name","list_id","profile_count","subscribed","unsubscribed","net"])
-            IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["lists","list_count","totals"],
-            "properties":{"list_count":{"type":"integer","minimum":0},
-            "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
-            "opt_in_process","profile_count","subscribed","unsubscribed","net"],"properties":{
-            "list_id":{"type":"string"},"name":{"type":["string","null"]},
-            "opt_in_process":{"type":["string","null"]},
-            "profile_count":{"type":["integer","null"]},
-            "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
-            "net":{"type":["integer","null"]}}}},
-            "totals":{"type":"object","required":["profile_count","subscribed","unsubscribed",
-            "net"],"properties":{"profile_count":{"type":["integer","null"]},
-            "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
-            "net":{"type":["integer","null"]}}},) OUT_PAGED J(}}),
         .run = kmtool_list_breakdown,
         .shape = &breakdown_shape,
         .needs_account = 1,
@@ -392,19 +255,6 @@ static struct kmtool tools[] = {
             "cache already holds cost nothing. Omit account for every account.",
         .method = "GET",
         .route = "/v1/budget",
-        .input_schema = J({"type":"object","additionalProperties":false,"properties":{
-            "account":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
-            "description":"Canonical account name; omit for every configured account."}}}),
-        .output_schema = J({"type":"object","required":["accounts"],"properties":{
-            "accounts":{"type":"array","items":{"type":"object","required":["account",
-            "report_calls_used_today","report_calls_left_today","daily_report_cap","tiers"],
-            "properties":{"account":{"type":"string"},
-            "report_calls_used_today":{"type":"integer","minimum":0},
-            "report_calls_left_today":{"type":"integer","minimum":0},
-            "daily_report_cap":{"type":"integer","minimum":1},
-            "tiers":{"type":"array","items":{"type":"object","required":["tier",
-            "next_free_slot_s"],"properties":{"tier":{"type":"string"},
-            "next_free_slot_s":{"type":"number","minimum":0}}}}}}}}}),
         .run = kmtool_get_budget,
         .needs_account = 0,
         .live = 1,
@@ -413,23 +263,34 @@ static struct kmtool tools[] = {
 
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
 
-/* Parse a built-in schema and check that the validator honours all of it; either failing
- * is a bug in the program, so the process stops. */
+/* envelope.json: the success envelope every tool's output schema is wrapped in */
+static json_object *envelope;
+
+/* Parse the built-in schema `name` ("klaviyo_get_flows.input": schemas/<name>.json) and check
+ * that the validator honours all of it. Failing either is a bug in the program: the process
+ * stops. */
 static json_object *
-parse_builtin(const char *name, const char *what, const char *text)
+parse_builtin(const char *name)
 {
+    const char  *text = NULL;
     json_object *o = NULL;
     kmerr        err = { 0 };
-    char         where[128];
 
-    if (kmjson_parse(text, strlen(text), KM_INTERNAL_ERROR, &o, &err) != KM_OK ||
-        !json_object_is_type(o, json_type_object)) {
-        fprintf(stderr, "klaviyo-mcp: built-in %s schema of %s is not valid JSON: %s\n", what,
-                name, err.msg);
+    for (size_t i = 0; i < kmschemas_count && !text; i++) {
+        if (strcmp(kmschemas_files[i].name, name) == 0)
+            text = kmschemas_files[i].text;
+    }
+    if (!text) {
+        fprintf(stderr, "klaviyo-mcp: no built-in schema %s (schemas/%s.json)\n", name, name);
         abort();
     }
-    snprintf(where, sizeof(where), "%s.%s", name, what);
-    if (kmschema_prepare(o, where, &err) != KM_OK) {
+    if (kmjson_parse(text, strlen(text), KM_INTERNAL_ERROR, &o, &err) != KM_OK ||
+        !json_object_is_type(o, json_type_object)) {
+        fprintf(stderr, "klaviyo-mcp: built-in schema %s is not a JSON object: %s\n", name,
+                err.msg);
+        abort();
+    }
+    if (kmschema_prepare(o, name, &err) != KM_OK) {
         fprintf(stderr, "klaviyo-mcp: built-in schema %s\n", err.msg);
         abort();
     }
@@ -439,11 +300,17 @@ parse_builtin(const char *name, const char *what, const char *text)
 void
 kmreg_init(void)
 {
+    char name[128];
+
+    if (!envelope)
+        envelope = parse_builtin("envelope");
     for (size_t i = 0; i < NTOOLS; i++) {
         if (tools[i].input)
             continue;
-        tools[i].input = parse_builtin(tools[i].name, "input", tools[i].input_schema);
-        tools[i].output = parse_builtin(tools[i].name, "output", tools[i].output_schema);
+        snprintf(name, sizeof(name), "%s.input", tools[i].name);
+        tools[i].input = parse_builtin(name);
+        snprintf(name, sizeof(name), "%s.output", tools[i].name);
+        tools[i].output = parse_builtin(name);
     }
 }
 
@@ -455,6 +322,8 @@ kmreg_free(void)
         json_object_put(tools[i].output);
         tools[i].input = tools[i].output = NULL;
     }
+    json_object_put(envelope);
+    envelope = NULL;
     kmschema_forget();
 }
 
@@ -489,33 +358,26 @@ kmreg_validate(const struct kmtool *t, json_object *args, kmerr *err)
 }
 
 /* The schema of a success envelope around a tool's `data` schema: what MCP's
- * structuredContent holds. */
+ * structuredContent holds. It is envelope.json with properties.data replaced; the other parts
+ * are shared with the parsed file (json-c counts references). */
 static json_object *
 envelope_schema(json_object *data)
 {
-    static const char meta[] = J({"type":"object","required":["account","period","revision",
-        "latency_ms"],"properties":{"account":{"type":["string","null"]},
-        "period":{"type":["object","null"],"properties":{"start_date":{"type":"string"},
-        "end_date":{"type":"string"}}},"revision":{"type":"string"},
-        "latency_ms":{"type":["number","null"]}}});
     json_object *env = json_object_new_object();
-    json_object *props = json_object_new_object();
-    json_object *req = json_object_new_array();
-    json_object *warn = json_object_new_object();
-    json_object *witems = json_object_new_object();
 
-    json_object_object_add(env, "type", json_object_new_string("object"));
-    json_object_array_add(req, json_object_new_string("data"));
-    json_object_array_add(req, json_object_new_string("metadata"));
-    json_object_array_add(req, json_object_new_string("warnings"));
-    json_object_object_add(env, "required", req);
-    json_object_object_add(props, "data", json_object_get(data));
-    json_object_object_add(props, "metadata", parse_builtin("envelope", "metadata", meta));
-    json_object_object_add(witems, "type", json_object_new_string("string"));
-    json_object_object_add(warn, "type", json_object_new_string("array"));
-    json_object_object_add(warn, "items", witems);
-    json_object_object_add(props, "warnings", warn);
-    json_object_object_add(env, "properties", props);
+    json_object_object_foreach(envelope, key, val) {
+        if (strcmp(key, "properties") == 0) {
+            json_object *props = json_object_new_object();
+
+            json_object_object_foreach(val, pkey, pval) {
+                json_object_object_add(props, pkey,
+                                       json_object_get(strcmp(pkey, "data") == 0 ? data : pval));
+            }
+            json_object_object_add(env, key, props);
+        } else {
+            json_object_object_add(env, key, json_object_get(val));
+        }
+    }
     return env;
 }
 

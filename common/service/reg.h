@@ -37,8 +37,6 @@ struct kmtool {
     const char *description;    /* written for a model choosing tools */
     const char *method;         /* "GET" or "POST" */
     const char *route;          /* "/v1/flows/{flow_id}/structure" */
-    const char *input_schema;   /* JSON text */
-    const char *output_schema;  /* JSON text: the schema of the envelope's `data` */
     kmtool_fn  *run;
     int         needs_account;  /* 0 only for klaviyo_list_accounts */
     int         date_scoped;    /* takes timeframe or start_date+end_date */
@@ -46,9 +44,9 @@ struct kmtool {
                                    recent answer (server/http.c's memo) */
     const struct kmshape_spec *shape;   /* how a list or series answer is bounded (shape.h);
                                            NULL: the answer is small by nature */
-    /* parsed once by kmreg_init */
+    /* parsed once by kmreg_init from schemas/<name>.input.json and <name>.output.json */
     json_object *input;
-    json_object *output;
+    json_object *output;        /* the schema of the envelope's `data` */
 };
 
 /* Parse every schema and compile its patterns; aborts the process on a malformed built-in
