@@ -1,5 +1,5 @@
 /* check_schema.c — the JSON Schema validator: the tools' arguments and answers, patterns, the
- * built-in schema files. */
+ * built-in schema files, and the official JSON-Schema-Test-Suite for the keywords it claims. */
 #include "json.h"
 #include "reg.h"
 #include "schema.h"
@@ -274,6 +274,53 @@ START_TEST(patterns_validate_correctly_from_many_threads_at_once)
 }
 END_TEST
 
+/* Found by the official suite: enum was checked on strings only, lengths counted bytes and
+ * uniqueItems told 1 from 1.0. */
+START_TEST(enum_compares_any_value_as_json_does)
+{
+    static const char schema[] = "{\"enum\":[1,null,{\"a\":[1,\"x\"]},\"on\"]}";
+    static const char *const ok[] = { "1", "1.0", "{\"a\":[1.0,\"x\"]}", "\"on\"" };
+    static const char *const bad[] = { "2", "true", "{\"a\":[1]}", "[1]", "\"off\"" };
+    kmerr                    err = { 0 };
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        ck_assert_msg(check_value(schema, ok[i], &err) == KM_OK, "%s: %s", ok[i], err.msg);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(check_value(schema, bad[i], &err) == KM_INVALID_ARGUMENT, "%s", bad[i]);
+    ck_assert_int_eq(check_value(schema, "2", &err), KM_INVALID_ARGUMENT);
+    ck_assert_str_eq(err.msg, "v: 2 is not one of 1, null, {\"a\":[1,\"x\"]}, on");
+    ck_assert_int_eq(check_value(schema, "\"off\"", &err), KM_INVALID_ARGUMENT);
+    ck_assert_str_eq(err.msg, "v: 'off' is not one of 1, null, {\"a\":[1,\"x\"]}, on");
+}
+END_TEST
+
+START_TEST(string_lengths_count_characters_not_bytes)
+{
+    static const char schema[] = "{\"minLength\":2,\"maxLength\":2}";
+    kmerr             err = { 0 };
+
+    ck_assert_int_eq(check_value(schema, "\"\\u00e9\\u20ac\"", &err), KM_OK);   /* 5 bytes */
+    ck_assert_int_eq(check_value(schema, "\"\\ud83d\\udca9\"", &err), KM_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "v: too short"));
+    ck_assert_int_eq(check_value(schema, "\"abc\"", &err), KM_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "v: too long"));
+}
+END_TEST
+
+START_TEST(unique_items_compare_numbers_by_value)
+{
+    kmerr err = { 0 };
+
+    ck_assert_int_eq(check_value("{\"uniqueItems\":true}", "[1,1.0]", &err), KM_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "v[1]: duplicate item"));
+    ck_assert_int_eq(check_value("{\"uniqueItems\":true}",
+                                 "[{\"a\":1,\"b\":2},{\"b\":2,\"a\":1.0}]", &err),
+                     KM_INVALID_ARGUMENT);
+    ck_assert_int_eq(check_value("{\"uniqueItems\":true}", "[1,true,\"1\",[1],{\"a\":1}]", &err),
+                     KM_OK);
+}
+END_TEST
+
 /* --- the built-in schema files ---------------------------------------------------------- */
 
 /* A whole file as a new NUL-terminated string (free()); fails the test when unreadable. */
@@ -411,6 +458,115 @@ START_TEST(annotations_and_false_additional_properties_are_accepted)
 }
 END_TEST
 
+/* --- the official JSON-Schema-Test-Suite -------------------------------------------------- */
+
+/* tests/jsonschema/: the suite's draft 2020-12 files for the keywords schema.h implements,
+ * with how many of their cases run and how many are skipped because their schema needs
+ * something the validator does not implement (kmschema_prepare refuses it: $ref, $defs,
+ * prefixItems, patternProperties, allOf, boolean schemas, ...). Both counts are asserted, so
+ * a change that quietly skips more cases fails here. */
+static const struct {
+    const char *file;
+    int         run, skipped, excluded;
+} suite_files[] = {
+    { "type.json", 80, 0, 0 },
+    { "enum.json", 50, 0, 1 },
+    { "required.json", 18, 0, 0 },
+    { "properties.json", 16, 12, 0 },
+    { "additionalProperties.json", 7, 14, 0 },
+    { "minimum.json", 11, 0, 0 },
+    { "maximum.json", 8, 0, 0 },
+    { "minLength.json", 7, 0, 0 },
+    { "maxLength.json", 7, 0, 0 },
+    { "pattern.json", 9, 3, 0 },
+    { "items.json", 8, 21, 0 },
+    { "minItems.json", 6, 0, 0 },
+    { "maxItems.json", 6, 0, 0 },
+    { "uniqueItems.json", 43, 26, 0 },
+    { "default.json", 7, 0, 0 },
+};
+
+/* Cases where the validator differs from JSON Schema on purpose (schema.h, README). */
+static const struct {
+    const char *file, *group, *test, *why;
+} excluded[] = {
+    /* JSON Schema lets a string hold U+0000; the service hands strings to C code that would
+     * stop at it, so the validator refuses any string holding one (schema.h). */
+    { "enum.json", "nul characters in strings", "match string with nul",
+      "a string holding NUL is refused whatever the schema" },
+    { NULL, NULL, NULL, NULL },
+};
+
+static const char *
+exclusion(const char *file, const char *group, const char *test)
+{
+    for (size_t i = 0; excluded[i].file; i++) {
+        if (strcmp(excluded[i].file, file) == 0 && strcmp(excluded[i].group, group) == 0 &&
+            strcmp(excluded[i].test, test) == 0)
+            return excluded[i].why;
+    }
+    return NULL;
+}
+
+START_TEST(the_official_suite_agrees_with_the_validator)
+{
+    const char  *file = suite_files[_i].file;
+    char         path[512];
+    char        *text;
+    size_t       len;
+    json_object *groups = NULL;
+    kmerr        err = { 0 };
+    int          run = 0, skipped = 0, excl = 0, wrong = 0;
+
+    snprintf(path, sizeof(path), "%s/tests/jsonschema/%s", KM_TOP_SRCDIR, file);
+    text = read_file(path, &len);
+    ck_assert_msg(kmjson_parse(text, len, KM_INVALID_ARGUMENT, &groups, &err) == KM_OK,
+                  "%s: %s", path, err.msg);
+    free(text);
+    for (size_t g = 0; g < json_object_array_length(groups); g++) {
+        json_object *group = json_object_array_get_idx(groups, g);
+        json_object *schema = kmjson_get(group, "schema");
+        json_object *tests = kmjson_get(group, "tests");
+        const char  *gdesc = kmjson_str(group, "description");
+        kmerr        why = { 0 };
+
+        if (kmschema_prepare(schema, "schema", &why) != KM_OK) {
+            skipped += (int)json_object_array_length(tests);
+            printf("%s: skipped \"%s\": %s\n", file, gdesc, why.msg);
+            continue;
+        }
+        for (size_t t = 0; t < json_object_array_length(tests); t++) {
+            json_object *test = json_object_array_get_idx(tests, t);
+            const char  *tdesc = kmjson_str(test, "description");
+            int          valid = json_object_get_boolean(kmjson_get(test, "valid"));
+            kmerr        verdict = { 0 };
+            kmcode       rc = kmschema_validate(schema, kmjson_get(test, "data"), "data",
+                                                &verdict);
+            const char  *reason = exclusion(file, gdesc, tdesc);
+
+            if (reason) {
+                excl++;
+                printf("%s: excluded \"%s\" / \"%s\": %s\n", file, gdesc, tdesc, reason);
+                continue;
+            }
+            run++;
+            if ((rc == KM_OK) != valid) {
+                wrong++;
+                printf("%s: WRONG \"%s\" / \"%s\": expected %s, got %s\n", file, gdesc, tdesc,
+                       valid ? "valid" : "invalid", rc == KM_OK ? "valid" : verdict.msg);
+            }
+        }
+    }
+    json_object_put(groups);
+    printf("%s: %d cases run, %d skipped, %d excluded, %d wrong\n", file, run, skipped, excl,
+           wrong);
+    ck_assert_msg(wrong == 0, "%s: %d case(s) got the wrong verdict", file, wrong);
+    ck_assert_int_eq(run, suite_files[_i].run);
+    ck_assert_int_eq(skipped, suite_files[_i].skipped);
+    ck_assert_int_eq(excl, suite_files[_i].excluded);
+}
+END_TEST
+
 static Suite *
 schema_suite(void)
 {
@@ -434,6 +590,13 @@ schema_suite(void)
     tcase_add_test(tc, patterns_validate_correctly_from_many_threads_at_once);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("keywords");
+    tcase_add_checked_fixture(tc, NULL, kmschema_forget);
+    tcase_add_test(tc, enum_compares_any_value_as_json_does);
+    tcase_add_test(tc, string_lengths_count_characters_not_bytes);
+    tcase_add_test(tc, unique_items_compare_numbers_by_value);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("schema files");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, every_schema_file_parses_and_uses_only_keywords_the_validator_implements);
@@ -441,6 +604,12 @@ schema_suite(void)
     tcase_add_test(tc, the_program_embeds_every_schema_file_as_it_is);
     tcase_add_test(tc, a_schema_asking_for_what_the_validator_does_not_implement_is_refused);
     tcase_add_test(tc, annotations_and_false_additional_properties_are_accepted);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("official suite");
+    tcase_add_checked_fixture(tc, NULL, kmschema_forget);
+    tcase_add_loop_test(tc, the_official_suite_agrees_with_the_validator, 0,
+                        (int)(sizeof(suite_files) / sizeof(suite_files[0])));
     suite_add_tcase(s, tc);
     return s;
 }
@@ -451,6 +620,8 @@ main(void)
     SRunner *sr = srunner_create(schema_suite());
     int      failed;
 
+    /* the official suite's report lines reach the log even from a test that fails */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -287,37 +287,114 @@ validate_type(json_object *schema, json_object *v, const char *where, kmerr *err
                      json_type_word(v));
 }
 
+/* JSON equality as JSON Schema has it: numbers by value (1 and 1.0 are equal), objects
+ * whatever the order of their members, arrays item by item. */
+static int
+same_value(json_object *a, json_object *b)
+{
+    enum json_type ta = json_object_get_type(a), tb = json_object_get_type(b);
+    int            na = ta == json_type_int || ta == json_type_double;
+    int            nb = tb == json_type_int || tb == json_type_double;
+
+    if (na && nb && ta != tb)
+        return json_object_get_double(a) == json_object_get_double(b);
+    if (ta != tb)
+        return 0;
+    if (ta == json_type_array) {
+        size_t n = json_object_array_length(a);
+
+        if (n != json_object_array_length(b))
+            return 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!same_value(json_object_array_get_idx(a, i), json_object_array_get_idx(b, i)))
+                return 0;
+        }
+        return 1;
+    }
+    if (ta == json_type_object) {
+        if (json_object_object_length(a) != json_object_object_length(b))
+            return 0;
+        json_object_object_foreach(a, key, av) {
+            json_object *bv = NULL;
+
+            if (!json_object_object_get_ex(b, key, &bv) || !same_value(av, bv))
+                return 0;
+        }
+        return 1;
+    }
+    return json_object_equal(a, b);     /* strings, booleans, null, two integers */
+}
+
+/* A value as a message shows it: a string's text in quotes, anything else as JSON. */
+static const char *
+shown(json_object *v, char *buf, size_t size)
+{
+    if (json_object_is_type(v, json_type_string))
+        snprintf(buf, size, "'%.40s'", json_object_get_string(v));
+    else
+        snprintf(buf, size, "%.40s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+    return buf;
+}
+
+static kmcode
+validate_enum(json_object *schema, json_object *v, const char *where, kmerr *err)
+{
+    json_object *en = kmjson_get(schema, "enum");
+    char         list[512] = "", val[48];
+    size_t       n;
+
+    if (!json_object_is_type(en, json_type_array))
+        return KM_OK;
+    n = json_object_array_length(en);
+    for (size_t i = 0; i < n; i++) {
+        if (same_value(json_object_array_get_idx(en, i), v))
+            return KM_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *it = json_object_array_get_idx(en, i);
+
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+                 json_object_is_type(it, json_type_string) ? json_object_get_string(it)
+                     : json_object_to_json_string_ext(it, JSON_C_TO_STRING_PLAIN));
+    }
+    return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: %s is not one of %s", where,
+                     shown(v, val, sizeof(val)), list);
+}
+
+/* The length JSON Schema means: Unicode code points, not bytes (json-c holds UTF-8, where
+ * every code point has exactly one byte that is not a continuation byte 10xxxxxx). */
+static size_t
+code_points(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
 static kmcode
 validate_string(json_object *schema, json_object *v, const char *where, kmerr *err)
 {
     const char  *s = json_object_get_string(v);
     json_object *pat = kmjson_get(schema, "pattern");
-    json_object *en = kmjson_get(schema, "enum");
+    json_object *mn = kmjson_get(schema, "minLength");
+    json_object *mx = kmjson_get(schema, "maxLength");
     size_t       len = (size_t)json_object_get_string_len(v);
+    kmcode       rc;
 
     /* C string functions would stop at a NUL and check only what is before it
      * ("northwind\u0000xyz" served as "northwind"): no argument may hold one */
     if (memchr(s, '\0', len))
         return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: contains a NUL character", where);
 
-    if (kmjson_get(schema, "minLength") && len < (size_t)json_object_get_int(kmjson_get(schema, "minLength")))
+    if (mn && code_points(s, len) < (size_t)json_object_get_int(mn))
         return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: too short", where);
-    if (kmjson_get(schema, "maxLength") && len > (size_t)json_object_get_int(kmjson_get(schema, "maxLength")))
+    if (mx && code_points(s, len) > (size_t)json_object_get_int(mx))
         return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: too long", where);
-    if (en) {
-        for (size_t i = 0; i < json_object_array_length(en); i++) {
-            if (strcmp(json_object_get_string(json_object_array_get_idx(en, i)), s) == 0)
-                return KM_OK;
-        }
-        {
-            char list[512] = "";
-            for (size_t i = 0; i < json_object_array_length(en); i++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-                         json_object_get_string(json_object_array_get_idx(en, i)));
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%.40s' is not one of %s", where, s,
-                             list);
-        }
-    }
+    rc = validate_enum(schema, v, where, err);
+    if (rc != KM_OK)
+        return rc;
     if (pat) {
         const struct pattern *re = pattern_get(json_object_get_string(pat));
         int                   ok;
@@ -404,7 +481,7 @@ validate_array(json_object *schema, json_object *v, const char *where, kmerr *er
         }
         if (uq && json_object_get_boolean(uq)) {
             for (size_t j = 0; j < i; j++) {
-                if (json_object_equal(it, json_object_array_get_idx(v, j)))
+                if (same_value(it, json_object_array_get_idx(v, j)))
                     return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: duplicate item", sub);
             }
         }
@@ -421,6 +498,12 @@ validate(json_object *schema, json_object *v, const char *where, kmerr *err)
 
     if (rc != KM_OK)
         return rc;
+    /* a string's enum is checked with its other rules, in their order */
+    if (!json_object_is_type(v, json_type_string)) {
+        rc = validate_enum(schema, v, where, err);
+        if (rc != KM_OK)
+            return rc;
+    }
     if (!v || json_object_is_type(v, json_type_null))
         return KM_OK;
     switch (json_object_get_type(v)) {
