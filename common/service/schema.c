@@ -77,6 +77,7 @@ kmschema_forget(void)
         p = next;
     }
 }
+
 /* --- what the validator implements ------------------------------------------------------ */
 
 /* Keywords with no effect on a verdict. */
