@@ -28,6 +28,7 @@
 #include "mcphttp.h"
 #include "metrics.h"
 #include "reg.h"
+#include "route.h"
 #include "result.h"
 #include "shape.h"
 #include "store_loop.h"
@@ -294,7 +295,7 @@ metrics_route(const struct kmreq *r)
     if (strcmp(r->path, "/health") == 0 || strcmp(r->path, "/metrics") == 0 ||
         strcmp(r->path, "/v1/tools") == 0)
         return r->path;
-    t = r->tool ? kmreg_find(r->tool) : kmreg_route(r->method, r->path, &path_args, &allow);
+    t = r->tool ? kmreg_find(r->tool) : kmroute_find(r->method, r->path, &path_args, &allow);
     json_object_put(path_args);
     return t ? t->route : "other";
 }
@@ -1074,7 +1075,7 @@ route_registry(struct kmreq *r, const char *path)
 {
     json_object         *path_args = NULL, *args = NULL;
     const char          *allow = NULL;
-    const struct kmtool *tool = kmreg_route(r->method, path, &path_args, &allow);
+    const struct kmtool *tool = kmroute_find(r->method, path, &path_args, &allow);
     kmerr                err = { 0 };
     kmcode               rc;
 
@@ -1103,7 +1104,7 @@ route_registry(struct kmreq *r, const char *path)
         json_object_put(path_args);
     }
     if (strcmp(tool->method, "GET") == 0)
-        kmreg_coerce(tool, args);
+        kmroute_coerce(tool, args);
     run_call(r, tool, args);
 }
 

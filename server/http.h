@@ -14,7 +14,7 @@
  * (Prometheus text, counters of metrics.h, token-protected like REST), GET /v1/tools,
  * POST /v1/tools/<name>
  * (streams progress as NDJSON when the request says Accept: application/x-ndjson) and every
- * registry route (kmreg_route; GET query strings coerced by the input schema). A request on
+ * registry route (kmroute_find; GET query strings coerced by the input schema). A request on
  * the TCP listener needs a REST credential (auth.h); one on the Unix socket does not (its
  * 0600 mode is the gate). Every response carries X-Request-Id (a sane incoming one echoed,
  * else a new one) and is logged as one JSON line: method, path without query, status, bytes,

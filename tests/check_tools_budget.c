@@ -9,6 +9,7 @@
 #include "json.h"
 #include "kl.h"
 #include "reg.h"
+#include "schema.h"
 #include "store.h"
 #include "toolfix.h"
 #include "util.h"
@@ -31,8 +32,8 @@ account_of(json_object *env, const char *name)
     json_object *found = NULL;
     kmerr        err = { 0 };
 
-    ck_assert_msg(kmreg_validate_schema(kmreg_find(TOOL)->output, kmjson_get(env, "data"),
-                                        "data", &err) == KM_OK, "%s", err.msg);
+    ck_assert_msg(kmschema_validate(kmreg_find(TOOL)->output, kmjson_get(env, "data"),
+                                    "data", &err) == KM_OK, "%s", err.msg);
     for (size_t i = 0; i < json_object_array_length(list); i++) {
         json_object *o = json_object_array_get_idx(list, i);
 

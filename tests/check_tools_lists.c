@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "reg.h"
+#include "schema.h"
 #include "settings.h"
 #include "svc.h"
 #include "truth.h"
@@ -222,7 +223,7 @@ data_of(const char *tool, json_object *env)
     ck_assert_msg(last_status == 200, "%s failed (%d): %s", tool, last_status,
                   kmjson_text(env));
     ck_assert_ptr_nonnull(data);
-    ck_assert_msg(kmreg_validate_schema(kmreg_find(tool)->output, data, "data", &err) == KM_OK,
+    ck_assert_msg(kmschema_validate(kmreg_find(tool)->output, data, "data", &err) == KM_OK,
                   "%s data breaks its output schema: %s", tool, err.msg);
     kmerr_clear(&err);
     return data;

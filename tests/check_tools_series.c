@@ -8,6 +8,7 @@
 #include "json.h"
 #include "kl.h"
 #include "reg.h"
+#include "schema.h"
 #include "store.h"
 #include "toolfix.h"
 #include "util.h"
@@ -292,8 +293,8 @@ START_TEST(a_monthly_campaign_trend_is_one_report_equal_to_a_report_per_bucket)
     size_t          n;
 
     ck_assert_int_eq(status, 200);
-    ck_assert_int_eq(kmreg_validate_schema(kmreg_find(TOOL)->output, kmjson_get(env, "data"),
-                                           "data", &err),
+    ck_assert_int_eq(kmschema_validate(kmreg_find(TOOL)->output, kmjson_get(env, "data"),
+                                       "data", &err),
                      KM_OK);
     n = assert_campaign_series(env, "acme", range("2025-01-15", "2025-04-10"), KMI_MONTHLY,
                                NULL);
@@ -443,8 +444,8 @@ START_TEST(an_activity_trend_equals_the_event_time_truth_without_a_report_call)
                                         "\"2025-03-04\",\"end_date\":\"2025-04-28\"}");
     kmerr        err = { 0 };
 
-    ck_assert_int_eq(kmreg_validate_schema(kmreg_find(TOOL)->output, kmjson_get(env, "data"),
-                                           "data", &err),
+    ck_assert_int_eq(kmschema_validate(kmreg_find(TOOL)->output, kmjson_get(env, "data"),
+                                       "data", &err),
                      KM_OK);
     ck_assert_int_gt(assert_activity_series(env, "acme", range("2025-03-04", "2025-04-28"),
                                             KMI_WEEKLY, NULL),

@@ -5,6 +5,7 @@
 #include "json.h"
 #include "log.h"
 #include "reg.h"
+#include "schema.h"
 #include "settings.h"
 #include "simtz.h"
 #include "util.h"
@@ -171,8 +172,7 @@ toolfix_ok(const char *tool, const char *args_json)
     ck_assert_msg(status == 200, "%s %s: status %d: %s", tool, args_json, status,
                   kmjson_text(env));
     ck_assert_msg(kmjson_get(env, "data") != NULL, "%s: no data", tool);
-    ck_assert_msg(kmreg_validate_schema(t->output, kmjson_get(env, "data"), "data", &err) ==
-                      KM_OK,
+    ck_assert_msg(kmschema_validate(t->output, kmjson_get(env, "data"), "data", &err) == KM_OK,
                   "%s: data does not match its output schema: %s", tool, err.msg);
     kmerr_clear(&err);
     return env;

@@ -1,21 +1,15 @@
-/* reg.c — the tool table and everything derived from it. */
+/* reg.c — the tool table: names, routes, schemas, handlers, and the listing of them. */
 #include "reg.h"
 #include "json.h"
-#include "log.h"
-#include "reg_schemas.h"
+#include "schema.h"
+#include "schemas.h"
 #include "shape.h"
 #include "tools.h"
-#include "util.h"
 
-#include <math.h>
-#include <pthread.h>
-#include <regex.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The seed's guidance that every windowed tool shares. */
 /* How each list or series tool is bounded (shape.h); the text table's columns too. */
 #define METRIC_FIELDS "sent", "delivered", "opens", "open_rate", "clicks", "click_rate",      \
     "bounces", "bounce_rate", "unsubscribes", "conversions", "conversion_value"
@@ -80,9 +74,7 @@ static const struct kmshape_spec breakdown_shape = {
     .model_sort = "profile_count", .columns = breakdown_columns,
 };
 
-#define METRIC_SORT J("sent","delivered","opens","open_rate","clicks","click_rate","bounces", \
-    "bounce_rate","unsubscribes","conversions","conversion_value")
-
+/* The seed's guidance that every windowed tool shares. */
 #define WINDOW_HELP                                                                          \
     " The window is either start_date+end_date (inclusive dates) or a timeframe preset, "  \
     "never both; dates are read in the account's timezone and the resolved window is "     \
@@ -98,10 +90,6 @@ static struct kmtool tools[] = {
             "Call this first when unsure which `account` to pass; it never returns API keys.",
         .method = "GET",
         .route = "/v1/accounts",
-        .input_schema = OBJ_OPEN OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["accounts"],"properties":{
-            "accounts":{"type":"array","items":{"type":"object","required":["name","label"],
-            "properties":{"name":{"type":"string"},"label":{"type":"string"}}}}}}),
         .run = kmtool_list_accounts,
         .needs_account = 0,
     },
@@ -116,17 +104,6 @@ static struct kmtool tools[] = {
             "campaign); `campaign` narrows to one campaign id." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/campaigns/performance",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,"campaign":{) ID_PATTERN
-            J(,"description":"Klaviyo campaign id: only this campaign."},
-              "resolve_campaign_names":{"type":"boolean","default":false,
-              "description":"Resolve each campaign id to its name (default false: the name falls back to the send channel)."},)
-            IN_PAGE_HEAD J(["campaign_name","campaign_id",) METRIC_SORT J(]) IN_PAGE_TAIL
-            OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["campaigns","campaign_count"],
-            "properties":{"campaign_count":{"type":"integer","minimum":0},
-            "campaigns":{"type":"array","items":{"type":"object","required":["campaign_id",
-            "campaign_name",) METRIC_REQUIRED J(],"properties":{"campaign_id":{"type":"string"},
-            "campaign_name":{"type":["string","null"]},) METRIC_PROPS J(}}},) OUT_PAGED J(}}),
         .run = kmtool_campaign_performance,
         .shape = &campaign_shape,
         .needs_account = 1,
@@ -141,19 +118,6 @@ static struct kmtool tools[] = {
             "those, and this tool to find flow ids and names.",
         .method = "GET",
         .route = "/v1/flows",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,"status":{"type":"string",
-            "enum":["draft","manual","live"],"description":"Only flows with this status."},
-            "archived":{"type":"boolean","description":"Only archived (true) or active (false) flows."},)
-            IN_PAGE_HEAD J(["name","flow_id","status","trigger_type","created","updated"])
-            IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["flows","flow_count"],"properties":{
-            "flow_count":{"type":"integer","minimum":0},
-            "flows":{"type":"array","items":{"type":"object","required":["flow_id","name",
-            "status","trigger_type","archived","created","updated"],"properties":{
-            "flow_id":{"type":"string"},"name":{"type":["string","null"]},
-            "status":{"type":["string","null"]},"trigger_type":{"type":["string","null"]},
-            "archived":{"type":["boolean","null"]},"created":{"type":["string","null"]},
-            "updated":{"type":["string","null"]}}}},) OUT_PAGED J(}}),
         .run = kmtool_get_flows,
         .shape = &flows_shape,
         .needs_account = 1,
@@ -168,22 +132,6 @@ static struct kmtool tools[] = {
             "per flow; `flow` narrows to one flow id." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/flows/performance",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,"flow":{) ID_PATTERN
-            J(,"description":"Klaviyo flow id: only this flow."},
-              "resolve_message_names":{"type":"boolean","default":false,
-              "description":"Attach each flow message's name (one lookup per message)."},
-              "rollup":{"type":"boolean","default":false,
-              "description":"One summed row per flow; message fields become null."},)
-            IN_PAGE_HEAD J(["flow_id","flow_message_name","send_channel",) METRIC_SORT J(])
-            IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["flows","flow_count"],"properties":{
-            "flow_count":{"type":"integer","minimum":0},
-            "flows":{"type":"array","items":{"type":"object","required":["flow_id",
-            "flow_message_id","flow_message_name","send_channel",) METRIC_REQUIRED
-            J(],"properties":{"flow_id":{"type":"string"},
-            "flow_message_id":{"type":["string","null"]},
-            "flow_message_name":{"type":["string","null"]},
-            "send_channel":{"type":["string","null"]},) METRIC_PROPS J(}}},) OUT_PAGED J(}}),
         .run = kmtool_flow_performance,
         .shape = &flow_perf_shape,
         .needs_account = 1,
@@ -198,18 +146,6 @@ static struct kmtool tools[] = {
             "understand a flow's logic or to map message ids from flow performance to names.",
         .method = "GET",
         .route = "/v1/flows/{flow_id}/structure",
-        .input_schema = J({"type":"object","additionalProperties":false,"required":["flow_id"],
-            "properties":{) IN_ACCOUNT J(,"flow_id":{) ID_PATTERN
-            J(,"description":"The Klaviyo flow id (see klaviyo_get_flows)."}}}),
-        .output_schema = J({"type":"object","required":["flow_id","action_count","steps",
-            "summary"],"properties":{"flow_id":{"type":"string"},
-            "action_count":{"type":"integer","minimum":0},
-            "steps":{"type":"array","items":{"type":"object","required":["action_id",
-            "action_type","message_id","message_name","channel"],"properties":{
-            "action_id":{"type":"string"},"action_type":{"type":"string"},
-            "message_id":{"type":["string","null"]},"message_name":{"type":["string","null"]},
-            "channel":{"type":["string","null"]}}}},
-            "summary":{"type":"object","additionalProperties":{"type":"integer"}}}}),
         .run = kmtool_flow_structure,
         .needs_account = 1,
     },
@@ -231,26 +167,6 @@ static struct kmtool tools[] = {
             "over week?')." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/performance/over-time",
-        .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
-            "properties":{) IN_ACCOUNT J(,) IN_WINDOW J(,"entity":{"type":"string",
-            "enum":["flow","campaign"],"description":"flow (native series) or campaign (bucketed by basis)."},
-            "basis":{"type":"string","enum":["send_date","activity"],"default":"send_date",
-            "description":"Campaigns only: send_date (as Klaviyo's reports and UI count, the default) or activity (when events happened, from metric aggregates)."},
-            "interval":{"type":"string","enum":["hourly","daily","weekly","monthly"],
-            "default":"weekly","description":"Bucket size; campaigns take daily, weekly or monthly."},
-            "entity_id":{) ID_PATTERN J(,"description":"Only this flow or campaign id."},
-            "statistics":{"type":"array","minItems":1,"maxItems":27,"uniqueItems":true,
-            "items":{"type":"string","enum":) STATISTICS_ENUM J(},
-            "description":"Klaviyo statistic names (default recipients, delivered, opens_unique, clicks_unique, conversions, conversion_value)."},)
-            IN_SERIES_LIMIT J(}}),
-        .output_schema = J({"type":"object","required":["entity","interval","date_times",
-            "series"],"properties":{"entity":{"type":"string"},"interval":{"type":"string"},
-            "basis":{"type":"string","enum":["send_date","activity"]},
-            "date_times":{"type":"array","items":{"type":"string"}},
-            "series":{"type":"array","items":{"type":"object","required":["groupings",
-            "statistics"],"properties":{"groupings":{"type":"object"},
-            "statistics":{"type":"object","additionalProperties":{"type":"array",
-            "items":{"type":["number","null"]}}}}}},) OUT_PAGED J(}}),
         .run = kmtool_over_time,
         .shape = &series_shape,
         .needs_account = 1,
@@ -269,23 +185,6 @@ static struct kmtool tools[] = {
             "count distinct campaigns or flows." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/performance/compare",
-        .input_schema = J({"type":"object","additionalProperties":false,"required":["entity"],
-            "properties":{) IN_ACCOUNT J(,) IN_WINDOW J(,"entity":{"type":"string",
-            "enum":["campaign","flow"],"description":"campaign or flow totals."},
-            "prior_start_date":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-            "description":"Explicit prior-period start (with prior_end_date)."},
-            "prior_end_date":{"type":"string","pattern":"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
-            "description":"Explicit prior-period end, inclusive (with prior_start_date)."},
-            "entity_id":{) ID_PATTERN J(,"description":"Only this campaign or flow id."}}}),
-        .output_schema = J({"type":"object","required":["entity","current_period",
-            "prior_period","current_totals","prior_totals","deltas","current_entity_count",
-            "prior_entity_count"],"properties":{"entity":{"type":"string"},
-            "current_period":) PERIOD J(,"prior_period":) PERIOD J(,"current_totals":)
-            METRIC_BLOCK J(,"prior_totals":) METRIC_BLOCK J(,"deltas":{"type":"object",
-            "additionalProperties":) DELTA J(},"current_entity_count":{"type":"integer"},
-            "prior_entity_count":{"type":"integer"},
-            "current_campaign_count":{"type":"integer"},"prior_campaign_count":{"type":"integer"},
-            "current_flow_count":{"type":"integer"},"prior_flow_count":{"type":"integer"}}}),
         .run = kmtool_compare_periods,
         .needs_account = 1,
         .date_scoped = 1,
@@ -299,18 +198,6 @@ static struct kmtool tools[] = {
             "my lists?'. list_id returns one list. Sizes cost one slow lookup per list.",
         .method = "GET",
         .route = "/v1/lists/health",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,"list_id":{) ID_PATTERN
-            J(,"description":"Only this Klaviyo list id."},) IN_PAGE_HEAD
-            J(["name","list_id","profile_count","created","updated"]) IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["lists","list_count",
-            "total_profiles"],"properties":{"list_count":{"type":"integer","minimum":0},
-            "total_profiles":{"type":"integer","minimum":0},
-            "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
-            "opt_in_process","profile_count","created","updated"],"properties":{
-            "list_id":{"type":"string"},"name":{"type":["string","null"]},
-            "opt_in_process":{"type":["string","null"]},
-            "profile_count":{"type":["integer","null"]},"created":{"type":["string","null"]},
-            "updated":{"type":["string","null"]}}}},) OUT_PAGED J(}}),
         .run = kmtool_list_health,
         .shape = &health_shape,
         .needs_account = 1,
@@ -324,10 +211,6 @@ static struct kmtool tools[] = {
             "not deduplicated profiles. Use for 'how fast are my lists growing?'." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/lists/growth",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["growth"],"properties":{
-            "growth":{"type":"object","required":["list","email","sms"],"properties":{
-            "list":) GROWTH J(,"email":) GROWTH J(,"sms":) GROWTH J(}}}}),
         .run = kmtool_list_growth,
         .needs_account = 1,
         .date_scoped = 1,
@@ -341,15 +224,6 @@ static struct kmtool tools[] = {
             "shrinking?'. Rows are matched to list ids by name." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/lists/growth-by-list",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,) IN_PAGE_HEAD
-            J(["name","list_id","subscribed","unsubscribed","net"]) IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["lists","list_count","totals"],
-            "properties":{"list_count":{"type":"integer","minimum":0},
-            "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
-            "subscribed","unsubscribed","net"],"properties":{
-            "list_id":{"type":["string","null"]},"name":{"type":["string","null"]},
-            "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
-            "net":{"type":["integer","null"]}}}},"totals":) GROWTH J(,) OUT_PAGED J(}}),
         .run = kmtool_list_growth_by_list,
         .shape = &by_list_shape,
         .needs_account = 1,
@@ -364,22 +238,6 @@ static struct kmtool tools[] = {
             "growth in one view. Sizes cost one slow lookup per list." WINDOW_HELP,
         .method = "POST",
         .route = "/v1/lists/breakdown",
-        .input_schema = OBJ_OPEN IN_ACCOUNT J(,) IN_WINDOW J(,) IN_PAGE_HEAD
-            J(["name","list_id","profile_count","subscribed","unsubscribed","net"])
-            IN_PAGE_TAIL OBJ_CLOSE,
-        .output_schema = J({"type":"object","required":["lists","list_count","totals"],
-            "properties":{"list_count":{"type":"integer","minimum":0},
-            "lists":{"type":"array","items":{"type":"object","required":["list_id","name",
-            "opt_in_process","profile_count","subscribed","unsubscribed","net"],"properties":{
-            "list_id":{"type":"string"},"name":{"type":["string","null"]},
-            "opt_in_process":{"type":["string","null"]},
-            "profile_count":{"type":["integer","null"]},
-            "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
-            "net":{"type":["integer","null"]}}}},
-            "totals":{"type":"object","required":["profile_count","subscribed","unsubscribed",
-            "net"],"properties":{"profile_count":{"type":["integer","null"]},
-            "subscribed":{"type":["integer","null"]},"unsubscribed":{"type":["integer","null"]},
-            "net":{"type":["integer","null"]}}},) OUT_PAGED J(}}),
         .run = kmtool_list_breakdown,
         .shape = &breakdown_shape,
         .needs_account = 1,
@@ -397,19 +255,6 @@ static struct kmtool tools[] = {
             "cache already holds cost nothing. Omit account for every account.",
         .method = "GET",
         .route = "/v1/budget",
-        .input_schema = J({"type":"object","additionalProperties":false,"properties":{
-            "account":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
-            "description":"Canonical account name; omit for every configured account."}}}),
-        .output_schema = J({"type":"object","required":["accounts"],"properties":{
-            "accounts":{"type":"array","items":{"type":"object","required":["account",
-            "report_calls_used_today","report_calls_left_today","daily_report_cap","tiers"],
-            "properties":{"account":{"type":"string"},
-            "report_calls_used_today":{"type":"integer","minimum":0},
-            "report_calls_left_today":{"type":"integer","minimum":0},
-            "daily_report_cap":{"type":"integer","minimum":1},
-            "tiers":{"type":"array","items":{"type":"object","required":["tier",
-            "next_free_slot_s"],"properties":{"tier":{"type":"string"},
-            "next_free_slot_s":{"type":"number","minimum":0}}}}}}}}}),
         .run = kmtool_get_budget,
         .needs_account = 0,
         .live = 1,
@@ -418,102 +263,35 @@ static struct kmtool tools[] = {
 
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
 
-/* --- compiled schema patterns ------------------------------------------------------------ */
+/* envelope.json: the success envelope every tool's output schema is wrapped in */
+static json_object *envelope;
 
-/* Every `pattern` is compiled once and kept until kmreg_free. kmreg_init compiles the
- * registry's own; a schema from elsewhere (kmreg_validate_schema) adds its patterns on first
- * use. Entries are immutable once published at the head of the list, so lookups walk it
- * without a lock; adding takes the mutex, so a pattern is compiled at most once. regexec
- * on a shared compiled pattern is thread-safe (POSIX). */
-struct pattern {
-    struct pattern *next;
-    char           *text;
-    int             ok;     /* regcomp succeeded */
-    regex_t         re;
-};
-
-static _Atomic(struct pattern *) patterns;
-static pthread_mutex_t           patterns_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static struct pattern *
-pattern_find(struct pattern *p, const char *text)
-{
-    for (; p; p = p->next) {
-        if (strcmp(p->text, text) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-/* The compiled form of `text`, compiling it on first use. */
-static const struct pattern *
-pattern_get(const char *text)
-{
-    struct pattern *p = pattern_find(atomic_load(&patterns), text);
-
-    if (p)
-        return p;
-    pthread_mutex_lock(&patterns_lock);
-    p = pattern_find(atomic_load(&patterns), text);
-    if (!p) {
-        p = km_xcalloc(1, sizeof(*p));
-        p->text = km_xstrdup(text);
-        p->ok = regcomp(&p->re, text, REG_EXTENDED | REG_NOSUB) == 0;
-        p->next = atomic_load(&patterns);
-        atomic_store(&patterns, p);
-    }
-    pthread_mutex_unlock(&patterns_lock);
-    return p;
-}
-
-/* Compile every string-valued `pattern` in schema. */
-static void
-patterns_add(json_object *schema)
-{
-    if (json_object_is_type(schema, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(schema); i++)
-            patterns_add(json_object_array_get_idx(schema, i));
-        return;
-    }
-    if (!json_object_is_type(schema, json_type_object))
-        return;
-    json_object_object_foreach(schema, key, val) {
-        if (strcmp(key, "pattern") == 0 && json_object_is_type(val, json_type_string))
-            (void)pattern_get(json_object_get_string(val));
-        else
-            patterns_add(val);
-    }
-}
-
-static void
-patterns_free(void)
-{
-    struct pattern *p;
-
-    pthread_mutex_lock(&patterns_lock);
-    p = atomic_exchange(&patterns, NULL);
-    pthread_mutex_unlock(&patterns_lock);
-    while (p) {
-        struct pattern *next = p->next;
-
-        if (p->ok)
-            regfree(&p->re);
-        free(p->text);
-        free(p);
-        p = next;
-    }
-}
-
+/* Parse the built-in schema `name` ("klaviyo_get_flows.input": schemas/<name>.json) and check
+ * that the validator honours all of it. Failing either is a bug in the program: the process
+ * stops. */
 static json_object *
-parse_builtin(const char *name, const char *what, const char *text)
+parse_builtin(const char *name)
 {
+    const char  *text = NULL;
     json_object *o = NULL;
     kmerr        err = { 0 };
 
+    for (size_t i = 0; i < kmschemas_count && !text; i++) {
+        if (strcmp(kmschemas_files[i].name, name) == 0)
+            text = kmschemas_files[i].text;
+    }
+    if (!text) {
+        fprintf(stderr, "klaviyo-mcp: no built-in schema %s (schemas/%s.json)\n", name, name);
+        abort();
+    }
     if (kmjson_parse(text, strlen(text), KM_INTERNAL_ERROR, &o, &err) != KM_OK ||
         !json_object_is_type(o, json_type_object)) {
-        fprintf(stderr, "klaviyo-mcp: built-in %s schema of %s is not valid JSON: %s\n", what,
-                name, err.msg);
+        fprintf(stderr, "klaviyo-mcp: built-in schema %s is not a JSON object: %s\n", name,
+                err.msg);
+        abort();
+    }
+    if (kmschema_prepare(o, name, &err) != KM_OK) {
+        fprintf(stderr, "klaviyo-mcp: built-in schema %s\n", err.msg);
         abort();
     }
     return o;
@@ -522,13 +300,17 @@ parse_builtin(const char *name, const char *what, const char *text)
 void
 kmreg_init(void)
 {
+    char name[128];
+
+    if (!envelope)
+        envelope = parse_builtin("envelope");
     for (size_t i = 0; i < NTOOLS; i++) {
         if (tools[i].input)
             continue;
-        tools[i].input = parse_builtin(tools[i].name, "input", tools[i].input_schema);
-        tools[i].output = parse_builtin(tools[i].name, "output", tools[i].output_schema);
-        patterns_add(tools[i].input);
-        patterns_add(tools[i].output);
+        snprintf(name, sizeof(name), "%s.input", tools[i].name);
+        tools[i].input = parse_builtin(name);
+        snprintf(name, sizeof(name), "%s.output", tools[i].name);
+        tools[i].output = parse_builtin(name);
     }
 }
 
@@ -540,7 +322,9 @@ kmreg_free(void)
         json_object_put(tools[i].output);
         tools[i].input = tools[i].output = NULL;
     }
-    patterns_free();
+    json_object_put(envelope);
+    envelope = NULL;
+    kmschema_forget();
 }
 
 size_t
@@ -565,409 +349,35 @@ kmreg_find(const char *name)
     return NULL;
 }
 
-/* --- routing ------------------------------------------------------------------------- */
-
-/* Match `path` against `route` ("/v1/flows/{flow_id}/structure"). On a match returns 1 and,
- * when the route has a parameter, sets *pname and *pval (both new strings). */
-static int
-route_match(const char *route, const char *path, char **pname, char **pval)
-{
-    const char *r = route, *p = path;
-
-    *pname = *pval = NULL;
-    while (*r && *p) {
-        if (*r == '{') {
-            const char *re = strchr(r, '}');
-            const char *pe = strchr(p, '/');
-            size_t      vlen = pe ? (size_t)(pe - p) : strlen(p);
-            if (!re || vlen == 0) {
-                free(*pname);
-                free(*pval);
-                *pname = *pval = NULL;
-                return 0;
-            }
-            *pname = km_xstrndup(r + 1, (size_t)(re - r - 1));
-            *pval = km_xstrndup(p, vlen);
-            r = re + 1;
-            p += vlen;
-            continue;
-        }
-        if (*r != *p)
-            break;
-        r++;
-        p++;
-    }
-    /* a single trailing slash on the request is tolerated */
-    if (*r == '\0' && (*p == '\0' || (p[0] == '/' && p[1] == '\0')))
-        return 1;
-    free(*pname);
-    free(*pval);
-    *pname = *pval = NULL;
-    return 0;
-}
-
-const struct kmtool *
-kmreg_route(const char *method, const char *path, json_object **path_args, const char **allow)
-{
-    const char *allowed = NULL;
-
-    if (path_args)
-        *path_args = NULL;
-    for (size_t i = 0; i < NTOOLS; i++) {
-        char *pname, *pval;
-        if (!route_match(tools[i].route, path, &pname, &pval))
-            continue;
-        if (strcmp(tools[i].method, method) != 0) {
-            allowed = tools[i].method;
-            free(pname);
-            free(pval);
-            continue;
-        }
-        if (pname && path_args) {
-            *path_args = json_object_new_object();
-            json_object_object_add(*path_args, pname, json_object_new_string(pval));
-        }
-        free(pname);
-        free(pval);
-        if (allow)
-            *allow = NULL;
-        return &tools[i];
-    }
-    if (allow)
-        *allow = allowed;
-    return NULL;
-}
-
-/* --- coercion and validation ----------------------------------------------------------- */
-
-static const char *
-schema_type(json_object *schema)
-{
-    json_object *t = kmjson_get(schema, "type");
-
-    if (t && json_object_is_type(t, json_type_string))
-        return json_object_get_string(t);
-    return NULL;
-}
-
-void
-kmreg_coerce(const struct kmtool *t, json_object *args)
-{
-    json_object *props = kmjson_get(t->input, "properties");
-
-    if (!args || !json_object_is_type(args, json_type_object))
-        return;
-    json_object_object_foreach(args, key, val) {
-        json_object *ps = kmjson_get(props, key);
-        const char  *type = schema_type(ps);
-        const char  *s;
-
-        if (!type || !json_object_is_type(val, json_type_string))
-            continue;
-        s = json_object_get_string(val);
-        if (strcmp(type, "boolean") == 0) {
-            if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
-                json_object_object_add(args, key, json_object_new_boolean(1));
-            else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
-                json_object_object_add(args, key, json_object_new_boolean(0));
-        } else if (strcmp(type, "integer") == 0) {
-            char *end;
-            long  n = strtol(s, &end, 10);
-            if (*s && *end == '\0')
-                json_object_object_add(args, key, json_object_new_int64(n));
-        } else if (strcmp(type, "array") == 0) {
-            json_object *arr = json_object_new_array();
-            char        *copy = km_xstrdup(s), *save = NULL;
-            for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-                json_object_array_add(arr, json_object_new_string(tok));
-            free(copy);
-            json_object_object_add(args, key, arr);
-        }
-    }
-}
-
-static int
-type_is(json_object *v, const char *type)
-{
-    enum json_type jt = json_object_get_type(v);
-
-    if (strcmp(type, "null") == 0)
-        return v == NULL || jt == json_type_null;
-    if (!v)
-        return 0;
-    if (strcmp(type, "string") == 0)
-        return jt == json_type_string;
-    if (strcmp(type, "boolean") == 0)
-        return jt == json_type_boolean;
-    if (strcmp(type, "integer") == 0) {
-        if (jt == json_type_int)
-            return 1;
-        if (jt == json_type_double) {
-            double d = json_object_get_double(v);
-
-            /* a whole number within long long: converting anything else is undefined (found by
-             * fuzz_rest: {"limit":8.9e73}) */
-            return isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
-                   d == trunc(d);
-        }
-        return 0;
-    }
-    if (strcmp(type, "number") == 0)
-        return jt == json_type_int || jt == json_type_double;
-    if (strcmp(type, "object") == 0)
-        return jt == json_type_object;
-    if (strcmp(type, "array") == 0)
-        return jt == json_type_array;
-    return 0;
-}
-
-static const char *
-json_type_word(json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_null:
-        return "null";
-    case json_type_boolean:
-        return "a boolean";
-    case json_type_int:
-    case json_type_double:
-        return "a number";
-    case json_type_string:
-        return "a string";
-    case json_type_array:
-        return "an array";
-    case json_type_object:
-        return "an object";
-    }
-    return "a value";
-}
-
-static kmcode validate(json_object *schema, json_object *v, const char *where, kmerr *err);
-
-static kmcode
-validate_type(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    json_object *t = kmjson_get(schema, "type");
-    char         want[128] = "";
-
-    if (!t)
-        return KM_OK;
-    if (json_object_is_type(t, json_type_string)) {
-        if (type_is(v, json_object_get_string(t)))
-            return KM_OK;
-        snprintf(want, sizeof(want), "%s", json_object_get_string(t));
-    } else {
-        for (size_t i = 0; i < json_object_array_length(t); i++) {
-            const char *ty = json_object_get_string(json_object_array_get_idx(t, i));
-            if (type_is(v, ty))
-                return KM_OK;
-            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? " or " : "",
-                     ty);
-        }
-    }
-    return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be %s, got %s", where, want,
-                     json_type_word(v));
-}
-
-static kmcode
-validate_string(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    const char  *s = json_object_get_string(v);
-    json_object *pat = kmjson_get(schema, "pattern");
-    json_object *en = kmjson_get(schema, "enum");
-    size_t       len = (size_t)json_object_get_string_len(v);
-
-    /* C string functions would stop at a NUL and check only what is before it
-     * ("northwind\u0000xyz" served as "northwind"): no argument may hold one */
-    if (memchr(s, '\0', len))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: contains a NUL character", where);
-
-    if (kmjson_get(schema, "minLength") && len < (size_t)json_object_get_int(kmjson_get(schema, "minLength")))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: too short", where);
-    if (kmjson_get(schema, "maxLength") && len > (size_t)json_object_get_int(kmjson_get(schema, "maxLength")))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: too long", where);
-    if (en) {
-        for (size_t i = 0; i < json_object_array_length(en); i++) {
-            if (strcmp(json_object_get_string(json_object_array_get_idx(en, i)), s) == 0)
-                return KM_OK;
-        }
-        {
-            char list[512] = "";
-            for (size_t i = 0; i < json_object_array_length(en); i++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-                         json_object_get_string(json_object_array_get_idx(en, i)));
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%.40s' is not one of %s", where, s,
-                             list);
-        }
-    }
-    if (pat) {
-        const struct pattern *re = pattern_get(json_object_get_string(pat));
-        int                   ok;
-
-        if (!re->ok)
-            return kmerr_set(err, KM_INTERNAL_ERROR, "%s: bad schema pattern", where);
-        ok = regexec(&re->re, s, 0, NULL, 0) == 0;
-        if (!ok)
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: '%.40s' does not match %s", where, s,
-                             json_object_get_string(pat));
-    }
-    return KM_OK;
-}
-
-static kmcode
-validate_object(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    json_object *props = kmjson_get(schema, "properties");
-    json_object *req = kmjson_get(schema, "required");
-    json_object *addl = kmjson_get(schema, "additionalProperties");
-    char         sub[256];
-    kmcode       rc;
-
-    for (size_t i = 0; req && i < json_object_array_length(req); i++) {
-        const char *k = json_object_get_string(json_object_array_get_idx(req, i));
-        if (!kmjson_get(v, k) && !json_object_object_get_ex(v, k, NULL)) {
-            if (strcmp(where, "arguments") == 0)
-                return kmerr_set(err, KM_INVALID_ARGUMENT, "%s is required", k);
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s.%s is required", where, k);
-        }
-    }
-    json_object_object_foreach(v, key, val) {
-        json_object *ps = kmjson_get(props, key);
-        if (strcmp(where, "arguments") == 0)
-            snprintf(sub, sizeof(sub), "%s", key);
-        else
-            snprintf(sub, sizeof(sub), "%s.%s", where, key);
-        if (ps) {
-            rc = validate(ps, val, sub, err);
-            if (rc != KM_OK)
-                return rc;
-        } else if (addl && json_object_is_type(addl, json_type_boolean) &&
-                   !json_object_get_boolean(addl)) {
-            char known[512] = "";
-            json_object_object_foreach(props, pk, pv) {
-                (void)pv;
-                snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
-                         known[0] ? ", " : "", pk);
-            }
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%.64s: unknown field (accepted: %s)", sub,
-                             known[0] ? known : "none");
-        } else if (addl && json_object_is_type(addl, json_type_object)) {
-            rc = validate(addl, val, sub, err);
-            if (rc != KM_OK)
-                return rc;
-        }
-    }
-    return KM_OK;
-}
-
-static kmcode
-validate_array(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    json_object *items = kmjson_get(schema, "items");
-    json_object *mn = kmjson_get(schema, "minItems");
-    json_object *mx = kmjson_get(schema, "maxItems");
-    json_object *uq = kmjson_get(schema, "uniqueItems");
-    size_t       n = json_object_array_length(v);
-    char         sub[256];
-
-    if (mn && n < (size_t)json_object_get_int(mn))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: needs at least %d item(s)", where,
-                         json_object_get_int(mn));
-    if (mx && n > (size_t)json_object_get_int(mx))
-        return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: at most %d items", where,
-                         json_object_get_int(mx));
-    for (size_t i = 0; i < n; i++) {
-        json_object *it = json_object_array_get_idx(v, i);
-        snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
-        if (items) {
-            kmcode rc = validate(items, it, sub, err);
-            if (rc != KM_OK)
-                return rc;
-        }
-        if (uq && json_object_get_boolean(uq)) {
-            for (size_t j = 0; j < i; j++) {
-                if (json_object_equal(it, json_object_array_get_idx(v, j)))
-                    return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: duplicate item", sub);
-            }
-        }
-    }
-    return KM_OK;
-}
-
-static kmcode
-validate(json_object *schema, json_object *v, const char *where, kmerr *err)
-{
-    json_object *mn = kmjson_get(schema, "minimum");
-    json_object *mx = kmjson_get(schema, "maximum");
-    kmcode       rc = validate_type(schema, v, where, err);
-
-    if (rc != KM_OK)
-        return rc;
-    if (!v || json_object_is_type(v, json_type_null))
-        return KM_OK;
-    switch (json_object_get_type(v)) {
-    case json_type_string:
-        return validate_string(schema, v, where, err);
-    case json_type_object:
-        return validate_object(schema, v, where, err);
-    case json_type_array:
-        return validate_array(schema, v, where, err);
-    case json_type_int:
-    case json_type_double:
-        if (mn && json_object_get_double(v) < json_object_get_double(mn))
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be at least %g", where,
-                             json_object_get_double(mn));
-        if (mx && json_object_get_double(v) > json_object_get_double(mx))
-            return kmerr_set(err, KM_INVALID_ARGUMENT, "%s: must be at most %g", where,
-                             json_object_get_double(mx));
-        return KM_OK;
-    default:
-        return KM_OK;
-    }
-}
-
-kmcode
-kmreg_validate_schema(json_object *schema, json_object *value, const char *where, kmerr *err)
-{
-    return validate(schema, value, where, err);
-}
-
 kmcode
 kmreg_validate(const struct kmtool *t, json_object *args, kmerr *err)
 {
     if (!args || !json_object_is_type(args, json_type_object))
         return kmerr_set(err, KM_INVALID_ARGUMENT, "arguments must be a JSON object");
-    return validate(t->input, args, "arguments", err);
+    return kmschema_validate(t->input, args, "arguments", err);
 }
 
 /* The schema of a success envelope around a tool's `data` schema: what MCP's
- * structuredContent holds. */
+ * structuredContent holds. It is envelope.json with properties.data replaced; the other parts
+ * are shared with the parsed file (json-c counts references). */
 static json_object *
 envelope_schema(json_object *data)
 {
-    static const char meta[] = J({"type":"object","required":["account","period","revision",
-        "latency_ms"],"properties":{"account":{"type":["string","null"]},
-        "period":{"type":["object","null"],"properties":{"start_date":{"type":"string"},
-        "end_date":{"type":"string"}}},"revision":{"type":"string"},
-        "latency_ms":{"type":["number","null"]}}});
     json_object *env = json_object_new_object();
-    json_object *props = json_object_new_object();
-    json_object *req = json_object_new_array();
-    json_object *warn = json_object_new_object();
-    json_object *witems = json_object_new_object();
 
-    json_object_object_add(env, "type", json_object_new_string("object"));
-    json_object_array_add(req, json_object_new_string("data"));
-    json_object_array_add(req, json_object_new_string("metadata"));
-    json_object_array_add(req, json_object_new_string("warnings"));
-    json_object_object_add(env, "required", req);
-    json_object_object_add(props, "data", json_object_get(data));
-    json_object_object_add(props, "metadata", parse_builtin("envelope", "metadata", meta));
-    json_object_object_add(witems, "type", json_object_new_string("string"));
-    json_object_object_add(warn, "type", json_object_new_string("array"));
-    json_object_object_add(warn, "items", witems);
-    json_object_object_add(props, "warnings", warn);
-    json_object_object_add(env, "properties", props);
+    json_object_object_foreach(envelope, key, val) {
+        if (strcmp(key, "properties") == 0) {
+            json_object *props = json_object_new_object();
+
+            json_object_object_foreach(val, pkey, pval) {
+                json_object_object_add(props, pkey,
+                                       json_object_get(strcmp(pkey, "data") == 0 ? data : pval));
+            }
+            json_object_object_add(env, key, props);
+        } else {
+            json_object_object_add(env, key, json_object_get(val));
+        }
+    }
     return env;
 }
 

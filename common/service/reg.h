@@ -1,15 +1,18 @@
 /* reg.h — the one tool registry: every tool's name, title, description, schemas, REST route
- * and handler, and everything derived from them (routing, argument validation, listings).
+ * and handler; the listing of them and the validation of a tool's arguments.
  *
  * Owns:    the table is static and immutable; every pointer returned is borrowed for the
  *          life of the process. Objects returned by kmreg_*_json are new (json_object_put).
  * Threads: kmreg_init once in main() before any thread; afterwards everything is safe from
  *          any thread (schema patterns are compiled once and shared; kmreg_free only after
  *          the last thread is done).
- * Fails:   kmreg_validate returns KM_INVALID_ARGUMENT naming the field and the rule.
+ * Fails:   kmreg_init aborts on a built-in schema that is not JSON or that the validator
+ *          cannot honour (a bug); kmreg_validate returns KM_INVALID_ARGUMENT naming the field
+ *          and the rule.
  *
- * REST routes, GET /v1/tools, POST /v1/tools/<name>, MCP tools/list and validation all come
- * from this table, so both transports call the same entry and return the same data.
+ * REST routes (route.h), GET /v1/tools, POST /v1/tools/<name>, MCP tools/list and validation
+ * (schema.h) all come from this table, so both transports call the same entry and return the
+ * same data.
  */
 #ifndef KM_REG_H
 #define KM_REG_H
@@ -34,8 +37,6 @@ struct kmtool {
     const char *description;    /* written for a model choosing tools */
     const char *method;         /* "GET" or "POST" */
     const char *route;          /* "/v1/flows/{flow_id}/structure" */
-    const char *input_schema;   /* JSON text */
-    const char *output_schema;  /* JSON text: the schema of the envelope's `data` */
     kmtool_fn  *run;
     int         needs_account;  /* 0 only for klaviyo_list_accounts */
     int         date_scoped;    /* takes timeframe or start_date+end_date */
@@ -43,12 +44,13 @@ struct kmtool {
                                    recent answer (server/http.c's memo) */
     const struct kmshape_spec *shape;   /* how a list or series answer is bounded (shape.h);
                                            NULL: the answer is small by nature */
-    /* parsed once by kmreg_init */
+    /* parsed once by kmreg_init from schemas/<name>.input.json and <name>.output.json */
     json_object *input;
-    json_object *output;
+    json_object *output;        /* the schema of the envelope's `data` */
 };
 
-/* Parse every schema; aborts the process on a malformed built-in schema (a bug). */
+/* Parse every schema and compile its patterns; aborts the process on a malformed built-in
+ * schema or one using a keyword the validator does not implement (a bug). */
 void kmreg_init(void);
 void kmreg_free(void);
 
@@ -56,25 +58,9 @@ size_t kmreg_count(void);
 const struct kmtool *kmreg_at(size_t i);
 const struct kmtool *kmreg_find(const char *name);
 
-/* Match a REST request. On a match returns the tool and, for routes with a {param}, adds
- * the path parameter to *path_args (a new object, or NULL when the route has none).
- * Returns NULL when no route matches the path; *allow (may be NULL) is then set to the
- * methods the path does accept ("GET", "POST", or NULL when the path is unknown). */
-const struct kmtool *kmreg_route(const char *method, const char *path, json_object **path_args,
-                                 const char **allow);
-
-/* Coerce query-string values (strings) to the schema's types: "true"/"false" to booleans,
- * digits to integers, comma lists to arrays. Modifies args in place; a value that cannot be
- * coerced is left as is (validation then names it). */
-void kmreg_coerce(const struct kmtool *t, json_object *args);
-
-/* Validate args against the tool's input schema. */
+/* Validate args, which must be a JSON object, against the tool's input schema (schema.h;
+ * messages name the field without a root: "flow_id is required"). */
 kmcode kmreg_validate(const struct kmtool *t, json_object *args, kmerr *err);
-
-/* Validate `value` against any schema (tests check output against output schemas). `where`
- * names the root in messages (e.g. "data"). */
-kmcode kmreg_validate_schema(json_object *schema, json_object *value, const char *where,
-                             kmerr *err);
 
 /* {"tools":[{name,title,description,method,route,inputSchema,outputSchema,annotations}]}
  * in registry order, for GET /v1/tools and the shim's tools/list. */

@@ -1,6 +1,6 @@
 /* fuzz_rest.c — libFuzzer harness: the REST path from a request to a tool's arguments, as
- * server/http.c takes it: the route (kmreg_route), the query string decoded by libevent into
- * string arguments, query coercion (kmreg_coerce), a JSON body (kmjson_parse) and schema
+ * server/http.c takes it: the route (kmroute_find), the query string decoded by libevent into
+ * string arguments, query coercion (kmroute_coerce), a JSON body (kmjson_parse) and schema
  * validation (kmreg_validate).
  *
  * Input: the request target ("/v1/flows?account=acme&archived=true") on the first line, the
@@ -10,6 +10,7 @@
 #include "err.h"
 #include "json.h"
 #include "reg.h"
+#include "route.h"
 
 #include <sys/queue.h>
 #include <event2/http.h>
@@ -86,12 +87,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (strncmp(target, "/v1/tools/", 10) == 0)
         t = kmreg_find(target + 10);  /* POST /v1/tools/<name>, as route_tool_call does */
     else
-        t = kmreg_route(nl ? "POST" : "GET", target, &path_args, &allow);
+        t = kmroute_find(nl ? "POST" : "GET", target, &path_args, &allow);
     if (t && !nl) {
         args = query_args(q ? q : "");
         if (args) {
             merge(args, path_args);
-            kmreg_coerce(t, args);
+            kmroute_coerce(t, args);
             (void)kmreg_validate(t, args, &err);
             kmerr_clear(&err);
         }
