@@ -15,32 +15,23 @@
 #include "cache.h"
 #include "metrics.h"
 #include "reply.h"
-#include "buf.h"
 #include "json.h"
 #include "log.h"
 #include "secret.h"
 #include "util.h"
+#include "wire.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "0"
-#endif
-
-#define KL_MAX_BODY        ((size_t)16 << 20)  /* cap on one decompressed response */
 #define KL_MAX_PAGES       100                 /* links.next guard */
 #define KL_MAX_PAR         16                  /* easy handles a fan-out may use at once */
-#define KL_CONNECT_MS      5000
 #define KL_DEFAULT_WAIT_MS 5000                /* default bound on waiting for a rate slot */
 #define KL_PEER_POLL_MS    25                  /* coalescing: how often a waiter looks */
 #define KL_TICK_MS         50                  /* longest sleep between cancellation checks */
@@ -127,12 +118,8 @@ struct req {
 
     /* the transfer */
     CURL              *h;
-    struct curl_slist *hdrs;        /* holds the key: freed as soon as the transfer ends */
-    kmbuf              resp;
-    int                too_big;
+    struct kmwire      w;           /* headers (with the key), body, Retry-After */
     int                deadline_bound;  /* this attempt's timeout is the call's deadline */
-    double             retry_after_s;   /* from the response headers; < 0 when absent */
-    double             reset_s;
     int64_t            sent_ms;
 
     /* how it ended */
@@ -155,9 +142,7 @@ req_init(struct req *r, const kmkl *kl, const kmkl_call *call, const char *metho
         r->body_len = strlen(body);
     }
     r->nb = kmtier_buckets(kl->scale, call->acct->name, method, path, r->b);
-    kmbuf_init(&r->resp, KL_MAX_BODY);
-    r->retry_after_s = -1;
-    r->reset_s = -1;
+    kmwire_init(&r->w);
     if (kmcache_key(kl->cfg->klaviyo_revision, kl->cfg->cache_ttl_s, call->acct->name, method,
                     path, body, r->key, sizeof(r->key))) {
         snprintf(r->mark, sizeof(r->mark), "l:%s", r->key);
@@ -170,17 +155,9 @@ req_free(struct req *r)
 {
     free(r->path);
     free(r->body);
-    kmbuf_free(&r->resp);
-    curl_slist_free_all(r->hdrs);
+    kmwire_free(&r->w);
     json_object_put(r->doc);
     kmerr_clear(&r->err);
-}
-
-/* The path for logs: no query string (its values are ids and dates, but need not be there). */
-static json_object *
-log_path(const char *path)
-{
-    return json_object_new_string_len(path, (int)strcspn(path, "?"));
 }
 
 static void
@@ -378,44 +355,6 @@ step_slot(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
 
 /* --- the transfer ------------------------------------------------------------------------ */
 
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
-{
-    struct req *r = arg;
-
-    if (kmbuf_append(&r->resp, p, size * n) != 0) {
-        r->too_big = 1;
-        return 0;  /* CURLE_WRITE_ERROR */
-    }
-    return size * n;
-}
-
-static size_t
-on_header(char *p, size_t size, size_t n, void *arg)
-{
-    struct req *r = arg;
-    size_t      len = size * n;
-
-    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-        /* a new response (after a 100 Continue): forget the previous one's headers */
-        r->retry_after_s = -1;
-        r->reset_s = -1;
-        return len;
-    }
-    while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
-        len--;
-    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
-        r->retry_after_s = kmreply_header_seconds(p + 12, len - 12);
-    else if (len > 16 && strncasecmp(p, "RateLimit-Reset:", 16) == 0) {
-        size_t m = 16;
-
-        while (m < len && p[m] != ',')
-            m++;
-        r->reset_s = kmreply_header_seconds(p + 16, m - 16);
-    }
-    return size * n;
-}
-
 static CURL *
 free_handle(kmkl *kl, const struct req *rs, size_t n)
 {
@@ -437,10 +376,10 @@ free_handle(kmkl *kl, const struct req *rs, size_t n)
 static kmcode
 start_xfer(kmkl *kl, kmkl_call *call, struct req *r, CURL *h, int64_t now)
 {
-    int64_t     timeout = (int64_t)kl->cfg->klaviyo_timeout_s * 1000;
-    char       *url, *auth, *rev;
-    const char *key = kmsecret_reveal(call->acct->api_key);
-    CURLcode    cc;
+    int64_t           timeout = (int64_t)kl->cfg->klaviyo_timeout_s * 1000;
+    struct kmwire_req q;
+    char             *url;
+    kmcode            rc;
 
     if (timeout <= 0)
         timeout = 30000;
@@ -452,67 +391,23 @@ start_xfer(kmkl *kl, kmkl_call *call, struct req *r, CURL *h, int64_t now)
     if (timeout < 1)
         timeout = 1;
 
-    curl_easy_reset(h);
     url = km_xasprintf("%s%s", kl->base, r->path);
-    cc = curl_easy_setopt(h, CURLOPT_URL, url);
+    q.url = url;
+    q.key = kmsecret_reveal(call->acct->api_key);
+    q.revision = kl->cfg->klaviyo_revision;
+    q.body = r->body;
+    q.body_len = r->body_len;
+    q.timeout_ms = timeout;
+    rc = kmwire_start(&r->w, h, &q, r, &r->err);
     free(url);
-    if (cc != CURLE_OK)
-        return kmerr_set(&r->err, KM_INTERNAL_ERROR, "the Klaviyo URL was refused");
-
-    /* the key goes only into this list, which is freed as soon as the transfer ends */
-    auth = km_xasprintf("Authorization: Klaviyo-API-Key %s", key ? key : "");
-    r->hdrs = curl_slist_append(r->hdrs, auth);
-    explicit_bzero(auth, strlen(auth));
-    free(auth);
-    rev = km_xasprintf("revision: %s", kl->cfg->klaviyo_revision);
-    r->hdrs = curl_slist_append(r->hdrs, rev);
-    free(rev);
-    r->hdrs = curl_slist_append(r->hdrs, "Accept: application/vnd.api+json");
-    if (r->body)
-        r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/vnd.api+json");
-    r->hdrs = curl_slist_append(r->hdrs, "Expect:");
-    if (!r->hdrs)
-        return kmerr_set(&r->err, KM_INTERNAL_ERROR, "could not build the request headers");
-
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->hdrs);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "klaviyo-mcp/" PACKAGE_VERSION);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < KL_CONNECT_MS ? timeout
-                                                                                 : KL_CONNECT_MS));
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)KL_MAX_BODY);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)r);
-    if (r->body) {
-        curl_easy_setopt(h, CURLOPT_POST, 1L);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
-    } else {
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    if (rc != KM_OK) {
+        kmwire_end(&r->w, h);
+        return rc;
     }
-
-    kmbuf_reset(&r->resp);
-    r->too_big = 0;
-    r->retry_after_s = -1;
-    r->reset_s = -1;
     r->h = h;
     r->sent_ms = now;
     if (curl_multi_add_handle(kl->multi, h) != CURLM_OK) {
-        curl_slist_free_all(r->hdrs);
-        r->hdrs = NULL;
+        kmwire_end(&r->w, h);
         r->h = NULL;
         return kmerr_set(&r->err, KM_INTERNAL_ERROR, "could not start a Klaviyo request");
     }
@@ -528,9 +423,7 @@ end_xfer(kmkl *kl, struct req *r)
     if (!r->h)
         return;
     curl_multi_remove_handle(kl->multi, r->h);
-    curl_easy_setopt(r->h, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    curl_slist_free_all(r->hdrs);
-    r->hdrs = NULL;
+    kmwire_end(&r->w, r->h);
     r->h = NULL;
 }
 
@@ -557,42 +450,6 @@ final_error(kmkl *kl, const kmkl_call *call, struct req *r, enum kmreply_cause c
                                kl->cfg->klaviyo_timeout_s, detail, wait_ms, r->last_cc);
 }
 
-static void
-log_request(const kmkl_call *call, const struct req *r, long status, const char *outcome,
-            int64_t now)
-{
-    json_object *f;
-
-    if (!kmlog_enabled(KMLOG_DEBUG))
-        return;
-    f = json_object_new_object();
-    json_object_object_add(f, "account", json_object_new_string(call->acct->name));
-    json_object_object_add(f, "method", json_object_new_string(r->method));
-    json_object_object_add(f, "path", log_path(r->path));
-    json_object_object_add(f, "status", json_object_new_int((int)status));
-    json_object_object_add(f, "outcome", json_object_new_string(outcome));
-    json_object_object_add(f, "attempt", json_object_new_int(r->attempt));
-    json_object_object_add(f, "ms", json_object_new_int64(now - r->sent_ms));
-    json_object_object_add(f, "bytes", json_object_new_int64((int64_t)r->resp.len));
-    kmlog(KMLOG_DEBUG, "klaviyo_request", f);
-}
-
-static void
-log_retry(const kmkl_call *call, const struct req *r, enum kmreply_cause c, long status, int64_t wait)
-{
-    json_object *f = json_object_new_object();
-
-    json_object_object_add(f, "account", json_object_new_string(call->acct->name));
-    json_object_object_add(f, "method", json_object_new_string(r->method));
-    json_object_object_add(f, "path", log_path(r->path));
-    json_object_object_add(f, "attempt", json_object_new_int(r->attempt));
-    json_object_object_add(f, "reason", json_object_new_string(kmreply_cause_text(c)));
-    if (status > 0)
-        json_object_object_add(f, "status", json_object_new_int((int)status));
-    json_object_object_add(f, "wait_ms", json_object_new_int64(wait));
-    kmlog(KMLOG_WARN, "klaviyo_retry", f);
-}
-
 /* A 2xx: the document, cached when caching is on. -1 when it is not a JSON object (a proxy's
  * page, a body cut short): the caller retries it like a server error. */
 static int
@@ -601,13 +458,13 @@ on_success(kmkl *kl, kmkl_call *call, struct req *r)
     json_object *doc = NULL;
     kmerr        e = { 0 };
 
-    if (kmjson_parse(r->resp.data ? r->resp.data : "", r->resp.len, KM_UPSTREAM_ERROR, &doc,
+    if (kmjson_parse(r->w.resp.data ? r->w.resp.data : "", r->w.resp.len, KM_UPSTREAM_ERROR, &doc,
                      &e) != KM_OK || !json_object_is_type(doc, json_type_object)) {
         json_object_put(doc);
         kmerr_clear(&e);
         return -1;
     }
-    kmcache_put(kl->store, r->key, r->resp.data, r->resp.len, kl->cfg->cache_ttl_s);
+    kmcache_put(kl->store, r->key, r->w.resp.data, r->w.resp.len, kl->cfg->cache_ttl_s);
     r->doc = doc;
     finish(kl, call, r, KM_OK);
     return 0;
@@ -649,31 +506,17 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
     detail[0] = '\0';
 
     if (cc != CURLE_OK) {
-        log_request(call, r, status, "transport", now);
+        kmreply_log_request(call->acct->name, r->method, r->path, status, "transport", r->attempt,
+                            now - r->sent_ms, r->w.resp.len);
         r->last_cc = cc;
-        if (r->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+        if (r->w.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
             kmerr_set(&r->err, KM_UPSTREAM_ERROR, "Klaviyo's answer was larger than %zu MB",
-                      KL_MAX_BODY >> 20);
+                      KMWIRE_MAX_BODY >> 20);
             fail(kl, call, r, KM_UPSTREAM_ERROR);
             return;
         }
-        switch (cc) {
-        case CURLE_OPERATION_TIMEDOUT:
-            c = KMR_TIMEOUT;
-            break;
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_GOT_NOTHING:
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_HTTP2:
-        case CURLE_HTTP2_STREAM:
-            c = KMR_TRANSPORT;
-            break;
-        case CURLE_PARTIAL_FILE:
-            c = KMR_TRUNCATED;
-            break;
-        default: {
+        c = kmreply_transport_kind(cc);
+        if (c == KMR_NONE) {
             char why[160];
             kmreply_transport_cause(cc, why, sizeof(why));
             kmlogf(KMLOG_WARN, "klaviyo_transport_error", "account '%s' %s: %s",
@@ -681,7 +524,6 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
             kmerr_set(&r->err, KM_UPSTREAM_ERROR, "could not talk to Klaviyo: %s", why);
             fail(kl, call, r, KM_UPSTREAM_ERROR);
             return;
-        }
         }
         if (c == KMR_TIMEOUT && r->deadline_bound) {
             r->cause = KMR_TIMEOUT;
@@ -693,10 +535,12 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
             return;
         }
     } else {
-        log_request(call, r, status, status >= 200 && status < 300 ? "ok" : "http_error", now);
+        kmreply_log_request(call->acct->name, r->method, r->path, status,
+                            status >= 200 && status < 300 ? "ok" : "http_error", r->attempt,
+                            now - r->sent_ms, r->w.resp.len);
         if (status >= 200 && status < 300 && on_success(kl, call, r) == 0)
             return;
-        kmreply_error_detail(r->resp.data, r->resp.len, detail, sizeof(detail), &expected_s);
+        kmreply_error_detail(r->w.resp.data, r->w.resp.len, detail, sizeof(detail), &expected_s);
         if (status >= 200 && status < 300)
             c = KMR_MALFORMED;
         else if (status == 429)
@@ -713,7 +557,7 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
     /* retryable: throttled, server error, a 2xx that is not JSON or cut short, timeout,
      * connection failure */
     r->cause = c;
-    wait = kmreply_retry_wait(r->retry_after_s, r->reset_s, expected_s, c, r->attempt, &kl->rng,
+    wait = kmreply_retry_wait(r->w.retry_after_s, r->w.reset_s, expected_s, c, r->attempt, &kl->rng,
                               &told);
     if (told && wait > KL_DAILY_CAP_MS) {
         /* a daily cap (or a 5xx asking for hours): say when instead of sleeping */
@@ -732,7 +576,7 @@ on_done(kmkl *kl, kmkl_call *call, struct req *r, CURLcode cc)
         fail(kl, call, r, code);
         return;
     }
-    log_retry(call, r, c, status, wait);
+    kmreply_log_retry(call->acct->name, r->method, r->path, r->attempt, c, status, wait);
     r->not_before = now + wait;
     r->share = 0;  /* what ends the next attempt decides */
     r->ph = PH_SLOT;
@@ -1073,7 +917,7 @@ kmkl_get_many(kmkl *kl, kmkl_call *call, const char *const *paths, size_t n, jso
         if (!kmpath_ok(paths[i])) {
             rs[i].ph = PH_DONE;
             rs[i].rc = kmerr_set(&rs[i].err, KM_INVALID_ARGUMENT, "not a valid Klaviyo API path");
-            kmbuf_init(&rs[i].resp, KL_MAX_BODY);
+            kmwire_init(&rs[i].w);
             continue;
         }
         req_init(&rs[i], kl, call, "GET", paths[i], NULL);

@@ -4,6 +4,7 @@
 #include "reply.h"
 
 #include "json.h"
+#include "log.h"
 #include "secret.h"
 #include "tier.h"
 #include "util.h"
@@ -164,6 +165,27 @@ kmreply_retry_wait(double retry_after_s, double reset_s, double expected_s,
 
 /* What went wrong on the wire, for a person: DNS, refused, TLS, timeout or a dropped
  * connection, then libcurl's own words (which never hold a header or a key). */
+enum kmreply_cause
+kmreply_transport_kind(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return KMR_TIMEOUT;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return KMR_TRANSPORT;
+    case CURLE_PARTIAL_FILE:
+        return KMR_TRUNCATED;
+    default:
+        return KMR_NONE;
+    }
+}
+
 void
 kmreply_transport_cause(CURLcode cc, char *buf, size_t cap)
 {
@@ -265,4 +287,48 @@ kmreply_http_error(kmerr *e, long status, const char *acct, const char *detail)
         return kmerr_set(e, KM_INVALID_ARGUMENT, "Klaviyo rejected the request: %s",
                          detail[0] ? detail : "no reason given");
     return kmerr_set(e, KM_UPSTREAM_ERROR, "Klaviyo gave an unexpected answer");
+}
+
+/* The path for logs: no query string (its values are ids and dates, but need not be there). */
+static json_object *
+log_path(const char *path)
+{
+    return json_object_new_string_len(path, (int)strcspn(path, "?"));
+}
+
+void
+kmreply_log_request(const char *acct, const char *method, const char *path, long status,
+                    const char *outcome, int attempt, int64_t ms, size_t bytes)
+{
+    json_object *f;
+
+    if (!kmlog_enabled(KMLOG_DEBUG))
+        return;
+    f = json_object_new_object();
+    json_object_object_add(f, "account", json_object_new_string(acct));
+    json_object_object_add(f, "method", json_object_new_string(method));
+    json_object_object_add(f, "path", log_path(path));
+    json_object_object_add(f, "status", json_object_new_int((int)status));
+    json_object_object_add(f, "outcome", json_object_new_string(outcome));
+    json_object_object_add(f, "attempt", json_object_new_int(attempt));
+    json_object_object_add(f, "ms", json_object_new_int64(ms));
+    json_object_object_add(f, "bytes", json_object_new_int64((int64_t)bytes));
+    kmlog(KMLOG_DEBUG, "klaviyo_request", f);
+}
+
+void
+kmreply_log_retry(const char *acct, const char *method, const char *path, int attempt,
+                  enum kmreply_cause c, long status, int64_t wait_ms)
+{
+    json_object *f = json_object_new_object();
+
+    json_object_object_add(f, "account", json_object_new_string(acct));
+    json_object_object_add(f, "method", json_object_new_string(method));
+    json_object_object_add(f, "path", log_path(path));
+    json_object_object_add(f, "attempt", json_object_new_int(attempt));
+    json_object_object_add(f, "reason", json_object_new_string(kmreply_cause_text(c)));
+    if (status > 0)
+        json_object_object_add(f, "status", json_object_new_int((int)status));
+    json_object_object_add(f, "wait_ms", json_object_new_int64(wait_ms));
+    kmlog(KMLOG_WARN, "klaviyo_retry", f);
 }

@@ -1,6 +1,6 @@
 /* reply.h — reading Klaviyo's answers: Retry-After and RateLimit-Reset values, JSON:API error
  * documents, what kind of failure an attempt ended in, the wait before the next attempt, and
- * the message of a final failure (REFERENCE.md §3).
+ * the message of a final failure (REFERENCE.md §3), and the log lines of each request.
  *
  * Owns:    nothing; text goes into the caller's buffers and kmerr.
  * Threads: every function is pure but for the jitter state, which is the caller's.
@@ -51,6 +51,11 @@ const char *kmreply_cause_text(enum kmreply_cause c);
 int64_t kmreply_retry_wait(double retry_after_s, double reset_s, double expected_s,
                            enum kmreply_cause c, int attempt, uint64_t *rng, int *told);
 
+/* The cause of a transfer that ended in libcurl error cc: KMR_TIMEOUT, KMR_TRANSPORT
+ * (refused, unresolved, dropped), KMR_TRUNCATED (a body cut short), or KMR_NONE for one no
+ * retry can help (TLS, a protocol error: reported at once). */
+enum kmreply_cause kmreply_transport_kind(CURLcode cc);
+
 /* What went wrong on the wire, for a person: DNS, refused, TLS, timeout or a dropped
  * connection, then libcurl's own words, into buf[cap]. */
 void kmreply_transport_cause(CURLcode cc, char *buf, size_t cap);
@@ -66,5 +71,12 @@ kmcode kmreply_http_error(kmerr *e, long status, const char *acct, const char *d
 kmcode kmreply_final_error(kmerr *e, enum kmreply_cause c, int tries, const char *acct,
                            int timeout_s, const char *detail, int64_t wait_ms,
                            CURLcode last_cc);
+
+/* One "klaviyo_request" debug line (method, path without its query, status, outcome,
+ * attempt, ms, bytes), only when LOG_LEVEL=debug; and one "klaviyo_retry" warning. */
+void kmreply_log_request(const char *acct, const char *method, const char *path, long status,
+                         const char *outcome, int attempt, int64_t ms, size_t bytes);
+void kmreply_log_retry(const char *acct, const char *method, const char *path, int attempt,
+                       enum kmreply_cause c, long status, int64_t wait_ms);
 
 #endif
