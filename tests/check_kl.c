@@ -11,7 +11,6 @@
 #include "fixtures.h"
 #include "json.h"
 #include "kl.h"
-#include "reply.h"
 #include "log.h"
 #include "secret.h"
 #include "settings.h"
