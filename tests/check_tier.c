@@ -2,7 +2,11 @@
  * under RATE_LIMIT_SCALE, the one transit margin, and the buckets a request is charged to. */
 #include "tier.h"
 
+#include "util.h"
+
 #include <check.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +135,60 @@ START_TEST(waits_are_told_in_whole_seconds_rounded_up)
 }
 END_TEST
 
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Plans and budgets read the charged windows of a store and take nothing. */
+START_TEST(plans_and_budgets_read_the_windows_without_taking)
+{
+    const char          *tmp = getenv("TMPDIR");
+    char                 dir[256];
+    kmstore_opts         o = { 0 };
+    kmstore             *st = NULL;
+    kmerr                err = { 0 };
+    struct kmtier_bucket b[2];
+    kmtier_budget        bud;
+    int                  left = -1;
+    int64_t              reset = -1, wait = 0;
+
+    snprintf(dir, sizeof(dir), "%s/check_tier.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    o.dir = dir;
+    ck_assert_int_eq(kmstore_open(&o, &st, &err), KM_OK);
+    ck_assert_int_eq(kmtier_report_budget(st, 1.0, "acme", &left, &reset, &err), KM_OK);
+    ck_assert_int_eq(left, 225);
+    ck_assert_int_eq(kmtier_buckets(1.0, "acme", "POST", "/api/flow-values-reports/", b), 1);
+    ck_assert_int_eq(kmstore_take(st, b[0].name, &b[0].lim, &wait, &err), KM_OK);
+    ck_assert_int_eq(kmtier_report_budget(st, 1.0, "acme", &left, &reset, &err), KM_OK);
+    ck_assert_int_eq(left, 224);
+    ck_assert_int_gt(reset, 86400000 - 1000);
+    ck_assert_int_le(reset, 86400250);
+    ck_assert_int_eq(kmtier_budget_read(st, 1.0, "acme", &bud, &err), KM_OK);
+    ck_assert_int_eq(bud.report_calls_used, 1);
+    ck_assert_int_eq(bud.daily_report_cap, 225);
+    /* one of two a minute is used on that endpoint: the tier is not free before 60.25 s */
+    ck_assert_int_gt(bud.next_free_ms[KMT_REPORTS], 0);
+    ck_assert_int_le(bud.next_free_ms[KMT_REPORTS], 1250);
+    ck_assert_int_eq(bud.next_free_ms[KMT_L], 0);
+    /* more than the daily cap can never fit; 224 still do, and planning took nothing */
+    ck_assert_int_eq(kmtier_plan(st, 1.0, "acme", "POST", "/api/flow-values-reports/", 300, 0,
+                                 &err), KM_INVALID_ARGUMENT);
+    kmerr_clear(&err);
+    ck_assert_int_eq(kmtier_plan(st, 1.0, "acme", "POST", "/api/flow-values-reports/", 224, 0,
+                                 &err), KM_OK);
+    ck_assert_int_eq(kmtier_report_budget(st, 1.0, "acme", &left, &reset, &err), KM_OK);
+    ck_assert_int_eq(left, 224);
+    kmstore_close(st);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 static Suite *
 tier_suite(void)
 {
@@ -147,6 +205,10 @@ tier_suite(void)
     tcase_add_test(tc, the_margin_is_not_scaled);
     tcase_add_test(tc, a_request_is_charged_to_its_buckets_with_the_charged_windows);
     tcase_add_test(tc, waits_are_told_in_whole_seconds_rounded_up);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("windows");
+    tcase_add_test(tc, plans_and_budgets_read_the_windows_without_taking);
     suite_add_tcase(s, tc);
     return s;
 }
