@@ -10,6 +10,8 @@
  *          refusal is waited out only within a short budget, else KM_RATE_LIMITED.
  *   XFER   on the wire; its outcome is DONE, or back to SLOT after a backoff (retry).
  * The loop (run_batch) sleeps at most 50 ms at a time, so cancellation is seen promptly.
+ * Beside it: tier.c (buckets and their windows), cache.c (entries and shared failures),
+ * wire.c (one transfer's options and headers), reply.c (what an answer means), path.c.
  */
 #include "kl.h"
 #include "cache.h"

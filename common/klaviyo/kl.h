@@ -75,13 +75,15 @@ typedef struct kmkl_call {
 kmcode kmkl_new(const kmcfg *cfg, kmstore *store, kmkl **out, kmerr *err);
 void kmkl_free(kmkl *kl);
 
-/* GET `path` (built with kmpath_query / kmpath_id; path.h).
- * *out is the whole JSON:API document. */
+/* GET `path` (built with kmpath_query / kmpath_id, path.h). *out is the whole JSON:API
+ * document. */
 kmcode kmkl_get(kmkl *kl, kmkl_call *call, const char *path, json_object **out, kmerr *err);
 
-/* GET `path` and follow the next-page links (kmpath_next) to the end (at most 100 pages; past that a warning says
- * the list may be incomplete); *out is a new array of every `data` item in order. A next
- * link outside KLAVIYO_BASE_URL is refused (KM_UPSTREAM_ERROR). */
+/* GET `path` and follow the next-page links (kmpath_next) to the end (at most 100 pages;
+ * past that a warning says the list may be incomplete); *out is a new array of every `data`
+ * item in order. A next link outside KLAVIYO_BASE_URL is refused (KM_UPSTREAM_ERROR). The one
+ * pagination path for GETs; a POST that pages (metric aggregates) puts kmpath_cursor's
+ * cursor into its next body. */
 kmcode kmkl_get_all(kmkl *kl, kmkl_call *call, const char *path, json_object **out,
                     kmerr *err);
 
