@@ -338,58 +338,6 @@ has_warning(json_object *warnings, const char *part)
 /* ========================================================================================= */
 /* tiers                                                                                      */
 
-START_TEST(every_endpoint_maps_to_its_klaviyo_tier)
-{
-    ck_assert_int_eq(kmkl_tier("POST", "/api/campaign-values-reports/"), KMT_REPORTS);
-    ck_assert_int_eq(kmkl_tier("POST", "/api/flow-values-reports/"), KMT_REPORTS);
-    ck_assert_int_eq(kmkl_tier("POST", "/api/flow-series-reports/?page_cursor=x"), KMT_REPORTS);
-    ck_assert_int_eq(kmkl_tier("POST", "/api/metric-aggregates/"), KMT_S);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/flows/?page%5Bsize%5D=5"), KMT_S);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/flows/XVTP5Q/flow-actions/"), KMT_S);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/flow-actions/87316675/flow-messages/"), KMT_S);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/flow-messages/RpiBBj/"), KMT_S);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/campaigns/?filter=x"), KMT_M);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/metrics/"), KMT_M);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/lists/"), KMT_L);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/lists/Y6nRLr/"), KMT_L);
-    ck_assert_int_eq(kmkl_tier("GET",
-                               "/api/lists/Y6nRLr/?additional-fields%5Blist%5D=profile_count"),
-                     KMT_XS);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/lists/Y6nRLr?additional-fields[list]=profile_count"),
-                     KMT_XS);
-    ck_assert_int_eq(kmkl_tier("GET", "/api/accounts/"), KMT_XS);
-    ck_assert_str_eq(kmkl_tier_name(KMT_REPORTS), "reports");
-    ck_assert_str_eq(kmkl_tier_name(KMT_L), "L");
-}
-END_TEST
-
-START_TEST(rate_limit_scale_shrinks_every_window)
-{
-    kmlimit l;
-
-    unsetenv("RATE_LIMIT_SCALE");
-    kmkl_tier_limit(KMT_REPORTS, &l);
-    ck_assert_int_eq(l.nwin, 3);
-    ck_assert_int_eq(l.win[0].window_ms, 1000);
-    ck_assert_int_eq(l.win[0].max, 1);
-    ck_assert_int_eq(l.win[1].window_ms, 60000);
-    ck_assert_int_eq(l.win[1].max, 2);
-    ck_assert_int_eq(l.win[2].window_ms, 86400000);
-    ck_assert_int_eq(l.win[2].max, 225);
-    setenv("RATE_LIMIT_SCALE", "0.5", 1);
-    kmkl_tier_limit(KMT_XS, &l);
-    ck_assert_int_eq(l.nwin, 2);
-    ck_assert_int_eq(l.win[0].window_ms, 500);
-    ck_assert_int_eq(l.win[1].window_ms, 30000);
-    ck_assert_int_eq(l.win[1].max, 15);
-    setenv("RATE_LIMIT_SCALE", "7", 1);  /* out of range: ignored */
-    kmkl_tier_limit(KMT_L, &l);
-    ck_assert_int_eq(l.win[1].window_ms, 60000);
-    ck_assert_int_eq(l.win[1].max, 700);
-    unsetenv("RATE_LIMIT_SCALE");
-}
-END_TEST
-
 /* ========================================================================================= */
 /* the wire: what the client sends (canned server)                                             */
 
@@ -612,20 +560,6 @@ START_TEST(a_server_error_asking_for_an_overflowing_retry_after_is_not_retried_s
 }
 END_TEST
 
-START_TEST(retry_after_values_are_read_without_overflow)
-{
-    ck_assert(kmkl_header_seconds(" 2", 2) == 2.0);
-    ck_assert(kmkl_header_seconds("0.25", 4) == 0.25);
-    ck_assert(kmkl_header_seconds("99999999999999999999", 20) >= 1e6);
-    ck_assert(kmkl_header_seconds("1e400", 5) >= 1e6);
-    ck_assert(kmkl_header_seconds("-1", 2) < 0);
-    ck_assert(kmkl_header_seconds("soon", 4) < 0);
-    ck_assert(kmkl_header_seconds("nan", 3) < 0);
-    ck_assert(kmkl_header_seconds("", 0) < 0);
-    /* an HTTP date is not a number of seconds: unread, so backoff applies */
-    ck_assert(kmkl_header_seconds("Wed, 21 Oct 2015 07:28:00 GMT", 29) < 0);
-}
-END_TEST
 
 /* Klaviyo counts a request when it arrives; the client charges every window 250 ms more than
  * Klaviyo's so that delay variation never puts two requests in one of Klaviyo's windows.
@@ -1265,7 +1199,7 @@ fault_own_limiter(struct client *c)
     int     taken = 0;
 
     /* the minute window alone, so that its 60 slots can be spent at once */
-    kmkl_tier_limit(KMT_S, &tier);
+    kmtier_limit(KMT_S, &tier);
     lim.nwin = 1;
     lim.win[0] = tier.win[1];
     snprintf(bucket, sizeof(bucket), "%s:S", c->acct.name);
@@ -1879,11 +1813,6 @@ kl_suite(void)
     Suite *s = suite_create("kl");
     TCase *tc;
 
-    tc = tcase_create("tiers");
-    tcase_add_test(tc, every_endpoint_maps_to_its_klaviyo_tier);
-    tcase_add_test(tc, rate_limit_scale_shrinks_every_window);
-    suite_add_tcase(s, tc);
-
     tc = tcase_create("wire");
     tcase_add_unchecked_fixture(tc, tc_dir_up, all_down);
     tcase_add_checked_fixture(tc, wire_test_up, test_down);
@@ -1897,7 +1826,6 @@ kl_suite(void)
     tcase_add_test(tc, a_throttle_without_headers_waits_for_the_time_in_its_detail);
     tcase_add_test(tc, a_path_that_is_not_an_api_path_is_refused_before_any_request);
     tcase_add_test(tc, a_server_error_asking_for_an_overflowing_retry_after_is_not_retried_soon);
-    tcase_add_test(tc, retry_after_values_are_read_without_overflow);
     tcase_add_test(tc, the_rate_windows_carry_the_transit_margin);
     suite_add_tcase(s, tc);
 

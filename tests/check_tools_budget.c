@@ -98,7 +98,7 @@ START_TEST(a_fresh_account_has_its_whole_day_and_every_tier_free)
         json_object *t = json_object_array_get_idx(tiers, i);
 
         ck_assert_str_eq(kmjson_str(t, "tier"), tier_order[i]);
-        ck_assert_str_eq(kmjson_str(t, "tier"), kmkl_tier_name((kmtier)i));
+        ck_assert_str_eq(kmjson_str(t, "tier"), kmtier_name((kmtier)i));
         ck_assert_double_eq(kmjson_num(t, "next_free_slot_s", -1), 0.0);
     }
     ck_assert_int_eq(json_object_array_length(kmjson_path(env, "data", "accounts", NULL)), 1);
@@ -154,7 +154,7 @@ START_TEST(a_spent_day_shows_nothing_left_and_the_slot_a_day_away)
     int64_t      wait = 0;
     json_object *env, *a;
 
-    kmkl_tier_limit(KMT_REPORTS, &full);
+    kmtier_limit(KMT_REPORTS, &full);
     daily.nwin = 1;
     daily.win[0] = full.win[2];
     for (int i = 0; i < 225; i++)

@@ -611,7 +611,7 @@ spend_the_days_reports(int already)
     kmerr   err = { 0 };
     int64_t wait = 0;
 
-    kmkl_tier_limit(KMT_REPORTS, &full);
+    kmtier_limit(KMT_REPORTS, &full);
     daily.nwin = 1;
     daily.win[0] = full.win[2];
     for (int i = already; i < full.win[2].max; i++)

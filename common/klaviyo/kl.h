@@ -31,6 +31,9 @@
  * 30 s cap); never past the deadline; an answer asking for more than 60 s (a 429's daily cap,
  * a 5xx's long Retry-After) is not slept on.
  * RATE_LIMIT_SCALE (test-only, a float in (0, 1], default 1) multiplies every window length.
+ * The client is kl.c (the request machine) with tier.c (tiers, windows, the one margin),
+ * reply.c (reading Klaviyo's answers), cache.c (the response cache) and path.c (paths,
+ * queries, next links: the part of the interface the tools build requests with).
  */
 #ifndef KM_KL_H
 #define KM_KL_H
@@ -38,7 +41,9 @@
 #include "accounts.h"
 #include "err.h"
 #include "settings.h"
+#include "path.h"
 #include "store.h"
+#include "tier.h"
 
 #include <json-c/json.h>
 #include <stdatomic.h>
@@ -46,27 +51,6 @@
 #include <stdint.h>
 
 typedef struct kmkl kmkl;
-
-/* Klaviyo rate-limit tiers (REFERENCE.md §4). */
-typedef enum {
-    KMT_REPORTS = 0,   /* campaign/flow values and flow series: 1/s, 2/min, 225/day */
-    KMT_XS,            /* 1/s 15/min: /api/accounts, lists with profile_count */
-    KMT_S,             /* 3/s 60/min: flows, flow actions, flow messages, metric aggregates */
-    KMT_M,             /* 10/s 150/min: campaigns, metrics */
-    KMT_L,             /* 75/s 700/min: lists */
-    KMT_COUNT
-} kmtier;
-
-/* The tier of a request, from its method and path (query string included). A list lookup
- * with additional-fields[list]=profile_count is KMT_XS (it is charged to the lists bucket
- * too); paths not in REFERENCE.md §4 are KMT_XS, the strictest ordinary tier. */
-kmtier kmkl_tier(const char *method, const char *path);
-const char *kmkl_tier_name(kmtier t);
-
-/* The window limits of a tier as Klaviyo publishes them, scaled by RATE_LIMIT_SCALE (tests
- * shrink time). The client charges each window 250 ms longer than this (transit allowance:
- * Klaviyo counts a request when it arrives, not when it leaves). */
-void kmkl_tier_limit(kmtier t, kmlimit *out);
 
 /* Progress callback: `done` of `total` Klaviyo calls made (from a service thread). */
 typedef void kmkl_progress_fn(void *arg, int done, int total);
@@ -94,13 +78,15 @@ typedef struct kmkl_call {
 kmcode kmkl_new(const kmcfg *cfg, kmstore *store, kmkl **out, kmerr *err);
 void kmkl_free(kmkl *kl);
 
-/* GET `path` ("/api/flows/?filter=..."; ids already validated and query values encoded).
- * *out is the whole JSON:API document. */
+/* GET `path` (built with kmpath_query / kmpath_id, path.h). *out is the whole JSON:API
+ * document. */
 kmcode kmkl_get(kmkl *kl, kmkl_call *call, const char *path, json_object **out, kmerr *err);
 
-/* GET `path` and follow links.next to the end (at most 100 pages; past that a warning says
- * the list may be incomplete); *out is a new array of every `data` item in order. A next
- * link outside KLAVIYO_BASE_URL is refused (KM_UPSTREAM_ERROR). */
+/* GET `path` and follow the next-page links (kmpath_next) to the end (at most 100 pages;
+ * past that a warning says the list may be incomplete); *out is a new array of every `data`
+ * item in order. A next link outside KLAVIYO_BASE_URL is refused (KM_UPSTREAM_ERROR). The one
+ * pagination path for GETs; a POST that pages (metric aggregates) puts kmpath_cursor's
+ * cursor into its next body. */
 kmcode kmkl_get_all(kmkl *kl, kmkl_call *call, const char *path, json_object **out,
                     kmerr *err);
 
@@ -137,50 +123,12 @@ kmcode kmkl_plan(kmkl *kl, const struct kmaccount *acct, const char *method, con
 int kmkl_cached(kmkl *kl, const struct kmaccount *acct, const char *method, const char *path,
                 json_object *body);
 
-/* What an account has left of Klaviyo's limits, read from the store's rate windows without
- * taking a slot. next_free_ms[t]: ms until a request on tier t could be sent (0 when one
- * could go now); for the reports tier, until one could go to every report endpoint (each has
- * its own windows). Report calls: the busiest report endpoint's daily window. */
-typedef struct kmkl_budget {
-    int     report_calls_used;
-    int     report_calls_left;
-    int     daily_report_cap;
-    int64_t next_free_ms[KMT_COUNT];
-} kmkl_budget;
-
-kmcode kmkl_budget_read(kmkl *kl, const struct kmaccount *acct, kmkl_budget *out, kmerr *err);
-
-/* The rate buckets the report budget is read from, for a reader without a client (an
- * answer from the answer cache, on a worker's loop): KMKL_BUDGET_BUCKETS names for `account`,
- * the limit they are charged with and the window that is the day's budget. The budget is the
- * least `remaining` of that window over the buckets (what kmkl_report_budget computes). */
-#define KMKL_BUDGET_BUCKETS 3
-#define KMKL_BUCKET_NAME_MAX 128
-void kmkl_budget_buckets(const char *account, char names[][KMKL_BUCKET_NAME_MAX], kmlimit *lim,
-                         int *win);
+/* What an account has left of Klaviyo's limits (kmtier_budget_read in tier.h). */
+kmcode kmkl_budget_read(kmkl *kl, const struct kmaccount *acct, kmtier_budget *out, kmerr *err);
 
 /* Remaining report budget of `acct` today (the 225/day window) and seconds until a slot
  * frees; for metadata and operators. */
 kmcode kmkl_report_budget(kmkl *kl, const struct kmaccount *acct, int *remaining,
                           int64_t *reset_ms, kmerr *err);
-
-/* --- parsers of Klaviyo's answers (used above; public for tests and the fuzz harnesses) --- */
-
-/* A header value of seconds (Retry-After, RateLimit-Reset's first number), `n` bytes of `v`
- * (not NUL-terminated; spaces before it skipped); fractions are allowed (a time-scaled fake).
- * -1 when it is not a number >= 0. A value past 10^7 s — 99999999999999999999 included — is
- * read as 10^7 s: a refusal to be asked again soon, never a short wait. */
-double kmkl_header_seconds(const char *v, size_t n);
-
-/* Klaviyo's errors[0] (REFERENCE.md §3) of a response body as "detail (at pointer)",
- * redacted, into out[size]; "" when the body is not a JSON:API error document. When
- * expected_s is not NULL it receives N of "Expected available in N second(s)", or -1. */
-void kmkl_error_detail(const char *body, size_t len, char *out, size_t size,
-                       double *expected_s);
-
-/* links.next of a page as a path under `base` (KLAVIYO_BASE_URL without a trailing '/'): a
- * new string, or NULL at the last page, or NULL with *bad set for a link elsewhere (the key
- * never travels to another host) or a path that is not an API path. */
-char *kmkl_next_path(const char *base, json_object *doc, int *bad);
 
 #endif

@@ -331,13 +331,13 @@ render_klaviyo(kmbuf *b)
                 continue;
             status_text(st, sizeof(st), s + 1 < N_KL ? kl_statuses[s] : -1, s + 1 < N_KL);
             kmbuf_appendf(b, PREFIX "klaviyo_requests_total{tier=\"%s\",status=\"%s\"} %llu\n",
-                          kmkl_tier_name((kmtier)t), st, (unsigned long long)n);
+                          kmtier_name((kmtier)t), st, (unsigned long long)n);
         }
     }
     head(b, "klaviyo_throttled_total", "counter", "429 answers received from Klaviyo, by tier.");
     for (int t = 0; t < KMT_COUNT; t++)
         kmbuf_appendf(b, PREFIX "klaviyo_throttled_total{tier=\"%s\"} %llu\n",
-                      kmkl_tier_name((kmtier)t), (unsigned long long)get(&tab->throttled[t]));
+                      kmtier_name((kmtier)t), (unsigned long long)get(&tab->throttled[t]));
     head(b, "report_budget_remaining", "gauge",
          "Reports requests (225/day window) left per account, as of its last reports request.");
     for (size_t i = 0; i < KMMET_MAX_ACCOUNTS; i++) {

@@ -26,9 +26,9 @@ struct acct_info {
     char currency[8];
 };
 
-/* Where an account's report budget is read (kmkl_budget_buckets), made once. */
+/* Where an account's report budget is read (kmtier_budget_buckets), made once. */
 struct acct_budget {
-    char    names[KMKL_BUDGET_BUCKETS][KMKL_BUCKET_NAME_MAX];
+    char    names[KMTIER_BUDGET_BUCKETS][KMTIER_BUCKET_MAX];
     kmlimit lim;
     int     win;
 };
@@ -62,7 +62,7 @@ kmsvc_open(const kmcfg *cfg, const kmaccounts *accounts, kmsvc **out, kmerr *err
     for (size_t i = 0; i < kmacct_count(accounts); i++) {
         struct acct_budget *b = &svc->budget[i];
 
-        kmkl_budget_buckets(kmacct_at(accounts, i)->name, b->names, &b->lim, &b->win);
+        kmtier_budget_buckets(kmacct_at(accounts, i)->name, b->names, &b->lim, &b->win);
     }
     so.redis_url = cfg->redis_url;
     so.dir = cfg->store_dir;
@@ -385,7 +385,7 @@ kmsvc_probe_call(kmsvc *svc, const struct kmtool *tool, json_object *args, kmsha
     }
     if (!answer_key(svc, tool, args, view, acct, today, &p->canon, &p->key))
         return KM_OK;
-    for (p->nbudget = 0; p->nbudget < KMKL_BUDGET_BUCKETS; p->nbudget++)
+    for (p->nbudget = 0; p->nbudget < KMTIER_BUDGET_BUCKETS; p->nbudget++)
         p->budget[p->nbudget] = svc->budget[i].names[p->nbudget];
     p->budget_lim = svc->budget[i].lim;
     p->budget_win = svc->budget[i].win;

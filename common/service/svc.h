@@ -88,7 +88,7 @@ json_object *kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_obj
 typedef struct kmsvc_probe {
     char       *key;            /* the entry's store key; NULL: the call must run */
     char       *canon;          /* the call's canonical text (answers.h) */
-    const char *budget[KMKL_BUDGET_BUCKETS];    /* the account's report budget windows */
+    const char *budget[KMTIER_BUDGET_BUCKETS];    /* the account's report budget windows */
     size_t      nbudget;
     kmlimit     budget_lim;
     int         budget_win;

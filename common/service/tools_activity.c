@@ -5,7 +5,6 @@
 #include "tools_common.h"
 #include "util.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,35 +188,6 @@ aggregate_body(kmctx *ctx, const struct want *w, kmrange chunk, const char *curs
     return body;
 }
 
-/* The page_cursor of the next page, from a `next` link (data.links or top-level links). New
- * string, or NULL on the last page. */
-static char *
-next_cursor(json_object *doc)
-{
-    const char *next = kmjson_str(kmjson_path(doc, "data", "links", NULL), "next");
-    const char *p;
-    char       *raw, *cursor = NULL;
-    size_t      len;
-    int         outlen = 0;
-
-    if (!next)
-        next = kmjson_str(kmjson_get(doc, "links"), "next");
-    p = next ? strstr(next, "page_cursor=") : NULL;
-    if (!p)
-        return NULL;
-    p += strlen("page_cursor=");
-    len = strcspn(p, "&#");
-    if (len == 0 || len > 1024)
-        return NULL;
-    raw = curl_easy_unescape(NULL, p, (int)len, &outlen);
-    if (!raw)
-        return NULL;
-    if (outlen > 0)
-        cursor = km_xstrndup(raw, (size_t)outlen);
-    curl_free(raw);
-    return cursor;
-}
-
 /* --- per message ---------------------------------------------------------------------------- */
 
 struct msgrow {
@@ -331,16 +301,15 @@ map_channel(kmctx *ctx, int channel, int archived, json_object *map, kmerr *err)
 {
     char        *filter = km_xasprintf("and(equals(messages.channel,'%s'),equals(archived,%s))",
                                        channel_names[channel], archived ? "true" : "false");
-    char        *enc = curl_easy_escape(NULL, filter, 0);
     char        *path;
     json_object *items = NULL;
     kmcode       rc;
 
+    rc = kmpath_query(CAMPAIGNS_PATH, (const char *const[]){ "filter", filter, NULL }, &path,
+                      err);
     free(filter);
-    if (!enc)
-        return kmerr_set(err, KM_INTERNAL_ERROR, "could not encode the campaigns filter");
-    path = km_xasprintf(CAMPAIGNS_PATH "?filter=%s", enc);
-    curl_free(enc);
+    if (rc != KM_OK)
+        return rc;
     rc = kmkl_get_all(ctx->kl, ctx->call, path, &items, err);
     free(path);
     if (rc != KM_OK)
@@ -421,7 +390,7 @@ kmt_activity_trend(kmctx *ctx, kmrange r, kminterval iv, json_object *stats,
                 if (rc == KM_OK)
                     rc = add_answer(ctx, r, iv, stats, &w[k], doc, &m, t->nb, err);
                 if (rc == KM_OK)
-                    cursor = next_cursor(doc);
+                    cursor = kmpath_cursor(doc);
                 json_object_put(doc);
                 if (rc != KM_OK)
                     goto out;

@@ -13,7 +13,7 @@
 static kmcode
 account_budget(kmctx *ctx, const struct kmaccount *a, json_object **out, kmerr *err)
 {
-    kmkl_budget  b;
+    kmtier_budget b;
     json_object *o, *tiers;
     kmcode       rc = kmkl_budget_read(ctx->kl, a, &b, err);
 
@@ -28,7 +28,7 @@ account_budget(kmctx *ctx, const struct kmaccount *a, json_object **out, kmerr *
     for (int t = 0; t < KMT_COUNT; t++) {
         json_object *row = json_object_new_object();
 
-        json_object_object_add(row, "tier", json_object_new_string(kmkl_tier_name((kmtier)t)));
+        json_object_object_add(row, "tier", json_object_new_string(kmtier_name((kmtier)t)));
         /* seconds, to the millisecond the store keeps */
         json_object_object_add(row, "next_free_slot_s",
                                kmjson_double(kmjson_round((double)b.next_free_ms[t] / 1000.0, 3)));

@@ -436,12 +436,11 @@ kmt_lookup_names(kmctx *ctx, const char *prefix, const char *what, const char *f
 
     for (size_t i = 0; i < n; i++) {
         names[i] = NULL;
-        if (!ids[i] || !km_is_alnum_id(ids[i], KMT_ID_MAX)) {
+        if (kmpath_id(prefix, ids[i], KMT_ID_MAX, "/", &paths[m], NULL) != KM_OK) {
             failed++;
             continue;
         }
-        slot[m] = i;
-        paths[m++] = km_xasprintf("%s%s/", prefix, ids[i]);
+        slot[m++] = i;
     }
     if (m == 0)
         goto out;

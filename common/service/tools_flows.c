@@ -13,7 +13,6 @@
 #include "tools_common.h"
 #include "util.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,20 +61,12 @@ kmtool_get_flows(kmctx *ctx, json_object *args, json_object **data, kmerr *err)
     kmcode       rc;
 
     *data = NULL;
-    if (filter) {
-        /* the status value is schema-checked (an enum); the whole filter is encoded anyway */
-        char *enc = curl_easy_escape(NULL, filter, 0);
-
-        if (!enc) {
-            free(filter);
-            return kmerr_set(err, KM_INTERNAL_ERROR, "could not encode the flows filter");
-        }
-        path = km_xasprintf(FLOWS_PATH "?filter=%s&page%%5Bsize%%5D=50", enc);
-        curl_free(enc);
-    } else {
-        path = km_xstrdup(FLOWS_PATH "?page%5Bsize%5D=50");
-    }
+    /* the status value is schema-checked (an enum); the whole filter is encoded anyway */
+    rc = kmpath_query(FLOWS_PATH, (const char *const[]){ "filter", filter, "page[size]", "50",
+                                                         NULL }, &path, err);
     free(filter);
+    if (rc != KM_OK)
+        return rc;
     rc = kmkl_get_all(ctx->kl, ctx->call, path, &items, err);
     free(path);
     if (rc != KM_OK)
@@ -230,12 +221,12 @@ fetch_step_messages(kmctx *ctx, struct step *steps, size_t n, json_object **docs
     for (size_t i = 0; i < n; i++) {
         if (!is_send(steps[i].action_type))
             continue;
-        if (!steps[i].action_id || !km_is_alnum_id(steps[i].action_id, KMT_ID_MAX)) {
+        if (kmpath_id("/api/flow-actions/", steps[i].action_id, KMT_ID_MAX, "/flow-messages/",
+                      &paths[m], NULL) != KM_OK) {
             failed++;
             continue;
         }
-        slot[m] = i;
-        paths[m++] = km_xasprintf("/api/flow-actions/%s/flow-messages/", steps[i].action_id);
+        slot[m++] = i;
     }
     if (m == 0)
         goto out;
@@ -292,7 +283,9 @@ kmtool_flow_structure(kmctx *ctx, json_object *args, json_object **data, kmerr *
     if (!flow_id || !km_is_alnum_id(flow_id, KMT_ID_MAX))
         return kmerr_set(err, KM_INVALID_ARGUMENT, "flow_id: must be a Klaviyo flow id (1 to "
                          "%d letters and digits)", KMT_ID_MAX);
-    path = km_xasprintf(FLOWS_PATH "%s/flow-actions/", flow_id);
+    rc = kmpath_id(FLOWS_PATH, flow_id, KMT_ID_MAX, "/flow-actions/", &path, err);
+    if (rc != KM_OK)
+        return rc;
     rc = kmkl_get_all(ctx->kl, ctx->call, path, &actions, err);
     free(path);
     if (rc == KM_NOT_FOUND)

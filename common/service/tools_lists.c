@@ -17,7 +17,6 @@
 #include "tools_common.h"
 #include "util.h"
 
-#include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +32,6 @@
     "sharing a name may not be distinguishable."
 
 #define LISTS_PATH "/api/lists/"
-#define SIZE_QUERY "?additional-fields%5Blist%5D=profile_count"
 #define METRICS_PATH "/api/metrics/"
 #define AGGREGATES_PATH "/api/metric-aggregates/"
 
@@ -120,10 +118,18 @@ list_enumerate(kmctx *ctx, struct lists *ls, kmerr *err)
     return KM_OK;
 }
 
+/* GET /api/lists/{id}/ asking for its profile_count (XS tier): a new path, or NULL for an id
+ * that is not 1 to ID_MAX letters and digits (callers validated it already). */
 static char *
 size_path(const char *id)
 {
-    return km_xasprintf(LISTS_PATH "%s/%s", id, SIZE_QUERY);
+    char *base = NULL, *path = NULL;
+
+    if (kmpath_id(LISTS_PATH, id, ID_MAX, "/", &base, NULL) == KM_OK)
+        kmpath_query(base, (const char *const[]){ "additional-fields[list]", "profile_count",
+                                                  NULL }, &path, NULL);
+    free(base);
+    return path;
 }
 
 /* Plan `n` requests like `method path` against the account's budget before the first one is
@@ -421,37 +427,6 @@ tally_doc(json_object *doc, int by_list, struct tally *t, kmerr *err)
     return KM_OK;
 }
 
-/* The page_cursor of the next page (page_size rows each; more rows than that only with
- * hundreds of lists), from a `next` link in data.links or the top-level links — where
- * Klaviyo puts it is not documented (REFERENCE.md §2). New string, or NULL on the last page. */
-static char *
-next_cursor(json_object *doc)
-{
-    const char *next = kmjson_str(kmjson_path(doc, "data", "links", NULL), "next");
-    const char *p;
-    char       *raw, *cursor;
-    size_t      len;
-    int         outlen = 0;
-
-    if (!next)
-        next = kmjson_str(kmjson_get(doc, "links"), "next");
-    if (!next)
-        return NULL;
-    p = strstr(next, "page_cursor=");
-    if (!p)
-        return NULL;
-    p += strlen("page_cursor=");
-    len = strcspn(p, "&#");
-    if (len == 0 || len > 1024)
-        return NULL;
-    raw = curl_easy_unescape(NULL, p, (int)len, &outlen);
-    if (!raw)
-        return NULL;
-    cursor = outlen > 0 ? km_xstrndup(raw, (size_t)outlen) : NULL;
-    curl_free(raw);
-    return cursor;
-}
-
 /* Count `metric_id` events over every chunk (summed) into t. */
 static kmcode
 aggregate(kmctx *ctx, const char *metric_id, int by_list, const kmrange *chunks, size_t nch,
@@ -472,7 +447,7 @@ aggregate(kmctx *ctx, const char *metric_id, int by_list, const kmrange *chunks,
             if (rc == KM_OK)
                 rc = tally_doc(doc, by_list, t, err);
             if (rc == KM_OK)
-                cursor = next_cursor(doc);
+                cursor = kmpath_cursor(doc);
             json_object_put(doc);
             if (rc != KM_OK)
                 return rc;

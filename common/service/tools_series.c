@@ -476,8 +476,10 @@ campaign_by_send(kmctx *ctx, kmrange r, kminterval iv, json_object *stats, const
             if (strcmp(sums.v[j].id, sums.v[k].id) == 0)
                 break;
         }
-        if (j == k)
-            paths[m++] = km_xasprintf("/api/campaigns/%s/", sums.v[k].id);
+        /* an id Klaviyo gave that is not one is not looked up: no send time for it */
+        if (j == k && kmpath_id("/api/campaigns/", sums.v[k].id, KMT_ID_MAX, "/", &paths[m],
+                                NULL) == KM_OK)
+            m++;
     }
     if (m > 0) {
         rc = kmt_plan(ctx, "GET", paths[0],

@@ -228,20 +228,12 @@ local_unlock(kmstore *st, const char *key, const char *token)
 /* --- window arithmetic ------------------------------------------------------------------- */
 
 int64_t
-kmstore_win_len(int64_t window_ms)
-{
-    int64_t margin = window_ms / 100;
-
-    return window_ms + (margin < 10 ? 10 : margin);
-}
-
-int64_t
 kmstore_win_longest(const kmlimit *lim)
 {
     int64_t longest = 0;
 
     for (int i = 0; i < lim->nwin; i++) {
-        int64_t len = kmstore_win_len(lim->win[i].window_ms);
+        int64_t len = lim->win[i].window_ms;
         if (len > longest)
             longest = len;
     }
@@ -282,7 +274,7 @@ kmstore_win_wait(const int64_t *ts, size_t n, int64_t now, const kmlimit *lim)
     int64_t wait = 0;
 
     for (int i = 0; i < lim->nwin; i++) {
-        int64_t len = kmstore_win_len(lim->win[i].window_ms);
+        int64_t len = lim->win[i].window_ms;
         size_t  first = first_counted(ts, n, now, len);
         size_t  count = n - first;
         size_t  max = (size_t)lim->win[i].max;
@@ -303,7 +295,7 @@ void
 kmstore_win_remaining(const int64_t *ts, size_t n, int64_t now, const kmlimit *lim, int win,
                       int *remaining, int64_t *reset_ms)
 {
-    int64_t len = kmstore_win_len(lim->win[win].window_ms);
+    int64_t len = lim->win[win].window_ms;
     size_t  first = first_counted(ts, n, now, len);
     size_t  count = n - first;
     int64_t left = (int64_t)lim->win[win].max - (int64_t)count;

@@ -71,7 +71,9 @@ kmcode kmstore_cache_clear(kmstore *st, kmerr *err);
 
 /* A limit is up to three windows, each "at most `max` requests in any `window_ms`". The
  * windows slide: no interval of that length, wherever it starts, holds more than max
- * requests, so Klaviyo's fixed windows (whatever their alignment) are never exceeded. */
+ * requests, so Klaviyo's fixed windows (whatever their alignment) are never exceeded. The
+ * store enforces window_ms exactly as given and adds no margin of its own: the one margin for
+ * the delay before Klaviyo counts a request is in the windows the client passes (tier.h). */
 typedef struct kmlimit {
     int nwin;
     struct {

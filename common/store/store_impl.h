@@ -85,13 +85,9 @@ void kmredis_info(const kmstore_be *be, struct kmredis_info *out);
 enum kmredis_script { KMREDIS_GET, KMREDIS_RATE };
 const char *kmredis_script(kmstore_be *be, enum kmredis_script s, char sha[41]);
 
-/* --- window arithmetic (store.h: sliding windows with a safety margin) ------------------- */
+/* --- window arithmetic (store.h: sliding windows, enforced exactly as given) ------------- */
 
-/* The length a window is enforced with: window_ms + max(10, window_ms / 100). Requests reach
- * Klaviyo a little after their slot is taken, so each window is held slightly longer. */
-int64_t kmstore_win_len(int64_t window_ms);
-
-/* The longest enforced window of lim, and the largest max of its windows. */
+/* The longest window of lim, and the largest max of its windows. */
 int64_t kmstore_win_longest(const kmlimit *lim);
 int kmstore_win_maxcount(const kmlimit *lim);
 

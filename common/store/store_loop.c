@@ -344,7 +344,7 @@ get_async(kmstore_loop *l, const char *key, const char *const *peek, size_t npee
         argv[argc++] = nums[1];
         for (int w = 0; w < lim->nwin && w < 3; w++) {
             snprintf(nums[2 + 2 * w], sizeof(nums[0]), "%lld",
-                     (long long)kmstore_win_len(lim->win[w].window_ms));
+                     (long long)lim->win[w].window_ms);
             snprintf(nums[3 + 2 * w], sizeof(nums[0]), "%d", lim->win[w].max);
             argv[argc++] = nums[2 + 2 * w];
             argv[argc++] = nums[3 + 2 * w];

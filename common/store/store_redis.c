@@ -824,7 +824,7 @@ rate_script(kmstore_be *be, const char *bucket, const kmlimit *lim, int peek_win
     arg_str(&cm, member);
     arg_num(&cm, lim->nwin);
     for (int i = 0; i < lim->nwin; i++) {
-        arg_num(&cm, (long long)kmstore_win_len(lim->win[i].window_ms));
+        arg_num(&cm, (long long)lim->win[i].window_ms);
         arg_num(&cm, lim->win[i].max);
     }
     rc = eval(be, S_RATE, &cm, 1, &r, err);

@@ -1,9 +1,10 @@
 /* fuzz_klaviyo.c — libFuzzer harness: the parsers of Klaviyo's answers: Retry-After and
- * RateLimit-Reset values (kmkl_header_seconds), error documents (kmkl_error_detail), the
- * next-page link of a collection (kmkl_next_path) and a values report's rows and metric blocks
+ * RateLimit-Reset values (kmreply_header_seconds), error documents (kmreply_error_detail), the
+ * next-page link of a collection (kmpath_next) and a values report's rows and metric blocks
  * (kmt_rows_add_results, kmt_metrics_put), all on the same bytes. */
 #include "json.h"
 #include "kl.h"
+#include "reply.h"
 #include "tools_common.h"
 
 #include <stdint.h>
@@ -25,15 +26,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     double       expected = 0, secs;
     json_object *doc = NULL;
 
-    secs = kmkl_header_seconds(text, size < 48 ? size : 48);
+    secs = kmreply_header_seconds(text, size < 48 ? size : 48);
     if (!(secs == -1 || (secs >= 0 && secs <= 1e7)))
         abort();
-    kmkl_error_detail(text, size, detail, sizeof(detail), &expected);
+    kmreply_error_detail(text, size, detail, sizeof(detail), &expected);
     if (strlen(detail) >= sizeof(detail))
         abort();
     if (kmjson_parse(text, size, KM_UPSTREAM_ERROR, &doc, NULL) == KM_OK) {
         int          bad = 0;
-        char        *next = kmkl_next_path("https://a.klaviyo.com", doc, &bad);
+        char        *next = kmpath_next("https://a.klaviyo.com", doc, &bad);
         json_object *results = kmjson_path(doc, "data", "attributes", "results", NULL);
 
         if (next && (bad || strncmp(next, "/api/", 5) != 0))
