@@ -66,6 +66,29 @@ kmstore_txn_abort(struct kmstore_env *e, MDB_txn *txn)
 
 /* --- environment registry ---------------------------------------------------------------- */
 
+/* How a failure to make or open the store is reported (store_lmdb.h, kmstore_env_get): errors
+ * of the setting and of the deployment — permission, a read-only file system, a path that is
+ * not a directory or cannot be resolved — stay until the operator changes STORE_DIR or the
+ * directory: KM_CONFIG_ERROR. The rest (no space, memory or descriptors, an I/O error, the
+ * store file locked, broken or something else in its place) is state that may have changed at
+ * the next attempt, by the operator or by itself: KM_SERVICE_UNAVAILABLE. LMDB's own codes
+ * (negative) are about the file's contents, never the setting. */
+static kmcode
+failure_class(int e)
+{
+    switch (e) {
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+    case ELOOP:
+        return KM_CONFIG_ERROR;
+    default:
+        return KM_SERVICE_UNAVAILABLE;
+    }
+}
+
 /* mkdir -p with mode 0700 for the directories it creates. */
 static int
 make_dirs(const char *dir)
@@ -177,14 +200,29 @@ kmstore_env_get(const char *dir, uint64_t max_bytes, struct kmstore_env **out, k
     pid_t           pid = getpid();
     kmcode          rc = KM_OK;
     int             mrc, fd;
+    struct stat     sb;
 
     *out = NULL;
-    if (make_dirs(dir) != 0)
-        return kmerr_set(err, KM_CONFIG_ERROR, "STORE_DIR %s cannot be created: %s", dir,
-                         strerror(errno));
+    if (make_dirs(dir) != 0) {
+        int e0 = errno;
+        return kmerr_set(err, failure_class(e0), "STORE_DIR %s cannot be created: %s", dir,
+                         strerror(e0));
+    }
     real = realpath(dir, NULL);
-    if (!real)
-        return kmerr_set(err, KM_CONFIG_ERROR, "STORE_DIR %s: %s", dir, strerror(errno));
+    if (!real) {
+        int e0 = errno;
+        return kmerr_set(err, failure_class(e0), "STORE_DIR %s: %s", dir, strerror(e0));
+    }
+    /* mkdir -p accepts an existing file of that name; the store needs a directory */
+    if (stat(real, &sb) != 0) {
+        int e0 = errno;
+        free(real);
+        return kmerr_set(err, failure_class(e0), "STORE_DIR %s: %s", dir, strerror(e0));
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        free(real);
+        return kmerr_set(err, KM_CONFIG_ERROR, "STORE_DIR %s is not a directory", dir);
+    }
     path = km_xasprintf("%s/store.mdb", real);
     lockpath = km_xasprintf("%s-lock", path);
     free(real);
@@ -220,8 +258,8 @@ kmstore_env_get(const char *dir, uint64_t max_bytes, struct kmstore_env **out, k
         mrc = env_open_file(e->path, map, &e->env);
     }
     if (mrc != MDB_SUCCESS) {
-        rc = kmerr_set(err, KM_CONFIG_ERROR, "store file %s cannot be opened: %s", e->path,
-                       mdb_strerror(mrc));
+        rc = kmerr_set(err, mrc > 0 ? failure_class(mrc) : KM_SERVICE_UNAVAILABLE,
+                       "store file %s cannot be opened: %s", e->path, mdb_strerror(mrc));
         goto out;
     }
     /* 0600 even when the file predates us or the umask was loose */
