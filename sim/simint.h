@@ -108,14 +108,14 @@ struct simreq {
     struct simreq          *wprev, *wnext;   /* in sim->waiting while the timer runs */
 };
 
-/* --- the server (sim.c) ---------------------------------------------------------------------- */
+/* --- the server (sim.c) ------------------------------------------------------------------- */
 
 /* Add one to the counter `key` of the JSON object `map` (created at 1). */
 void sim_count(json_object *map, const char *key);
 /* The reason phrase of an HTTP status ("Too Many Requests"); "Status" when unknown. */
 const char *sim_reason(int status);
 
-/* --- rate limits (simlimit.c) ------------------------------------------------------------------ */
+/* --- rate limits (simlimit.c) ------------------------------------------------------------- */
 
 /* Take a slot for r (route and account set; route_ix its index in the route table) from its
  * endpoint's bucket and, for a profile_count, the account's XS bucket, and set the RateLimit-*
@@ -123,7 +123,7 @@ const char *sim_reason(int status);
  * recorded and counted in sim->throttled: -1. Always 0 with --no-limits. */
 int simlimit_check(struct simreq *r, size_t route_ix);
 
-/* --- control endpoints (simctl.c) ------------------------------------------------------------- */
+/* --- control endpoints (simctl.c) --------------------------------------------------------- */
 
 /* Answer one /__sim/ request (path without a trailing slash): GET accounts, GET stats,
  * POST reset, POST faults (a JSON body), DELETE faults; 404 for anything else, 400 for a bad
@@ -186,7 +186,7 @@ int64_t sim_now(void);
 int sim_fields(struct simreq *r, const char *type, const char *const *known,
                json_object *attrs);
 
-/* --- request bodies and the calendar (simdoc.c) --------------------------------------------- */
+/* --- request bodies and the calendar (simdoc.c) ------------------------------------------- */
 
 /* data.attributes of the JSON:API body, whose data.type must be `type` (409 otherwise) and whose
  * attributes must all be in the NULL-terminated `known` (400 per unknown one). Borrowed from
@@ -197,7 +197,7 @@ void sim_required(struct simreq *r, const char *field);
 /* The same day a year later; the 29th of February becomes the 28th. */
 kmday sim_add_year(kmday d);
 
-/* --- collections (simcoll.c) ------------------------------------------------------------------ */
+/* --- collections (simcoll.c) -------------------------------------------------------------- */
 
 struct simfilter;
 struct simfrule;
@@ -232,7 +232,7 @@ int simcoll_page_size(struct simreq *r, int dflt, int max, size_t *out);
 void simcoll_page(struct simreq *r, const size_t *idx, size_t n, size_t size,
                   simcoll_build *build);
 
-/* --- handlers (simapi.c, simreport.c, simagg.c) ------------------------------------------------ */
+/* --- handlers (simapi.c, simreport.c, simagg.c) ------------------------------------------- */
 
 /* The id of a campaign's one campaign message (a second ULID sharing the campaign's
  * timestamp part): what campaigns list under relationships.campaign-messages and what metric
