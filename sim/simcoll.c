@@ -210,6 +210,8 @@ simcoll_sort(struct simreq *r, enum simkind k, const char *const *allowed, size_
     return 0;
 }
 
+/* --- pages and selection ----------------------------------------------------------------- */
+
 int
 simcoll_page_size(struct simreq *r, int dflt, int max, size_t *out)
 {
