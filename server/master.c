@@ -59,9 +59,12 @@ struct kmmaster {
         int64_t due_ms;
         int     fails;                        /* consecutive quick deaths */
         int     pending;
+        int     fatal;                        /* exited KM_EXIT_CONFIG: never respawned */
     } respawn[MAX_WORKERS];
     int     switching;                        /* reload: waiting for the old to stop accepting */
     int     stopping;
+    int     exit_status;                      /* of the master once it has stopped */
+    char    fatal_why[200];                   /* the last fatal worker's reason */
 };
 
 static void
@@ -343,6 +346,7 @@ spawn(struct kmmaster *m, struct gen *g, int index, kmerr *err)
     atomic_store(&s->ready, 0);
     atomic_store(&s->accepting, 0);
     atomic_store(&s->heartbeat_ms, s->started_ms);
+    s->fatal[0] = '\0';
     pid = fork();
     if (pid < 0)
         return kmerr_set(err, KM_INTERNAL_ERROR, "fork: %s", strerror(errno));
@@ -420,6 +424,58 @@ respawn_due(struct kmmaster *m)
 }
 
 static void abort_reload(struct kmmaster *m, const char *why);
+static void begin_stop(struct kmmaster *m, int sig);
+
+/* When no worker of the serving generation can be respawned (each exited KM_EXIT_CONFIG) and
+ * no reload is on its way to replace them, nothing will ever serve: stop, and exit with the
+ * workers' status. */
+static void
+stop_if_all_fatal(struct kmmaster *m)
+{
+    if (m->stopping || m->next.id)
+        return;
+    for (int i = 0; i < m->cur.cfg.workers && i < MAX_WORKERS; i++) {
+        if (!m->respawn[i].fatal)
+            return;
+    }
+    kmlogf(KMLOG_ERROR, "master_fatal", "every worker exited with fatal code %d (CONFIG_ERROR) "
+           "and cannot be respawned: %s; stopping with status %d", KM_EXIT_CONFIG,
+           m->fatal_why, KM_EXIT_CONFIG);
+    m->exit_status = KM_EXIT_CONFIG;
+    begin_stop(m, 0);
+}
+
+/* Worker `index` (process `pid`, reaped) of the serving generation exited with KM_EXIT_CONFIG:
+ * its configuration cannot work (nginx: "exited with fatal code 2 and cannot be respawned").
+ * It is not respawned; the others, which share that configuration, serve on until they die
+ * too, a reload (SIGHUP) brings a new generation, or the master is restarted. */
+static void
+worker_fatal(struct kmmaster *m, pid_t pid, int index, const char *why)
+{
+    json_object *f = json_object_new_object();
+    int          left = 0;
+    char         msg[512];
+
+    if (index >= 0 && index < MAX_WORKERS) {
+        m->respawn[index].fatal = 1;
+        m->respawn[index].pending = 0;
+    }
+    for (int i = 0; i < m->cur.cfg.workers && i < MAX_WORKERS; i++)
+        left += !m->respawn[i].fatal;
+    km_strlcpy(m->fatal_why, why, sizeof(m->fatal_why));
+    snprintf(msg, sizeof(msg), "worker %d exited with fatal code %d (CONFIG_ERROR) and cannot be "
+             "respawned: %s; %d of %d worker(s) can still serve", index, KM_EXIT_CONFIG, why,
+             left, m->cur.cfg.workers);
+    json_object_object_add(f, "message", json_object_new_string(msg));
+    json_object_object_add(f, "worker_pid", json_object_new_int((int)pid));
+    json_object_object_add(f, "generation", json_object_new_int(m->cur.id));
+    json_object_object_add(f, "index", json_object_new_int(index));
+    json_object_object_add(f, "status", json_object_new_int(KM_EXIT_CONFIG));
+    json_object_object_add(f, "cause", json_object_new_string(why));
+    json_object_object_add(f, "workers_left", json_object_new_int(left));
+    kmlog(KMLOG_ERROR, "worker_fatal", f);
+    stop_if_all_fatal(m);
+}
 
 static void
 reap(struct kmmaster *m)
@@ -429,8 +485,9 @@ reap(struct kmmaster *m)
         pid_t          pid = waitpid(-1, &status, WNOHANG);
         struct kmslot *s;
         json_object   *f;
-        int            gen, index, stopping;
+        int            gen, index, stopping, fatal;
         int64_t        lived;
+        char           why[sizeof(s->fatal)];
 
         if (pid <= 0)
             break;
@@ -447,14 +504,27 @@ reap(struct kmmaster *m)
         gen = s->generation;
         index = s->index;
         lived = km_now_ms() - s->started_ms;
+        fatal = WIFEXITED(status) && WEXITSTATUS(status) == KM_EXIT_CONFIG;
+        km_strlcpy(why, s->fatal[0] ? s->fatal : "a configuration error", sizeof(why));
         s->pid = 0;
         count_alive(m);
         if (stopping)
             continue;
-        if (m->next.id && gen == m->next.id)
-            abort_reload(m, "a worker of the new generation exited before serving");
-        else if (gen == m->cur.id)
+        if (fatal && gen == m->cur.id)
+            worker_fatal(m, pid, index, why);
+        if (m->next.id && gen == m->next.id) {
+            char msg[300];
+
+            if (fatal)
+                snprintf(msg, sizeof(msg), "a worker of the new generation exited with fatal "
+                         "code %d (CONFIG_ERROR): %s", KM_EXIT_CONFIG, why);
+            else
+                snprintf(msg, sizeof(msg), "a worker of the new generation exited before "
+                         "serving");
+            abort_reload(m, msg);
+        } else if (gen == m->cur.id && !fatal) {
             schedule_respawn(m, index, lived);
+        }
     }
 }
 
@@ -526,6 +596,8 @@ abort_reload(struct kmmaster *m, const char *why)
     kmlogf(KMLOG_ERROR, "reload_failed", "%s; generation %d keeps serving", why, m->cur.id);
     kmmet_reload(0);
     free_gen(&m->next);
+    /* the serving generation may have gone fatal while the reload was on its way */
+    stop_if_all_fatal(m);
 }
 
 static void
@@ -645,6 +717,7 @@ check_reload(struct kmmaster *m)
 
 /* --- stop ---------------------------------------------------------------------------- */
 
+/* Stop on signal `sig` (SIGTERM or SIGINT), or 0: every worker is fatal. */
 static void
 begin_stop(struct kmmaster *m, int sig)
 {
@@ -670,7 +743,11 @@ begin_stop(struct kmmaster *m, int sig)
         stop_worker(m, s, s->generation == m->next.id && m->next.id ? &m->next.cfg : &m->cur.cfg);
     }
     f = json_object_new_object();
-    json_object_object_add(f, "signal", json_object_new_string(sig == SIGINT ? "INT" : "TERM"));
+    if (sig)
+        json_object_object_add(f, "signal",
+                               json_object_new_string(sig == SIGINT ? "INT" : "TERM"));
+    else
+        json_object_object_add(f, "cause", json_object_new_string("every worker is fatal"));
     json_object_object_add(f, "workers", json_object_new_int(live_workers(m)));
     json_object_object_add(f, "grace_s", json_object_new_int(m->cur.cfg.graceful_timeout_s));
     kmlog(KMLOG_INFO, "stopping", f);
@@ -718,7 +795,7 @@ serve(struct kmmaster *m, const sigset_t *managed)
         check_workers(m);
     }
     kmlog(KMLOG_INFO, "stopped", NULL);
-    return 0;
+    return m->exit_status;
 }
 
 int

@@ -8,7 +8,9 @@
  * Fork:    workers inherit the listeners, the settings and the accounts; everything else
  *          (event bases, threads, curl handles, the store) is made in the worker.
  * Fails:   kmmaster_run returns the process exit status: 0 after a graceful stop, 1 when the
- *          listeners cannot be opened (the reason is logged).
+ *          listeners cannot be opened (the reason is logged), KM_EXIT_CONFIG (78) when a
+ *          configuration error stops it at start or when every worker of the serving
+ *          generation exited with fatal code 78 (see SIGCHLD below).
  *
  * Signals: SIGTERM or SIGINT — close the listeners, let the workers finish what is in flight
  * within GRACEFUL_TIMEOUT_SECONDS, then exit 0 (a second one kills the workers at once).
@@ -17,7 +19,13 @@
  * A configuration that fails to load, or new workers that fail to start, are logged and the
  * running generation is kept. The listeners never close during a reload, so no connection is
  * refused. SIGCHLD — reap; a worker of the running generation that died is replaced (with a
- * growing delay when it keeps dying). Every second — a worker whose heartbeat is older than
+ * growing delay when it keeps dying) — unless it exited KM_EXIT_CONFIG: its configuration
+ * cannot work, so it is logged once as "worker_fatal" (with the worker's reason) and never
+ * respawned. The other workers, which share that configuration, serve on until they die too
+ * or a reload (SIGHUP) brings a new generation; once none of the serving generation is left
+ * and no reload is under way, "master_fatal" names the cause and the master stops and exits
+ * 78. A worker of a new generation that exits 78 fails the reload (the running generation
+ * stays). Every second — a worker whose heartbeat is older than
  * WORKER_TIMEOUT_SECONDS gets SIGABRT, then SIGKILL, and is replaced.
  */
 #ifndef KM_MASTER_H

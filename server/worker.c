@@ -446,8 +446,12 @@ kmworker_run(const struct kmworker_args *a)
 
 fail:
     kmlogf(KMLOG_ERROR, "worker_start_failed", "%s: %s", kmerr_name(rc), err.msg);
+    /* a configuration error stays whatever the master does: say so, and why, so that it stops
+     * respawning (the master reads the slot once it has reaped us) */
+    if (rc == KM_CONFIG_ERROR)
+        km_strlcpy(a->slot->fatal, err.msg, sizeof(a->slot->fatal));
     kmerr_clear(&err);
     /* stop the threads before freeing what they use */
     cleanup(&w);
-    return 1;
+    return rc == KM_CONFIG_ERROR ? KM_EXIT_CONFIG : 1;
 }

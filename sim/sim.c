@@ -1,6 +1,7 @@
 /* sim.c — the simulator's server: one evhttp callback that counts, injects faults, routes,
- * authenticates, checks the revision, the scope and the rate limits, then runs the handler and
- * sends exactly one reply (or drops the connection when a fault says so). */
+ * authenticates, checks the revision, the scope and the rate limits (simlimit.c), then runs the
+ * handler and sends exactly one reply (or drops the connection when a fault says so); /__sim/
+ * goes to the control endpoints (simctl.c). */
 #include "json.h"
 #include "log.h"
 #include "simfilter.h"
@@ -26,7 +27,6 @@
 
 #define MAX_BODY (5 * 1024 * 1024)
 #define MAX_STAT_KEYS 400
-#define RATE_DOCS "https://developers.klaviyo.com/en/docs/rate_limits_and_error_handling"
 
 static const struct simroute routes[] = {
     { "GET", "/api/accounts", "accounts:read", SIMT_XS, simapi_accounts },
@@ -47,17 +47,9 @@ static const struct simroute routes[] = {
     { "GET", "/api/lists/{id}", "lists:read", SIMT_L, simapi_list },
     { "GET", "/api/metrics", "metrics:read", SIMT_M, simapi_metrics },
     { "GET", "/api/metrics/{id}", "metrics:read", SIMT_M, simapi_metric },
-    { "POST", "/api/metric-aggregates", "metrics:read", SIMT_S, simreport_metric_aggregates },
+    { "POST", "/api/metric-aggregates", "metrics:read", SIMT_S, simagg_metric_aggregates },
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
-
-/* burst per second, steady per minute, per day (0 = none): REFERENCE.md §4 */
-static const int tier_limits[SIMT_COUNT][3] = {
-    [SIMT_XS] = { 1, 15, 0 },  [SIMT_S] = { 3, 60, 0 },         [SIMT_M] = { 10, 150, 0 },
-    [SIMT_L] = { 75, 700, 0 }, [SIMT_REPORT] = { 1, 2, 225 },
-};
-static const int64_t window_ms[3] = { 1000, 60000, 86400000 };
-static const int     window_s[3] = { 1, 60, 86400 };
 
 /* revisions this simulator answers (with the 2025-04-15 shapes) */
 static const char *const revisions[] = { "2024-10-15", "2025-01-15", "2025-04-15", "2025-07-15",
@@ -68,14 +60,8 @@ static const char *const limited_scopes[] = { "campaigns:read", "accounts:read",
 
 /* --- small things ---------------------------------------------------------------------- */
 
-static int64_t
-mono_ms(const struct sim *s)
-{
-    return km_now_ms() - s->epoch_ms;
-}
-
-static void
-bump(json_object *map, const char *key)
+void
+sim_count(json_object *map, const char *key)
 {
     json_object *v = NULL;
 
@@ -85,8 +71,8 @@ bump(json_object *map, const char *key)
         json_object_object_add(map, key, json_object_new_int64(1));
 }
 
-static const char *
-reason(int status)
+const char *
+sim_reason(int status)
 {
     switch (status) {
     case 200: return "OK";
@@ -124,21 +110,6 @@ method_name(enum evhttp_cmd_type t)
     case EVHTTP_REQ_PATCH: return "PATCH";
     default: return "OTHER";
     }
-}
-
-static void
-send_json(struct evhttp_request *req, int status, json_object *doc)
-{
-    struct evbuffer *buf = evbuffer_new();
-    const char      *text = doc ? json_object_to_json_string_ext(
-                                      doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-                                : "";
-
-    evbuffer_add(buf, text, strlen(text));
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
-    evhttp_send_reply(req, status, reason(status), buf);
-    evbuffer_free(buf);
 }
 
 /* --- requests ----------------------------------------------------------------------------- */
@@ -202,159 +173,6 @@ match_route(struct simreq *r, int *method_ok)
             any = &routes[i];
     }
     return any;
-}
-
-static size_t
-acct_index(const struct sim *s, const struct simacct *a)
-{
-    for (size_t i = 0; i < simdata_account_count(s->sd); i++) {
-        if (simdata_account(s->sd, i) == a)
-            return i;
-    }
-    return 0;
-}
-
-/* --- rate limits -------------------------------------------------------------------------- */
-
-static int64_t
-win_len(const struct sim *s, int w)
-{
-    int64_t len = (int64_t)llround((double)window_ms[w] * s->opts.time_scale);
-
-    return len < 1 ? 1 : len;
-}
-
-/* ms until the bucket can take one more request; 0 when it can now */
-static int64_t
-bucket_wait(const struct sim *s, struct simbucket *b, const int *lim, int64_t now)
-{
-    int64_t wait = 0;
-
-    for (int w = 0; w < 3; w++) {
-        struct simwin *x = &b->w[w];
-        if (!lim[w])
-            continue;
-        if (x->count && now >= x->start_ms + win_len(s, w))
-            x->count = 0;
-        if (x->count >= lim[w]) {
-            int64_t left = x->start_ms + win_len(s, w) - now;
-            if (left > wait)
-                wait = left;
-        }
-    }
-    return wait;
-}
-
-static void
-bucket_take(struct simbucket *b, const int *lim, int64_t now)
-{
-    for (int w = 0; w < 3; w++) {
-        if (!lim[w])
-            continue;
-        if (b->w[w].count == 0)
-            b->w[w].start_ms = now;
-        b->w[w].count++;
-    }
-}
-
-/* RateLimit-* for the endpoint's own bucket after taking: the window closest to exhaustion
- * leads (fewest remaining; the shorter one on a tie), as in "10, 10;w=1, 150;w=60". */
-static void
-bucket_headers(struct simreq *r, struct simbucket *b, const int *lim, int64_t now)
-{
-    int    best = -1, best_rem = 0;
-    size_t len = 0;
-
-    r->rl_policy[0] = '\0';
-    for (int w = 0; w < 3; w++) {
-        int rem;
-        if (!lim[w])
-            continue;
-        rem = lim[w] - b->w[w].count;
-        if (best < 0 || rem < best_rem) {
-            best = w;
-            best_rem = rem;
-        }
-        len += (size_t)snprintf(r->rl_policy + len, sizeof(r->rl_policy) - len, "%s%d;w=%d",
-                                len ? ", " : "", lim[w], window_s[w]);
-    }
-    if (best < 0)
-        return;
-    r->rl_limit = lim[best];
-    r->rl_remaining = best_rem < 0 ? 0 : best_rem;
-    r->rl_reset = (int)((b->w[best].start_ms + win_len(r->sim, best) - now) / 1000);
-    if (r->rl_reset < 0)
-        r->rl_reset = 0;
-}
-
-static int
-wants_profile_count(struct simreq *r)
-{
-    const char *af = sim_q(r, "additional-fields[list]");
-
-    return af && strstr(af, "profile_count") != NULL;
-}
-
-/* 0 when the request may go on; -1 after recording a 429 */
-static int
-check_limits(struct simreq *r)
-{
-    struct sim       *s = r->sim;
-    size_t            ai = acct_index(s, r->acct);
-    size_t            ri = (size_t)(r->route - routes);
-    struct simbucket *own = &s->buckets[ai * (N_ROUTES + 1) + ri];
-    struct simbucket *extra = NULL;
-    const int        *lim = tier_limits[r->route->tier];
-    const int        *xs = tier_limits[SIMT_XS];
-    int64_t           now = mono_ms(s), wait;
-    char              detail[160], key[160];
-
-    if (s->opts.no_limits)
-        return 0;
-    /* profile_count is charged to the lists bucket and to its own XS bucket */
-    if (strcmp(r->route->tmpl, "/api/lists/{id}") == 0 && wants_profile_count(r))
-        extra = &s->buckets[ai * (N_ROUTES + 1) + N_ROUTES];
-    wait = bucket_wait(s, own, lim, now);
-    if (extra) {
-        int64_t w2 = bucket_wait(s, extra, xs, now);
-        if (w2 > wait)
-            wait = w2;
-    }
-    if (wait <= 0) {
-        bucket_take(own, lim, now);
-        if (extra)
-            bucket_take(extra, xs, now);
-        bucket_headers(r, own, lim, now);
-        if (extra) {
-            struct simreq tmp;
-            memset(&tmp, 0, sizeof(tmp));
-            tmp.sim = s;
-            bucket_headers(&tmp, extra, xs, now);
-            if (tmp.rl_remaining < r->rl_remaining) {
-                r->rl_limit = tmp.rl_limit;
-                r->rl_remaining = tmp.rl_remaining;
-                r->rl_reset = tmp.rl_reset;
-                km_strlcpy(r->rl_policy, tmp.rl_policy, sizeof(r->rl_policy));
-            }
-        }
-        return 0;
-    }
-    r->retry_after = (int)((wait + 999) / 1000);
-    if (r->retry_after < 1)
-        r->retry_after = 1;
-    snprintf(detail, sizeof(detail), "Request was throttled. Expected available in %d second%s.",
-             r->retry_after, r->retry_after == 1 ? "" : "s");
-    sim_error(r, 429, "throttled", "Request was throttled.", detail, "pointer", "/data");
-    {
-        json_object *e = json_object_array_get_idx(r->errors, 0);
-        json_object *links = json_object_new_object();
-        json_object_object_add(links, "type", json_object_new_string(RATE_DOCS));
-        json_object_object_add(e, "links", links);
-    }
-    snprintf(key, sizeof(key), "%s %s", r->method, r->route->tmpl);
-    bump(s->throttled, key);
-    s->total_throttled++;
-    return -1;
 }
 
 /* --- auth, revision, scope, content type ----------------------------------------------- */
@@ -517,7 +335,7 @@ finish(struct simreq *r, int truncate)
         evhttp_add_header(out, "RateLimit-Reset", num);
     }
     log_request(r, status);
-    evhttp_send_reply(r->req, status, reason(status), buf);
+    evhttp_send_reply(r->req, status, sim_reason(status), buf);
     evbuffer_free(buf);
     json_object_put(doc);
     req_free(r);
@@ -543,7 +361,7 @@ process(struct simreq *r)
         return;
     }
     if (check_auth(r) != 0 || check_revision(r) != 0 || check_scope(r) != 0 ||
-        check_limits(r) != 0)
+        simlimit_check(r, (size_t)(r->route - routes)) != 0)
         return;
     if (strcmp(r->method, "POST") == 0 && read_body(r) != 0)
         return;
@@ -705,174 +523,6 @@ apply_fault(struct simreq *r)
     }
 }
 
-/* --- control endpoints: /__sim/ -------------------------------------------------------- */
-
-static json_object *
-accounts_doc(struct sim *s)
-{
-    json_object *arr = json_object_new_array(), *doc = json_object_new_object();
-
-    for (size_t i = 0; i < simdata_account_count(s->sd); i++) {
-        const struct simacct *a = simdata_account(s->sd, i);
-        json_object          *o = json_object_new_object();
-        char                  label[96];
-
-        snprintf(label, sizeof(label), "%s (demo)", a->label);
-        json_object_object_add(o, "name", json_object_new_string(a->name));
-        json_object_object_add(o, "key", json_object_new_string(a->key));
-        if (a->limited_key[0])
-            json_object_object_add(o, "limited_key", json_object_new_string(a->limited_key));
-        json_object_object_add(o, "id", json_object_new_string(a->id));
-        json_object_object_add(o, "timezone", json_object_new_string(a->tz));
-        json_object_object_add(o, "currency", json_object_new_string(a->currency));
-        json_object_object_add(o, "conversion_metric_id",
-                               json_object_new_string(a->metrics[a->conversion_metric].id));
-        json_object_object_add(o, "label", json_object_new_string(label));
-        json_object_object_add(o, "has_sms", json_object_new_boolean(a->has_sms));
-        json_object_array_add(arr, o);
-    }
-    json_object_object_add(doc, "accounts", arr);
-    return doc;
-}
-
-static json_object *
-stats_doc(struct sim *s)
-{
-    json_object *doc = json_object_new_object();
-
-    json_object_object_add(doc, "calls", json_object_get(s->calls));
-    json_object_object_add(doc, "throttled", json_object_get(s->throttled));
-    json_object_object_add(doc, "total_calls", json_object_new_int64(s->total_calls));
-    json_object_object_add(doc, "total_throttled", json_object_new_int64(s->total_throttled));
-    json_object_object_add(doc, "faults_fired", json_object_new_int64(s->faults_fired));
-    json_object_object_add(doc, "faults_pending", json_object_new_int64((int64_t)s->n_faults));
-    return doc;
-}
-
-static void
-reset(struct sim *s)
-{
-    size_t n = simdata_account_count(s->sd) * (N_ROUTES + 1);
-
-    memset(s->buckets, 0, n * sizeof(*s->buckets));
-    json_object_put(s->calls);
-    json_object_put(s->throttled);
-    s->calls = json_object_new_object();
-    s->throttled = json_object_new_object();
-    s->total_calls = s->total_throttled = s->faults_fired = 0;
-    s->n_faults = 0;
-}
-
-static json_object *
-control_error(const char *msg)
-{
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "error", json_object_new_string(msg));
-    return o;
-}
-
-static int
-add_fault(struct sim *s, struct evhttp_request *req, char *msg, size_t msglen)
-{
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t           len = evbuffer_get_length(in);
-    json_object     *body = NULL;
-    struct simfault  f;
-    const char      *mode, *method, *path;
-    kmerr            err = { 0 };
-    int              rc = -1;
-
-    memset(&f, 0, sizeof(f));
-    if (kmjson_parse(len ? (const char *)evbuffer_pullup(in, -1) : "", len, KM_INVALID_ARGUMENT,
-                     &body, &err) != KM_OK ||
-        !json_object_is_type(body, json_type_object)) {
-        snprintf(msg, msglen, "the body must be a JSON object");
-        goto out;
-    }
-    path = kmjson_str(body, "path");
-    method = kmjson_str(body, "method");
-    mode = kmjson_str(body, "mode");
-    if (!path || path[0] != '/' || strlen(path) >= sizeof(f.path)) {
-        snprintf(msg, msglen, "path is required and starts with '/'");
-        goto out;
-    }
-    km_strlcpy(f.path, path, sizeof(f.path));
-    if (method)
-        km_strlcpy(f.method, method, sizeof(f.method));
-    f.count = (int)kmjson_num(body, "count", 1);
-    f.status = (int)kmjson_num(body, "status", 503);
-    f.retry_after = (int)kmjson_num(body, "retry_after", 0);
-    f.delay_ms = (int)kmjson_num(body, "delay_ms", 1000);
-    if (!mode || strcmp(mode, "status") == 0)
-        f.mode = SIMF_STATUS;
-    else if (strcmp(mode, "delay") == 0)
-        f.mode = SIMF_DELAY;
-    else if (strcmp(mode, "malformed") == 0)
-        f.mode = SIMF_MALFORMED;
-    else if (strcmp(mode, "truncated") == 0)
-        f.mode = SIMF_TRUNCATED;
-    else if (strcmp(mode, "drop") == 0)
-        f.mode = SIMF_DROP;
-    else {
-        snprintf(msg, msglen, "mode is one of status, delay, malformed, truncated, drop");
-        goto out;
-    }
-    if (f.count < 1 || f.count > 100000 || f.status < 100 || f.status > 599 ||
-        f.delay_ms < 0 || f.delay_ms > 600000 || f.retry_after < 0) {
-        snprintf(msg, msglen, "count 1-100000, status 100-599, delay_ms 0-600000, "
-                 "retry_after >= 0");
-        goto out;
-    }
-    if (s->n_faults == SIM_MAX_FAULTS) {
-        snprintf(msg, msglen, "too many pending faults (reset first)");
-        goto out;
-    }
-    s->faults[s->n_faults++] = f;
-    rc = 0;
-out:
-    kmerr_clear(&err);
-    json_object_put(body);
-    return rc;
-}
-
-static void
-control(struct sim *s, struct evhttp_request *req, const char *method, const char *path)
-{
-    char         msg[200];
-    json_object *doc = NULL;
-    int          status = 200;
-
-    if (strcmp(path, "/__sim/accounts") == 0 && strcmp(method, "GET") == 0) {
-        doc = accounts_doc(s);
-    } else if (strcmp(path, "/__sim/stats") == 0 && strcmp(method, "GET") == 0) {
-        doc = stats_doc(s);
-    } else if (strcmp(path, "/__sim/reset") == 0 && strcmp(method, "POST") == 0) {
-        reset(s);
-        doc = json_object_new_object();
-        json_object_object_add(doc, "ok", json_object_new_boolean(1));
-    } else if (strcmp(path, "/__sim/faults") == 0 && strcmp(method, "POST") == 0) {
-        if (add_fault(s, req, msg, sizeof(msg)) != 0) {
-            status = 400;
-            doc = control_error(msg);
-        } else {
-            doc = json_object_new_object();
-            json_object_object_add(doc, "ok", json_object_new_boolean(1));
-            json_object_object_add(doc, "pending", json_object_new_int((int)s->n_faults));
-        }
-    } else if (strcmp(path, "/__sim/faults") == 0 && strcmp(method, "DELETE") == 0) {
-        s->n_faults = 0;
-        doc = json_object_new_object();
-        json_object_object_add(doc, "ok", json_object_new_boolean(1));
-    } else {
-        status = 404;
-        doc = control_error("unknown control endpoint; see GET /__sim/accounts, GET "
-                            "/__sim/stats, POST /__sim/reset, POST /__sim/faults");
-    }
-    send_json(req, status, doc);
-    json_object_put(doc);
-}
-
 /* --- the callback ------------------------------------------------------------------------- */
 
 static void
@@ -889,7 +539,7 @@ count_call(struct simreq *r)
         snprintf(key, sizeof(key), "%s %.500s", r->method, r->raw_path);
     else
         snprintf(key, sizeof(key), "%s (other)", r->method);
-    bump(s->calls, key);
+    sim_count(s->calls, key);
     s->total_calls++;
 }
 
@@ -928,7 +578,7 @@ on_request(struct evhttp_request *req, void *arg)
         n = strlen(p);
         if (n > 7 && p[n - 1] == '/')
             p[n - 1] = '\0';
-        control(s, req, method, p);
+        simctl_handle(s, req, method, p);
         return;
     }
     r = km_xcalloc(1, sizeof(*r));

@@ -1,6 +1,7 @@
 /* simapi.c — the simulator's GET endpoints: accounts, campaigns, flows, flow actions, flow
  * messages, lists and metrics, with Klaviyo's JSON:API shapes, filters, sorting, sparse
- * fieldsets and cursor pagination (REFERENCE.md §2, §6.1, §7, §8, §9). */
+ * fieldsets and cursor pagination (REFERENCE.md §2, §6.1, §7, §8, §9). Filtering, sorting and
+ * paging a collection are simcoll.c's. */
 #include "json.h"
 #include "simfilter.h"
 #include "simint.h"
@@ -9,236 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum kind { K_CAMPAIGN = 0, K_FLOW, K_ACTION, K_MSG, K_LIST, K_METRIC };
-
-/* --- field values shared by filters and sorting -------------------------------------------- */
-
-enum fvtype { FV_STR = 0, FV_TIME, FV_BOOL, FV_NULL };
-
-struct fv {
-    enum fvtype type;
-    const char *s;
-    int64_t     t;
-    int         b;
-};
-
-static struct fv
-fv_str(const char *s)
-{
-    struct fv v = { FV_STR, s, 0, 0 };
-    return v;
-}
-
-static struct fv
-fv_time(int64_t t)
-{
-    struct fv v = { t < 0 ? FV_NULL : FV_TIME, NULL, t, 0 };
-    return v;
-}
-
-static struct fv
-fv_bool(int b)
-{
-    struct fv v = { FV_BOOL, NULL, 0, b };
-    return v;
-}
-
-static struct fv
-getv(const struct simacct *a, enum kind k, size_t i, const char *f)
-{
-    struct fv none = { FV_NULL, NULL, 0, 0 };
-
-    switch (k) {
-    case K_CAMPAIGN: {
-        const struct simcampaign *c = &a->campaigns[i];
-        if (strcmp(f, "id") == 0) return fv_str(c->id);
-        if (strcmp(f, "name") == 0) return fv_str(c->name);
-        if (strcmp(f, "status") == 0) return fv_str(c->status);
-        if (strcmp(f, "archived") == 0) return fv_bool(c->archived);
-        if (strcmp(f, "messages.channel") == 0) return fv_str(simdata_channel_name(c->channel));
-        if (strcmp(f, "created_at") == 0) return fv_time(c->created_at / 1000000);
-        if (strcmp(f, "updated_at") == 0) return fv_time(c->updated_at / 1000000);
-        if (strcmp(f, "scheduled_at") == 0)
-            return fv_time(c->scheduled_at < 0 ? -1 : c->scheduled_at / 1000000);
-        return none;
-    }
-    case K_FLOW: {
-        const struct simflow *x = &a->flows[i];
-        if (strcmp(f, "id") == 0) return fv_str(x->id);
-        if (strcmp(f, "name") == 0) return fv_str(x->name);
-        if (strcmp(f, "status") == 0) return fv_str(x->status);
-        if (strcmp(f, "archived") == 0) return fv_bool(x->archived);
-        if (strcmp(f, "trigger_type") == 0) return fv_str(x->trigger_type);
-        if (strcmp(f, "created") == 0) return fv_time(x->created);
-        if (strcmp(f, "updated") == 0) return fv_time(x->updated);
-        return none;
-    }
-    case K_ACTION: {
-        const struct simaction *x = &a->actions[i];
-        if (strcmp(f, "id") == 0) return fv_str(x->id);
-        if (strcmp(f, "action_type") == 0) return fv_str(x->action_type);
-        if (strcmp(f, "status") == 0) return fv_str(x->status);
-        if (strcmp(f, "created") == 0) return fv_time(x->created);
-        if (strcmp(f, "updated") == 0) return fv_time(x->updated);
-        return none;
-    }
-    case K_MSG: {
-        const struct simmsg *x = &a->msgs[i];
-        if (strcmp(f, "id") == 0) return fv_str(x->id);
-        if (strcmp(f, "name") == 0) return fv_str(x->name);
-        if (strcmp(f, "created") == 0) return fv_time(x->created);
-        if (strcmp(f, "updated") == 0) return fv_time(x->updated);
-        return none;
-    }
-    case K_LIST: {
-        const struct simlist *x = &a->lists[i];
-        if (strcmp(f, "id") == 0) return fv_str(x->id);
-        if (strcmp(f, "name") == 0) return fv_str(x->name);
-        if (strcmp(f, "created") == 0) return fv_time(x->created);
-        if (strcmp(f, "updated") == 0) return fv_time(x->updated);
-        return none;
-    }
-    case K_METRIC: {
-        const struct simmetric *x = &a->metrics[i];
-        if (strcmp(f, "integration.name") == 0) return fv_str(x->integration_name);
-        if (strcmp(f, "integration.category") == 0) return fv_str(x->integration_category);
-        return none;
-    }
-    }
-    return none;
-}
-
-static int
-cond_match(const struct simacct *a, enum kind k, size_t i, const struct simcond *c)
-{
-    struct fv v = getv(a, k, i, c->field);
-
-    switch (v.type) {
-    case FV_STR: return simfilter_match_str(c, v.s);
-    case FV_BOOL: return simfilter_match_bool(c, v.b);
-    case FV_TIME: return simfilter_match_time(c, 1, v.t);
-    default: return 0;
-    }
-}
-
-static int
-all_match(const struct simacct *a, enum kind k, size_t i, const struct simfilter *f)
-{
-    for (size_t j = 0; f && j < f->n; j++) {
-        if (!cond_match(a, k, i, &f->c[j]))
-            return 0;
-    }
-    return 1;
-}
-
-/* Parse and check ?filter= against rules; 0 and *f (maybe empty) or -1 after a 400. */
-static int
-get_filter(struct simreq *r, const struct simfrule *rules, struct simfilter *f, int *present)
-{
-    const char *text = sim_q(r, "filter");
-    char        why[300], detail[400];
-
-    memset(f, 0, sizeof(*f));
-    *present = text != NULL;
-    if (!text)
-        return 0;
-    if (simfilter_parse(text, f, why, sizeof(why)) != 0 ||
-        simfilter_check(f, rules, why, sizeof(why)) != 0) {
-        simfilter_free(f);
-        snprintf(detail, sizeof(detail), "Invalid filter provided: %s", why);
-        sim_invalid(r, detail, "parameter", "filter");
-        return -1;
-    }
-    return 0;
-}
-
-/* --- sorting ---------------------------------------------------------------------------- */
-
-struct sortctx {
-    const struct simacct *a;
-    enum kind             k;
-    const char           *field;
-    int                   desc;
-};
-
-static int
-cmp_idx(const void *x, const void *y, void *arg)
-{
-    const struct sortctx *sc = arg;
-    size_t                i = *(const size_t *)x, j = *(const size_t *)y;
-    struct fv             a = getv(sc->a, sc->k, i, sc->field);
-    struct fv             b = getv(sc->a, sc->k, j, sc->field);
-    int                   c = 0;
-
-    if (a.type == FV_NULL || b.type == FV_NULL)
-        c = (a.type == FV_NULL) - (b.type == FV_NULL);
-    else if (a.type == FV_STR)
-        c = strcmp(a.s, b.s);
-    else if (a.type == FV_TIME)
-        c = a.t < b.t ? -1 : a.t > b.t;
-    else
-        c = a.b - b.b;
-    if (sc->desc)
-        c = -c;
-    if (c == 0)
-        c = i < j ? -1 : i > j;
-    return c;
-}
-
-/* Apply ?sort= (one field from `allowed`, '-' for descending); 0 or -1 after a 400. */
-static int
-do_sort(struct simreq *r, enum kind k, const char *const *allowed, size_t *idx, size_t n)
-{
-    const char    *s = sim_q(r, "sort");
-    struct sortctx sc = { r->acct, k, NULL, 0 };
-    char           detail[200];
-
-    if (!s)
-        return 0;
-    if (*s == '-') {
-        sc.desc = 1;
-        s++;
-    }
-    for (size_t i = 0; allowed[i]; i++) {
-        if (strcmp(allowed[i], s) == 0)
-            sc.field = allowed[i];
-    }
-    if (!sc.field) {
-        snprintf(detail, sizeof(detail), "'%.60s' is not a valid sort field for this endpoint.",
-                 s);
-        sim_invalid(r, detail, "parameter", "sort");
-        return -1;
-    }
-    qsort_r(idx, n, sizeof(*idx), cmp_idx, &sc);
-    return 0;
-}
-
-/* page[size]: default `dflt`, 1..max; 0 when the endpoint has none (present → 400) */
-static int
-page_size(struct simreq *r, int dflt, int max, size_t *out)
-{
-    const char *v = sim_q(r, "page[size]");
-    char       *end = NULL;
-    long        n;
-    char        detail[160];
-
-    *out = (size_t)dflt;
-    if (!v)
-        return 0;
-    n = strtol(v, &end, 10);
-    if (max == 0 || !*v || *end || n < 1 || n > max) {
-        if (max == 0)
-            snprintf(detail, sizeof(detail), "'page[size]' is not a valid query parameter for "
-                     "this endpoint.");
-        else
-            snprintf(detail, sizeof(detail), "page[size] must be an integer from 1 to %d.", max);
-        sim_invalid(r, detail, "parameter", "page[size]");
-        return -1;
-    }
-    *out = (size_t)n;
-    return 0;
-}
 
 /* --- resources ---------------------------------------------------------------------------- */
 
@@ -678,57 +449,6 @@ single(struct simreq *r, json_object *item)
                            json_object_get(json_object_object_get(item, "links")));
 }
 
-typedef json_object *build_fn(struct simreq *r, size_t i);
-
-/* One page of the collection idx[0..n) */
-static void
-page(struct simreq *r, const size_t *idx, size_t n, size_t size, build_fn *build)
-{
-    json_object *data = json_object_new_array();
-    size_t       off;
-
-    if (sim_page_start(r, n, &off) != 0) {
-        json_object_put(data);
-        return;
-    }
-    for (size_t i = off; i < n && i < off + size; i++) {
-        json_object_array_add(data, build(r, idx[i]));
-        if (sim_failed(r)) {
-            /* a bad fields[...] is reported once, for the whole request */
-            json_object_put(data);
-            return;
-        }
-    }
-    r->doc = json_object_new_object();
-    json_object_object_add(r->doc, "data", data);
-    json_object_object_add(r->doc, "links", sim_page_links(r, off, size, n));
-}
-
-/* Collect the indexes of items 0..n (or first..first+n) that pass the filter. */
-static size_t *
-select_items(struct simreq *r, enum kind k, size_t first, size_t n, const struct simfilter *f,
-             size_t *out_n)
-{
-    size_t *idx = km_xcalloc(n ? n : 1, sizeof(*idx));
-    size_t  m = 0;
-
-    for (size_t i = first; i < first + n; i++) {
-        if (all_match(r->acct, k, i, f))
-            idx[m++] = i;
-    }
-    *out_n = m;
-    return idx;
-}
-
-static int
-has_field_cond(const struct simfilter *f, const char *field)
-{
-    for (size_t i = 0; i < f->n; i++) {
-        if (strcmp(f->c[i].field, field) == 0)
-            return 1;
-    }
-    return 0;
-}
 
 /* --- handlers --------------------------------------------------------------------------- */
 
@@ -787,9 +507,9 @@ simapi_campaigns(struct simreq *r)
     int              present, chan = 0;
     char             detail[300];
 
-    if (sim_q_allow(r, allowed) != 0 || page_size(r, 10, 0, &size) != 0 ||
+    if (sim_q_allow(r, allowed) != 0 || simcoll_page_size(r, 10, 0, &size) != 0 ||
         sim_fields(r, "campaign", campaign_fields, NULL) != 0 ||
-        get_filter(r, campaign_rules, &f, &present) != 0)
+        simcoll_filter(r, campaign_rules, &f, &present) != 0)
         return;
     for (size_t i = 0; i < f.n; i++) {
         const struct simcond *c = &f.c[i];
@@ -818,10 +538,10 @@ simapi_campaigns(struct simreq *r)
                     "parameter", "filter");
         goto out;
     }
-    idx = select_items(r, K_CAMPAIGN, 0, r->acct->n_campaigns, &f, &n);
+    idx = simcoll_select(r, SIMK_CAMPAIGN, 0, r->acct->n_campaigns, &f, &n);
     /* without an archived condition, archived campaigns are left out (ask with
      * equals(archived,true) to see them, as Airbyte does) */
-    if (!has_field_cond(&f, "archived")) {
+    if (!simcoll_has_cond(&f, "archived")) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
             if (!r->acct->campaigns[idx[i]].archived)
@@ -829,9 +549,9 @@ simapi_campaigns(struct simreq *r)
         }
         n = m;
     }
-    if (do_sort(r, K_CAMPAIGN, sorts, idx, n) != 0)
+    if (simcoll_sort(r, SIMK_CAMPAIGN, sorts, idx, n) != 0)
         goto out;
-    page(r, idx, n, size, build_campaign);
+    simcoll_page(r, idx, n, size, build_campaign);
 out:
     (void)present;
     free(idx);
@@ -890,13 +610,13 @@ simapi_flows(struct simreq *r)
     size_t          *idx, n, size;
     int              present;
 
-    if (sim_q_allow(r, allowed) != 0 || page_size(r, 50, 50, &size) != 0 ||
+    if (sim_q_allow(r, allowed) != 0 || simcoll_page_size(r, 50, 50, &size) != 0 ||
         sim_fields(r, "flow", flow_fields, NULL) != 0 ||
-        get_filter(r, flow_rules, &f, &present) != 0)
+        simcoll_filter(r, flow_rules, &f, &present) != 0)
         return;
-    idx = select_items(r, K_FLOW, 0, r->acct->n_flows, &f, &n);
-    if (do_sort(r, K_FLOW, sorts, idx, n) == 0)
-        page(r, idx, n, size, build_flow);
+    idx = simcoll_select(r, SIMK_FLOW, 0, r->acct->n_flows, &f, &n);
+    if (simcoll_sort(r, SIMK_FLOW, sorts, idx, n) == 0)
+        simcoll_page(r, idx, n, size, build_flow);
     free(idx);
     simfilter_free(&f);
 }
@@ -958,7 +678,7 @@ simapi_flow_actions(struct simreq *r)
     size_t               *idx, n, size;
     int                   present;
 
-    if (sim_q_allow(r, allowed) != 0 || page_size(r, 50, 50, &size) != 0 ||
+    if (sim_q_allow(r, allowed) != 0 || simcoll_page_size(r, 50, 50, &size) != 0 ||
         sim_fields(r, "flow-action", action_fields, NULL) != 0)
         return;
     fl = simdata_flow(r->acct, r->seg[2]);
@@ -966,11 +686,11 @@ simapi_flow_actions(struct simreq *r)
         sim_not_found(r);
         return;
     }
-    if (get_filter(r, action_rules, &f, &present) != 0)
+    if (simcoll_filter(r, action_rules, &f, &present) != 0)
         return;
-    idx = select_items(r, K_ACTION, fl->first_action, fl->n_actions, &f, &n);
-    if (do_sort(r, K_ACTION, sorts, idx, n) == 0)
-        page(r, idx, n, size, build_action);
+    idx = simcoll_select(r, SIMK_ACTION, fl->first_action, fl->n_actions, &f, &n);
+    if (simcoll_sort(r, SIMK_ACTION, sorts, idx, n) == 0)
+        simcoll_page(r, idx, n, size, build_action);
     free(idx);
     simfilter_free(&f);
 }
@@ -1023,7 +743,7 @@ simapi_action_messages(struct simreq *r)
     size_t                 *idx, n = 0, size;
     int                     present;
 
-    if (sim_q_allow(r, allowed) != 0 || page_size(r, 50, 50, &size) != 0 ||
+    if (sim_q_allow(r, allowed) != 0 || simcoll_page_size(r, 50, 50, &size) != 0 ||
         sim_fields(r, "flow-message", message_fields, NULL) != 0)
         return;
     ac = simdata_action(r->acct, r->seg[2]);
@@ -1031,14 +751,14 @@ simapi_action_messages(struct simreq *r)
         sim_not_found(r);
         return;
     }
-    if (get_filter(r, message_rules, &f, &present) != 0)
+    if (simcoll_filter(r, message_rules, &f, &present) != 0)
         return;
     if (ac->message >= 0)
-        idx = select_items(r, K_MSG, (size_t)ac->message, 1, &f, &n);
+        idx = simcoll_select(r, SIMK_MSG, (size_t)ac->message, 1, &f, &n);
     else
         idx = km_xcalloc(1, sizeof(*idx));
-    if (do_sort(r, K_MSG, sorts, idx, n) == 0)
-        page(r, idx, n, size, build_message);
+    if (simcoll_sort(r, SIMK_MSG, sorts, idx, n) == 0)
+        simcoll_page(r, idx, n, size, build_message);
     free(idx);
     simfilter_free(&f);
 }
@@ -1098,13 +818,13 @@ simapi_lists(struct simreq *r)
                     "parameter", "additional-fields[list]");
         return;
     }
-    if (sim_q_allow(r, allowed) != 0 || page_size(r, 10, 0, &size) != 0 ||
+    if (sim_q_allow(r, allowed) != 0 || simcoll_page_size(r, 10, 0, &size) != 0 ||
         sim_fields(r, "list", coll_fields, NULL) != 0 ||
-        get_filter(r, list_rules, &f, &present) != 0)
+        simcoll_filter(r, list_rules, &f, &present) != 0)
         return;
-    idx = select_items(r, K_LIST, 0, r->acct->n_lists, &f, &n);
-    if (do_sort(r, K_LIST, sorts, idx, n) == 0)
-        page(r, idx, n, size, build_list);
+    idx = simcoll_select(r, SIMK_LIST, 0, r->acct->n_lists, &f, &n);
+    if (simcoll_sort(r, SIMK_LIST, sorts, idx, n) == 0)
+        simcoll_page(r, idx, n, size, build_list);
     free(idx);
     simfilter_free(&f);
 }
@@ -1161,10 +881,10 @@ simapi_metrics(struct simreq *r)
     int              present;
 
     if (sim_q_allow(r, allowed) != 0 || sim_fields(r, "metric", metric_fields, NULL) != 0 ||
-        get_filter(r, metric_rules, &f, &present) != 0)
+        simcoll_filter(r, metric_rules, &f, &present) != 0)
         return;
-    idx = select_items(r, K_METRIC, 0, r->acct->n_metrics, &f, &n);
-    page(r, idx, n, 200, build_metric);
+    idx = simcoll_select(r, SIMK_METRIC, 0, r->acct->n_metrics, &f, &n);
+    simcoll_page(r, idx, n, 200, build_metric);
     free(idx);
     simfilter_free(&f);
 }

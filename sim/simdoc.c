@@ -409,3 +409,70 @@ out:
     json_object_put(keep);
     return rc;
 }
+
+/* --- request bodies ------------------------------------------------------------------------ */
+
+json_object *
+sim_attributes(struct simreq *r, const char *type, const char *const *known)
+{
+    json_object *data = kmjson_get(r->body, "data");
+    json_object *at = kmjson_get(data, "attributes");
+    const char  *t = kmjson_str(data, "type");
+    char         detail[200];
+
+    if (!data || !json_object_is_type(data, json_type_object)) {
+        sim_invalid(r, "The request body must have a 'data' object.", "pointer", "/data");
+        return NULL;
+    }
+    if (!t) {
+        sim_invalid(r, "'type' is required.", "pointer", "/data/type");
+        return NULL;
+    }
+    if (strcmp(t, type) != 0) {
+        snprintf(detail, sizeof(detail), "The resource type '%.60s' does not match the "
+                 "endpoint's type '%s'.", t, type);
+        sim_error(r, 409, "conflict", "Conflict.", detail, "pointer", "/data/type");
+        return NULL;
+    }
+    if (!at || !json_object_is_type(at, json_type_object)) {
+        sim_invalid(r, "'attributes' is required.", "pointer", "/data/attributes");
+        return NULL;
+    }
+    json_object_object_foreach(at, k, v) {
+        int ok = 0;
+        (void)v;
+        for (size_t i = 0; known[i]; i++) {
+            if (strcmp(known[i], k) == 0)
+                ok = 1;
+        }
+        if (!ok) {
+            char ptr[120];
+            snprintf(detail, sizeof(detail), "'%.60s' is not a valid field for the resource "
+                     "'%s'.", k, type);
+            snprintf(ptr, sizeof(ptr), "/data/attributes/%.80s", k);
+            sim_invalid(r, detail, "pointer", ptr);
+        }
+    }
+    return sim_failed(r) ? NULL : at;
+}
+
+void
+sim_required(struct simreq *r, const char *field)
+{
+    char ptr[120];
+
+    snprintf(ptr, sizeof(ptr), "/data/attributes/%s", field);
+    sim_invalid(r, "This field is required.", "pointer", ptr);
+}
+
+/* --- calendar ---------------------------------------------------------------------------- */
+
+kmday
+sim_add_year(kmday d)
+{
+    int y, m, dd, dim;
+
+    kmdate_to_ymd(d, &y, &m, &dd);
+    dim = kmdate_days_in_month(y + 1, m);
+    return kmdate_from_ymd(y + 1, m, dd > dim ? dim : dd);
+}

@@ -1,5 +1,7 @@
-/* simint.h — what the simulator's HTTP files (sim.c, simapi.c, simreport.c) share: the server
- * state, one request in flight, the route table's shape and the reply helpers.
+/* simint.h — what the simulator's HTTP files share: the server state, one request in flight,
+ * the route table's shape, the reply helpers (simdoc.c), rate limits (simlimit.c), the control
+ * endpoints (simctl.c), collections (simcoll.c) and the handlers (simapi.c, simreport.c,
+ * simagg.c); sim.c runs the request through them.
  *
  * Owns:    a simreq owns its parsed query, body, document and errors; sim.c frees it after the
  *          one reply it sends.
@@ -106,6 +108,29 @@ struct simreq {
     struct simreq          *wprev, *wnext;   /* in sim->waiting while the timer runs */
 };
 
+/* --- the server (sim.c) ------------------------------------------------------------------- */
+
+/* Add one to the counter `key` of the JSON object `map` (created at 1). */
+void sim_count(json_object *map, const char *key);
+/* The reason phrase of an HTTP status ("Too Many Requests"); "Status" when unknown. */
+const char *sim_reason(int status);
+
+/* --- rate limits (simlimit.c) ------------------------------------------------------------- */
+
+/* Take a slot for r (route and account set; route_ix its index in the route table) from its
+ * endpoint's bucket and, for a profile_count, the account's XS bucket, and set the RateLimit-*
+ * values of the answer: 0. When a window is full nothing is taken, a 429 with Retry-After is
+ * recorded and counted in sim->throttled: -1. Always 0 with --no-limits. */
+int simlimit_check(struct simreq *r, size_t route_ix);
+
+/* --- control endpoints (simctl.c) --------------------------------------------------------- */
+
+/* Answer one /__sim/ request (path without a trailing slash): GET accounts, GET stats,
+ * POST reset, POST faults (a JSON body), DELETE faults; 404 for anything else, 400 for a bad
+ * fault. Sends exactly one reply. */
+void simctl_handle(struct sim *s, struct evhttp_request *req, const char *method,
+                   const char *path);
+
 /* --- errors (REFERENCE.md §3) ------------------------------------------------------------- */
 
 /* Record one error object; the first call fixes the status. src_kind is "pointer",
@@ -161,7 +186,53 @@ int64_t sim_now(void);
 int sim_fields(struct simreq *r, const char *type, const char *const *known,
                json_object *attrs);
 
-/* --- handlers (simapi.c, simreport.c) ------------------------------------------------------ */
+/* --- request bodies and the calendar (simdoc.c) ------------------------------------------- */
+
+/* data.attributes of the JSON:API body, whose data.type must be `type` (409 otherwise) and whose
+ * attributes must all be in the NULL-terminated `known` (400 per unknown one). Borrowed from
+ * r->body; NULL after recording the error. */
+json_object *sim_attributes(struct simreq *r, const char *type, const char *const *known);
+/* Record 400 "This field is required." pointing at /data/attributes/<field>. */
+void sim_required(struct simreq *r, const char *field);
+/* The same day a year later; the 29th of February becomes the 28th. */
+kmday sim_add_year(kmday d);
+
+/* --- collections (simcoll.c) -------------------------------------------------------------- */
+
+struct simfilter;
+struct simfrule;
+
+/* The kinds of item a collection endpoint lists, each an array of the account (simdata.h). */
+enum simkind { SIMK_CAMPAIGN = 0, SIMK_FLOW, SIMK_ACTION, SIMK_MSG, SIMK_LIST, SIMK_METRIC };
+
+/* Builds the JSON:API resource of item i (a new object); may record an error on r. */
+typedef json_object *simcoll_build(struct simreq *r, size_t i);
+
+/* Parse ?filter= and check it against `rules`: 0 with *f (empty when absent; *present says
+ * which) that the caller releases with simfilter_free, or -1 after recording a 400 (nothing to
+ * release). */
+int simcoll_filter(struct simreq *r, const struct simfrule *rules, struct simfilter *f,
+                   int *present);
+/* The indexes of the items first..first+n of kind k that pass f (NULL: all), in order: a new
+ * array the caller frees, never NULL; *out_n of them are used. */
+size_t *simcoll_select(struct simreq *r, enum simkind k, size_t first, size_t n,
+                       const struct simfilter *f, size_t *out_n);
+/* 1 when f has a condition on `field`. */
+int simcoll_has_cond(const struct simfilter *f, const char *field);
+/* Apply ?sort= (one field of the NULL-terminated `allowed`, '-' for descending; ties keep the
+ * item order) to idx[0..n): 0, or -1 after recording a 400. No ?sort=: 0, order unchanged. */
+int simcoll_sort(struct simreq *r, enum simkind k, const char *const *allowed, size_t *idx,
+                 size_t n);
+/* page[size] into *out: `dflt` when absent, else 1..max; 0, or -1 after a 400 (also when
+ * max is 0: the endpoint takes no page[size]). */
+int simcoll_page_size(struct simreq *r, int dflt, int max, size_t *out);
+/* Set r->doc to the page of idx[0..n) that page[cursor] selects, `size` items built by
+ * `build`, with the self/next/prev links; on a bad cursor or a build error r->doc stays NULL
+ * and the error is recorded once. */
+void simcoll_page(struct simreq *r, const size_t *idx, size_t n, size_t size,
+                  simcoll_build *build);
+
+/* --- handlers (simapi.c, simreport.c, simagg.c) ------------------------------------------- */
 
 /* The id of a campaign's one campaign message (a second ULID sharing the campaign's
  * timestamp part): what campaigns list under relationships.campaign-messages and what metric
@@ -171,7 +242,7 @@ void simapi_campaign_message_id(const struct simcampaign *c, char out[28]);
 simhandler simapi_accounts, simapi_campaigns, simapi_campaign, simapi_flows, simapi_flow,
     simapi_flow_actions, simapi_flow_action, simapi_action_messages, simapi_flow_message,
     simapi_lists, simapi_list, simapi_metrics, simapi_metric;
-simhandler simreport_campaign_values, simreport_flow_values, simreport_flow_series,
-    simreport_metric_aggregates;
+simhandler simreport_campaign_values, simreport_flow_values, simreport_flow_series;
+simhandler simagg_metric_aggregates;
 
 #endif

@@ -2853,6 +2853,46 @@ START_TEST(a_worker_that_keeps_dying_is_respawned_with_a_growing_delay)
 }
 END_TEST
 
+/* A configuration only a worker can find wrong: STORE_DIR turns into a plain file after the
+ * master checked it at start. A worker that meets it exits with fatal code 78 and is not
+ * respawned (each says so once); with every worker fatal the master stops and exits 78. */
+START_TEST(a_fatal_worker_is_not_respawned_and_the_master_exits_78)
+{
+    struct restd_opts o = { .workers = 2 };
+    struct restd      d;
+    pid_t             before[8];
+    char              dir[800], aside[800];
+    int64_t           t0, took;
+
+    test_up();
+    restd_start(&d, &o);
+    ck_assert_int_eq(children_of(d.pid, before, 8), 2);
+    snprintf(dir, sizeof(dir), "%s/store", d.dir);
+    snprintf(aside, sizeof(aside), "%s/store.aside", d.dir);
+    ck_assert_int_eq(rename(dir, aside), 0);
+    write_file(dir, "not a directory\n", 0600);
+    t0 = now_ms();
+    ck_assert_int_eq(kill(before[0], SIGKILL), 0);
+    ck_assert_int_eq(kill(before[1], SIGKILL), 0);
+    ck_assert_msg(restd_wait(&d) != -1, "the master did not stop");
+    took = now_ms() - t0;
+    ck_assert_msg(took < 5000, "the master took %lld ms to stop", (long long)took);
+    ck_assert(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 78);
+    /* one replacement each, which failed for good: no backoff, no further respawn */
+    ck_assert_int_eq(log_count(&d, "worker_start_failed"), 2);
+    ck_assert_int_eq(log_count(&d, "worker_fatal"), 2);
+    ck_assert_int_eq(log_count(&d, "worker_backoff"), 0);
+    ck_assert_int_eq(log_count(&d, "worker_started"), 2);
+    ck_assert(log_has(&d, "exited with fatal code 78 (CONFIG_ERROR) and cannot be respawned"));
+    ck_assert(log_has(&d, "is not a directory"));
+    /* the master's own line, once, naming the cause */
+    ck_assert_int_eq(log_count(&d, "master_fatal"), 1);
+    ck_assert(log_has(&d, "every worker exited with fatal code 78"));
+    ck_assert_int_eq(access(d.sock, F_OK), -1);
+    restd_stop(&d);
+}
+END_TEST
+
 START_TEST(a_worker_whose_heartbeat_stops_is_killed_and_replaced)
 {
     struct restd_opts o = { .workers = 2, .worker_timeout_s = 2 };
@@ -3259,6 +3299,7 @@ restd_suite(void)
     tcase_add_test(tc, a_worker_killed_with_sigkill_during_a_load_is_respawned);
     tcase_add_test(tc, sighup_under_keep_alive_load_loses_no_request);
     tcase_add_test(tc, a_worker_that_keeps_dying_is_respawned_with_a_growing_delay);
+    tcase_add_test(tc, a_fatal_worker_is_not_respawned_and_the_master_exits_78);
     tcase_add_test(tc, a_worker_whose_heartbeat_stops_is_killed_and_replaced);
     tcase_add_test(tc, sigterm_during_a_load_lets_in_flight_requests_finish_and_exits_0);
     tcase_add_test(tc, sighup_dropping_a_token_revokes_it_at_once_without_failing_a_request);

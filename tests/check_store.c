@@ -728,7 +728,7 @@ fill_map(const char *path, size_t map)
 START_TEST(a_full_lmdb_map_makes_room_by_evicting_instead_of_failing)
 {
     /* 8 MiB bound: four 1.2 MB bodies fit it, so only a full map can push one out. The map
-     * is 4 x bound + 8 MiB (store_lmdb.c). */
+     * is 4 x bound + 8 MiB (store_lmdb_env.c). */
     enum { BIG = 1200000 };
     size_t   bound = (size_t)8 << 20;
     kmstore *st;

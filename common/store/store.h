@@ -35,6 +35,13 @@ typedef struct kmstore_opts {
                                    Redis is away (0 means the default, 50) */
 } kmstore_opts;
 
+/* Open the store o describes; on KM_OK *out is the caller's (kmstore_close). On failure *out
+ * is NULL and the code says whether retrying can help: KM_CONFIG_ERROR when the settings
+ * cannot work as given (REDIS_URL unparsable or rediss://; STORE_DIR empty, not a directory,
+ * refused for permission or on a read-only file system) — a process that meets it at start
+ * exits 78; KM_SERVICE_UNAVAILABLE when the LMDB file cannot be opened now (locked, broken,
+ * something else in its place, no space): a later attempt may succeed. A Redis that does not
+ * answer is not a failure (see Fails). */
 kmcode kmstore_open(const kmstore_opts *o, kmstore **out, kmerr *err);
 void kmstore_close(kmstore *st);
 

@@ -1,5 +1,6 @@
 /* store_impl.h — private to the store: the backend table and the window arithmetic that
- * store.c, store_lmdb.c and store_redis.c share. Nothing outside common/store*.c includes it.
+ * store.c and the backends (store_lmdb*.c, store_redis.c) share. Nothing outside common/store/
+ * includes it.
  *
  * Owns:    a backend owns its connection state (LMDB env reference, hiredis contexts); its
  *          close function releases it and accepts NULL.

@@ -11,13 +11,12 @@
  * (LMDB keys are at most 511 bytes); the cache keeps the full key to tell collisions apart.
  *
  * Processes: LMDB's lock file serialises writers and tracks readers across processes. Threads:
- * the env is opened MDB_NOTLS and every call runs in its own short transaction. LMDB forbids
- * opening one file twice in a process (closing the second breaks the first's locks), so envs
- * are shared through a per-process registry; an env inherited across fork() is never used.
+ * every call runs in its own short transaction. Opening the file, the per-process registry of
+ * envs and the transactions are store_lmdb_env.c's (store_lmdb.h); this file holds the records.
  * Times are CLOCK_REALTIME because several processes (and restarts) must agree on them.
  */
 #include "log.h"
-#include "store_impl.h"
+#include "store_lmdb.h"
 #include "util.h"
 
 #include <errno.h>
@@ -40,30 +39,16 @@
 #define SWEEP_MAX 64
 /* Attempts of a write that meets MDB_MAP_FULL, evicting more before each retry. */
 #define FULL_TRIES 6
-#define RESIZE_TRIES 3
 /* Markers recorded at most; beyond it expired ones are swept, then a lock is granted without
  * a marker (a duplicate fetch beats a failed request). Klaviyo's limits keep the real number
  * of concurrent fetches far below it. */
 #define MARKS_MAX 4096
 
-/* One env per store file per process. */
-struct env_ref {
-    char            *path;
-    pid_t            pid;
-    int              refs;
-    MDB_env         *env;
-    MDB_dbi          cache, age, meta, rate, mark;
-    /* Held shared by every transaction, exclusively to adopt a map another process grew
-     * (mdb_env_set_mapsize needs no transaction active in this process). */
-    pthread_rwlock_t resize;
-    struct env_ref  *next;
-};
-
 struct kmstore_be {
-    struct env_ref *e;
-    uint64_t        max_bytes;
-    int64_t         grace_ms;
-    char            where[PATH_MAX + 8];
+    struct kmstore_env *e;
+    uint64_t            max_bytes;
+    int64_t             grace_ms;
+    char                where[PATH_MAX + 8];
 };
 
 /* Cache value header; the full key and then the body follow it. */
@@ -76,9 +61,6 @@ struct centry {
     uint32_t key_len;
     uint32_t pad;
 };
-
-static pthread_mutex_t envs_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct env_ref *envs;
 
 /* Warnings about a full store repeat on every request while it lasts: one a minute each. */
 enum { WARN_FULL, WARN_MARKS, WARN_COUNT };
@@ -136,241 +118,6 @@ age_key(uint64_t seq, const MDB_val *dbk, char *buf)
     return v;
 }
 
-/* --- transactions ------------------------------------------------------------------------ */
-
-static kmcode
-lmdb_fail(kmerr *err, int rc, const char *what)
-{
-    return kmerr_set(err, KM_INTERNAL_ERROR, "store: %s: %s", what, mdb_strerror(rc));
-}
-
-static int
-txn_begin(struct env_ref *e, unsigned flags, MDB_txn **txn)
-{
-    int rc = MDB_MAP_RESIZED;
-
-    for (int i = 0; i < RESIZE_TRIES && rc == MDB_MAP_RESIZED; i++) {
-        pthread_rwlock_rdlock(&e->resize);
-        rc = mdb_txn_begin(e->env, NULL, flags, txn);
-        if (rc == MDB_SUCCESS)
-            return rc;
-        pthread_rwlock_unlock(&e->resize);
-        if (rc == MDB_MAP_RESIZED) {
-            /* another process grew the map: adopt its size */
-            pthread_rwlock_wrlock(&e->resize);
-            mdb_env_set_mapsize(e->env, 0);
-            pthread_rwlock_unlock(&e->resize);
-        }
-    }
-    return rc;
-}
-
-static int
-txn_commit(struct env_ref *e, MDB_txn *txn)
-{
-    int rc = mdb_txn_commit(txn);
-
-    pthread_rwlock_unlock(&e->resize);
-    return rc;
-}
-
-static void
-txn_abort(struct env_ref *e, MDB_txn *txn)
-{
-    mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&e->resize);
-}
-
-/* --- environment registry ---------------------------------------------------------------- */
-
-/* mkdir -p with mode 0700 for the directories it creates. */
-static int
-make_dirs(const char *dir)
-{
-    char  *p = km_xstrdup(dir);
-    size_t n = strlen(p);
-    int    rc = 0;
-
-    for (size_t i = 1; i <= n && rc == 0; i++) {
-        if (p[i] == '/' || p[i] == '\0') {
-            char c = p[i];
-
-            p[i] = '\0';
-            if (mkdir(p, 0700) != 0 && errno != EEXIST)
-                rc = -1;
-            p[i] = c;
-        }
-    }
-    free(p);
-    return rc;
-}
-
-static int
-env_open_file(const char *path, size_t map, MDB_env **out)
-{
-    MDB_env *env = NULL;
-    int      rc;
-
-    rc = mdb_env_create(&env);
-    if (rc != MDB_SUCCESS)
-        return rc;
-    rc = mdb_env_set_maxdbs(env, 8);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_mapsize(env, map);
-    /* one slot per read transaction in flight: workers x service threads, with room */
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_maxreaders(env, 1024);
-    /* MDB_NOSYNC: a cache and rate log need no fsync per request; LMDB stays consistent
-     * after a process crash, and a system crash can only lose the last transactions. */
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOTLS | MDB_NOSYNC, 0600);
-    if (rc != MDB_SUCCESS) {
-        mdb_env_close(env);
-        env = NULL;
-    }
-    *out = env;
-    return rc;
-}
-
-static kmcode
-env_open_dbs(struct env_ref *e, kmerr *err)
-{
-    MDB_txn *txn;
-    int      rc;
-
-    rc = txn_begin(e, 0, &txn);
-    if (rc != MDB_SUCCESS)
-        return lmdb_fail(err, rc, "begin");
-    rc = mdb_dbi_open(txn, "cache", MDB_CREATE, &e->cache);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_dbi_open(txn, "age", MDB_CREATE, &e->age);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &e->meta);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_dbi_open(txn, "rate", MDB_CREATE, &e->rate);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_dbi_open(txn, "mark", MDB_CREATE, &e->mark);
-    if (rc != MDB_SUCCESS) {
-        txn_abort(e, txn);
-        return lmdb_fail(err, rc, "open databases");
-    }
-    rc = txn_commit(e, txn);
-    if (rc != MDB_SUCCESS)
-        return lmdb_fail(err, rc, "open databases");
-    return KM_OK;
-}
-
-static void
-env_release(struct env_ref *e)
-{
-    struct env_ref **pp;
-
-    pthread_mutex_lock(&envs_mu);
-    if (--e->refs > 0) {
-        pthread_mutex_unlock(&envs_mu);
-        return;
-    }
-    for (pp = &envs; *pp; pp = &(*pp)->next) {
-        if (*pp == e) {
-            *pp = e->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&envs_mu);
-    /* an env inherited from the parent process belongs to the parent: leave it alone */
-    if (e->env && e->pid == getpid())
-        mdb_env_close(e->env);
-    pthread_rwlock_destroy(&e->resize);
-    free(e->path);
-    free(e);
-}
-
-static kmcode
-env_get(const char *dir, uint64_t max_bytes, struct env_ref **out, kmerr *err)
-{
-    struct env_ref *e = NULL;
-    char           *real = NULL, *path = NULL, *lockpath = NULL;
-    size_t          map;
-    pid_t           pid = getpid();
-    kmcode          rc = KM_OK;
-    int             mrc, fd;
-
-    *out = NULL;
-    if (make_dirs(dir) != 0)
-        return kmerr_set(err, KM_CONFIG_ERROR, "STORE_DIR %s cannot be created: %s", dir,
-                         strerror(errno));
-    real = realpath(dir, NULL);
-    if (!real)
-        return kmerr_set(err, KM_CONFIG_ERROR, "STORE_DIR %s: %s", dir, strerror(errno));
-    path = km_xasprintf("%s/store.mdb", real);
-    lockpath = km_xasprintf("%s-lock", path);
-    free(real);
-
-    pthread_mutex_lock(&envs_mu);
-    for (e = envs; e; e = e->next) {
-        if (e->pid == pid && strcmp(e->path, path) == 0) {
-            e->refs++;
-            goto out;
-        }
-    }
-    /* The bound counts bodies, keys and bookkeeping (kmstore_charge); the map adds room for
-     * page rounding of large bodies, B-tree pages as little as a quarter full after deletes,
-     * and 8 MiB for rate logs, markers and the pages of transactions in progress. It is
-     * address space, not disk: the file grows with what is stored. If the map fills anyway
-     * (fragmentation), MDB_MAP_FULL makes room by evicting (make_room). */
-    map = max_bytes > (SIZE_MAX - ((size_t)8 << 20)) / 4
-              ? SIZE_MAX / 2
-              : (size_t)max_bytes * 4 + ((size_t)8 << 20);
-    e = km_xcalloc(1, sizeof(*e));
-    e->path = path;
-    path = NULL;
-    e->pid = pid;
-    e->refs = 1;
-    pthread_rwlock_init(&e->resize, NULL);
-    mrc = env_open_file(e->path, map, &e->env);
-    if (mrc == MDB_INVALID || mrc == MDB_CORRUPTED || mrc == MDB_VERSION_MISMATCH) {
-        /* the store holds only a cache and recent request times: start a new file */
-        kmlogf(KMLOG_WARN, "store_reset", "store file %s was unreadable (%s); starting anew",
-               e->path, mdb_strerror(mrc));
-        unlink(e->path);
-        unlink(lockpath);
-        mrc = env_open_file(e->path, map, &e->env);
-    }
-    if (mrc != MDB_SUCCESS) {
-        rc = kmerr_set(err, KM_CONFIG_ERROR, "store file %s cannot be opened: %s", e->path,
-                       mdb_strerror(mrc));
-        goto out;
-    }
-    /* 0600 even when the file predates us or the umask was loose */
-    if (mdb_env_get_fd(e->env, &fd) == MDB_SUCCESS)
-        (void)fchmod(fd, 0600);
-    (void)chmod(lockpath, 0600);
-    {
-        int dead = 0;
-        /* free the reader slots of processes that died (a crashed worker) */
-        mdb_reader_check(e->env, &dead);
-    }
-    rc = env_open_dbs(e, err);
-    if (rc != KM_OK)
-        goto out;
-    e->next = envs;
-    envs = e;
-out:
-    pthread_mutex_unlock(&envs_mu);
-    if (rc != KM_OK && e) {
-        if (e->env)
-            mdb_env_close(e->env);
-        pthread_rwlock_destroy(&e->resize);
-        free(e->path);
-        free(e);
-        e = NULL;
-    }
-    free(path);
-    free(lockpath);
-    *out = e;
-    return rc;
-}
-
 /* --- open / close ------------------------------------------------------------------------ */
 
 static kmcode
@@ -385,7 +132,7 @@ lmdb_open(const kmstore_opts *o, kmstore_be **out, kmerr *err)
     be = km_xcalloc(1, sizeof(*be));
     be->max_bytes = o->max_bytes;
     be->grace_ms = (int64_t)o->stale_grace_s * 1000;
-    rc = env_get(o->dir, be->max_bytes, &be->e, err);
+    rc = kmstore_env_get(o->dir, be->max_bytes, &be->e, err);
     if (rc != KM_OK) {
         free(be);
         return rc;
@@ -401,7 +148,7 @@ lmdb_close(kmstore_be *be)
     if (!be)
         return;
     if (be->e)
-        env_release(be->e);
+        kmstore_env_release(be->e);
     free(be);
 }
 
@@ -414,7 +161,7 @@ lmdb_where(const kmstore_be *be)
 /* --- cache ------------------------------------------------------------------------------- */
 
 static uint64_t
-get_meta(struct env_ref *e, MDB_txn *txn, const char *name)
+get_meta(struct kmstore_env *e, MDB_txn *txn, const char *name)
 {
     MDB_val  k = { strlen(name), (void *)(uintptr_t)name }, v;
     uint64_t n = 0;
@@ -425,7 +172,7 @@ get_meta(struct env_ref *e, MDB_txn *txn, const char *name)
 }
 
 static int
-set_meta(struct env_ref *e, MDB_txn *txn, const char *name, uint64_t n)
+set_meta(struct kmstore_env *e, MDB_txn *txn, const char *name, uint64_t n)
 {
     MDB_val k = { strlen(name), (void *)(uintptr_t)name }, v = { sizeof(n), &n };
 
@@ -433,13 +180,13 @@ set_meta(struct env_ref *e, MDB_txn *txn, const char *name, uint64_t n)
 }
 
 static uint64_t
-get_total(struct env_ref *e, MDB_txn *txn)
+get_total(struct kmstore_env *e, MDB_txn *txn)
 {
     return get_meta(e, txn, "bytes");
 }
 
 static int
-set_total(struct env_ref *e, MDB_txn *txn, uint64_t total)
+set_total(struct kmstore_env *e, MDB_txn *txn, uint64_t total)
 {
     return set_meta(e, txn, "bytes", total);
 }
@@ -458,7 +205,7 @@ read_header(const MDB_val *v, struct centry *h)
 /* Delete the cache entry under dbk (and its age index entry); subtract its body bytes from
  * *total. MDB_NOTFOUND when there is none. */
 static int
-drop_entry(struct env_ref *e, MDB_txn *txn, MDB_val *dbk, uint64_t *total)
+drop_entry(struct kmstore_env *e, MDB_txn *txn, MDB_val *dbk, uint64_t *total)
 {
     MDB_val       v, ak;
     struct centry h;
@@ -491,7 +238,7 @@ struct evict_goal {
 };
 
 static int
-evict(struct env_ref *e, MDB_txn *txn, uint64_t *total, struct evict_goal *g)
+evict(struct kmstore_env *e, MDB_txn *txn, uint64_t *total, struct evict_goal *g)
 {
     MDB_cursor *cur;
     MDB_val     ak, av, dbk, v;
@@ -555,13 +302,13 @@ evict(struct env_ref *e, MDB_txn *txn, uint64_t *total, struct evict_goal *g)
 
 /* One committed batch of evictions. */
 static int
-evict_batch(struct env_ref *e, struct evict_goal *g)
+evict_batch(struct kmstore_env *e, struct evict_goal *g)
 {
     MDB_txn *txn;
     uint64_t total;
     int      rc;
 
-    rc = txn_begin(e, 0, &txn);
+    rc = kmstore_txn_begin(e, 0, &txn);
     if (rc != MDB_SUCCESS)
         return rc;
     total = get_total(e, txn);
@@ -569,19 +316,19 @@ evict_batch(struct env_ref *e, struct evict_goal *g)
     if (rc == MDB_SUCCESS)
         rc = set_total(e, txn, total);
     if (rc == MDB_SUCCESS)
-        return txn_commit(e, txn);
-    txn_abort(e, txn);
+        return kmstore_txn_commit(e, txn);
+    kmstore_txn_abort(e, txn);
     return rc;
 }
 
 /* Drop every cache entry and its age index and zero the byte count, in one transaction. */
 static int
-empty_cache(struct env_ref *e)
+empty_cache(struct kmstore_env *e)
 {
     MDB_txn *txn;
     int      rc;
 
-    rc = txn_begin(e, 0, &txn);
+    rc = kmstore_txn_begin(e, 0, &txn);
     if (rc != MDB_SUCCESS)
         return rc;
     rc = mdb_drop(txn, e->cache, 0);
@@ -590,9 +337,9 @@ empty_cache(struct env_ref *e)
     if (rc == MDB_SUCCESS)
         rc = set_total(e, txn, 0);
     if (rc == MDB_SUCCESS)
-        rc = txn_commit(e, txn);
+        rc = kmstore_txn_commit(e, txn);
     else
-        txn_abort(e, txn);
+        kmstore_txn_abort(e, txn);
     return rc;
 }
 
@@ -604,7 +351,7 @@ empty_cache(struct env_ref *e)
  * pages each batch frees serve the next ones (LMDB reuses a page two commits after it was
  * freed). */
 static void
-make_room(struct env_ref *e, int attempt, uint64_t need)
+make_room(struct kmstore_env *e, int attempt, uint64_t need)
 {
     struct evict_goal g = { 0 };
     MDB_txn          *txn;
@@ -614,12 +361,12 @@ make_room(struct env_ref *e, int attempt, uint64_t need)
     int               all = attempt >= FULL_TRIES - 2;
     int               rc = MDB_SUCCESS;
 
-    if (txn_begin(e, MDB_RDONLY, &txn) != MDB_SUCCESS)
+    if (kmstore_txn_begin(e, MDB_RDONLY, &txn) != MDB_SUCCESS)
         return;
     total = get_total(e, txn);
     if (mdb_stat(txn, e->cache, &ms) == MDB_SUCCESS)
         g.count = all ? ms.ms_entries : ms.ms_entries / 4 + 1;
-    txn_abort(e, txn);
+    kmstore_txn_abort(e, txn);
     g.target = all ? 0 : total - total / 4;
     g.target = g.target > need ? g.target - need : 0;
     g.now = INT64_MAX;
@@ -641,10 +388,10 @@ make_room(struct env_ref *e, int attempt, uint64_t need)
         if (batch < 256)
             batch *= 2;
         /* re-read the bytes left: other processes write too */
-        if (txn_begin(e, MDB_RDONLY, &txn) != MDB_SUCCESS)
+        if (kmstore_txn_begin(e, MDB_RDONLY, &txn) != MDB_SUCCESS)
             break;
         total = get_total(e, txn);
-        txn_abort(e, txn);
+        kmstore_txn_abort(e, txn);
     }
     if (rc != MDB_MAP_FULL)
         return;
@@ -657,7 +404,7 @@ make_room(struct env_ref *e, int attempt, uint64_t need)
 
 /* The entry under dbk is past its grace period: delete it unless it changed meanwhile. */
 static void
-drop_if_gone(struct env_ref *e, MDB_val *dbk)
+drop_if_gone(struct kmstore_env *e, MDB_val *dbk)
 {
     MDB_txn      *txn;
     MDB_val       v;
@@ -665,7 +412,7 @@ drop_if_gone(struct env_ref *e, MDB_val *dbk)
     uint64_t      total;
     int           rc;
 
-    if (txn_begin(e, 0, &txn) != MDB_SUCCESS)
+    if (kmstore_txn_begin(e, 0, &txn) != MDB_SUCCESS)
         return;
     rc = mdb_get(txn, e->cache, dbk, &v);
     if (rc == MDB_SUCCESS && read_header(&v, &h) == 0 && h.gone_at_ms <= km_wall_ms()) {
@@ -674,19 +421,19 @@ drop_if_gone(struct env_ref *e, MDB_val *dbk)
         if (rc == MDB_SUCCESS)
             rc = set_total(e, txn, total);
         if (rc == MDB_SUCCESS) {
-            txn_commit(e, txn);
+            kmstore_txn_commit(e, txn);
             return;
         }
     }
     /* MAP_FULL or nothing to do: eviction will get to it */
-    txn_abort(e, txn);
+    kmstore_txn_abort(e, txn);
 }
 
 static kmcode
 lmdb_cache_get(kmstore_be *be, const char *key, char **body, size_t *len, int64_t *age_ms,
                int *fresh, kmerr *err)
 {
-    struct env_ref *e = be->e;
+    struct kmstore_env *e = be->e;
     MDB_txn        *txn;
     MDB_val         dbk, v;
     struct centry   h;
@@ -697,13 +444,13 @@ lmdb_cache_get(kmstore_be *be, const char *key, char **body, size_t *len, int64_
     kmcode          code = KM_NOT_FOUND;
 
     dbk = db_key(key, kbuf);
-    rc = txn_begin(e, MDB_RDONLY, &txn);
+    rc = kmstore_txn_begin(e, MDB_RDONLY, &txn);
     if (rc != MDB_SUCCESS)
-        return lmdb_fail(err, rc, "read");
+        return kmstore_lmdb_fail(err, rc, "read");
     rc = mdb_get(txn, e->cache, &dbk, &v);
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-        txn_abort(e, txn);
-        return lmdb_fail(err, rc, "read");
+        kmstore_txn_abort(e, txn);
+        return kmstore_lmdb_fail(err, rc, "read");
     }
     /* a different key with the same hashed dbkey is a miss */
     if (rc == MDB_SUCCESS && read_header(&v, &h) == 0 && h.key_len == klen &&
@@ -720,7 +467,7 @@ lmdb_cache_get(kmstore_be *be, const char *key, char **body, size_t *len, int64_
             code = KM_OK;
         }
     }
-    txn_abort(e, txn);
+    kmstore_txn_abort(e, txn);
     if (gone)
         drop_if_gone(e, &dbk);
     if (code != KM_OK)
@@ -732,7 +479,7 @@ static int
 put_in(kmstore_be *be, MDB_txn *txn, MDB_val *dbk, const char *key, const char *body,
        size_t len, int ttl_s)
 {
-    struct env_ref   *e = be->e;
+    struct kmstore_env   *e = be->e;
     struct centry     h = { 0 };
     struct evict_goal goal = { 0 };
     MDB_val           v, ak, empty = { 0, NULL };
@@ -780,7 +527,7 @@ static kmcode
 lmdb_cache_put(kmstore_be *be, const char *key, const char *body, size_t len, int ttl_s,
                kmerr *err)
 {
-    struct env_ref *e = be->e;
+    struct kmstore_env *e = be->e;
     MDB_txn        *txn;
     MDB_val         dbk;
     char            kbuf[DBKEY_MAX];
@@ -792,14 +539,14 @@ lmdb_cache_put(kmstore_be *be, const char *key, const char *body, size_t len, in
                          (unsigned long long)be->max_bytes);
     dbk = db_key(key, kbuf);
     for (int attempt = 0; attempt < FULL_TRIES; attempt++) {
-        rc = txn_begin(e, 0, &txn);
+        rc = kmstore_txn_begin(e, 0, &txn);
         if (rc != MDB_SUCCESS)
-            return lmdb_fail(err, rc, "write");
+            return kmstore_lmdb_fail(err, rc, "write");
         rc = put_in(be, txn, &dbk, key, body, len, ttl_s);
         if (rc == MDB_SUCCESS)
-            rc = txn_commit(e, txn);
+            rc = kmstore_txn_commit(e, txn);
         else
-            txn_abort(e, txn);
+            kmstore_txn_abort(e, txn);
         if (rc != MDB_MAP_FULL)
             break;
         make_room(e, attempt, len);
@@ -810,19 +557,19 @@ lmdb_cache_put(kmstore_be *be, const char *key, const char *body, size_t len, in
         return KM_OK;
     }
     if (rc != MDB_SUCCESS)
-        return lmdb_fail(err, rc, "write");
+        return kmstore_lmdb_fail(err, rc, "write");
     return KM_OK;
 }
 
 static kmcode
 lmdb_cache_clear(kmstore_be *be, kmerr *err)
 {
-    struct env_ref *e = be->e;
+    struct kmstore_env *e = be->e;
     int             rc;
 
     rc = empty_cache(e);
     if (rc != MDB_SUCCESS)
-        return lmdb_fail(err, rc, "clear");
+        return kmstore_lmdb_fail(err, rc, "clear");
     return KM_OK;
 }
 
@@ -830,7 +577,7 @@ lmdb_cache_clear(kmstore_be *be, kmerr *err)
 
 /* Read the log of a bucket into a new array; n = 0 when absent. Returns an MDB code. */
 static int
-read_log(struct env_ref *e, MDB_txn *txn, MDB_val *dbk, int64_t **ts, size_t *n, size_t extra)
+read_log(struct kmstore_env *e, MDB_txn *txn, MDB_val *dbk, int64_t **ts, size_t *n, size_t extra)
 {
     MDB_val v;
     int     rc;
@@ -867,7 +614,7 @@ log_now(int64_t *ts, size_t *n, const kmlimit *lim)
 }
 
 static int
-take_in(struct env_ref *e, MDB_txn *txn, MDB_val *dbk, const kmlimit *lim, int64_t *wait_ms)
+take_in(struct kmstore_env *e, MDB_txn *txn, MDB_val *dbk, const kmlimit *lim, int64_t *wait_ms)
 {
     int64_t *ts = NULL;
     size_t   n;
@@ -896,7 +643,7 @@ static kmcode
 lmdb_take(kmstore_be *be, const char *bucket, const kmlimit *lim, int64_t *wait_ms,
           kmerr *err)
 {
-    struct env_ref *e = be->e;
+    struct kmstore_env *e = be->e;
     MDB_txn        *txn;
     MDB_val         dbk;
     char            kbuf[DBKEY_MAX];
@@ -905,21 +652,21 @@ lmdb_take(kmstore_be *be, const char *bucket, const kmlimit *lim, int64_t *wait_
     dbk = db_key(bucket, kbuf);
     for (int attempt = 0; attempt < FULL_TRIES; attempt++) {
         *wait_ms = 0;
-        rc = txn_begin(e, 0, &txn);
+        rc = kmstore_txn_begin(e, 0, &txn);
         if (rc != MDB_SUCCESS)
-            return lmdb_fail(err, rc, "rate write");
+            return kmstore_lmdb_fail(err, rc, "rate write");
         rc = take_in(e, txn, &dbk, lim, wait_ms);
         if (rc == MDB_SUCCESS && *wait_ms == 0) {
-            rc = txn_commit(e, txn);
+            rc = kmstore_txn_commit(e, txn);
         } else {
-            txn_abort(e, txn);
+            kmstore_txn_abort(e, txn);
         }
         if (rc != MDB_MAP_FULL)
             break;
         make_room(e, attempt, 0);
     }
     if (rc != MDB_SUCCESS)
-        return lmdb_fail(err, rc, "rate write");
+        return kmstore_lmdb_fail(err, rc, "rate write");
     return *wait_ms > 0 ? KM_RATE_LIMITED : KM_OK;
 }
 
@@ -927,7 +674,7 @@ static kmcode
 lmdb_remaining(kmstore_be *be, const char *bucket, const kmlimit *lim, int win,
                int *remaining, int64_t *reset_ms, kmerr *err)
 {
-    struct env_ref *e = be->e;
+    struct kmstore_env *e = be->e;
     MDB_txn        *txn;
     MDB_val         dbk;
     char            kbuf[DBKEY_MAX];
@@ -937,14 +684,14 @@ lmdb_remaining(kmstore_be *be, const char *bucket, const kmlimit *lim, int win,
     int             rc;
 
     dbk = db_key(bucket, kbuf);
-    rc = txn_begin(e, MDB_RDONLY, &txn);
+    rc = kmstore_txn_begin(e, MDB_RDONLY, &txn);
     if (rc != MDB_SUCCESS)
-        return lmdb_fail(err, rc, "rate read");
+        return kmstore_lmdb_fail(err, rc, "rate read");
     rc = read_log(e, txn, &dbk, &ts, &n, 0);
-    txn_abort(e, txn);
+    kmstore_txn_abort(e, txn);
     if (rc != MDB_SUCCESS) {
         free(ts);
-        return lmdb_fail(err, rc, "rate read");
+        return kmstore_lmdb_fail(err, rc, "rate read");
     }
     now = log_now(ts, &n, lim);
     kmstore_win_prune(ts, &n, now, lim);
@@ -957,7 +704,7 @@ lmdb_remaining(kmstore_be *be, const char *bucket, const kmlimit *lim, int win,
 
 /* Delete every expired marker. */
 static int
-sweep_marks(struct env_ref *e, MDB_txn *txn, int64_t now)
+sweep_marks(struct kmstore_env *e, MDB_txn *txn, int64_t now)
 {
     MDB_cursor *cur;
     MDB_val     k, v;
@@ -997,7 +744,7 @@ sweep_marks(struct env_ref *e, MDB_txn *txn, int64_t now)
 }
 
 static size_t
-mark_count(struct env_ref *e, MDB_txn *txn)
+mark_count(struct kmstore_env *e, MDB_txn *txn)
 {
     MDB_stat ms;
 
@@ -1006,7 +753,7 @@ mark_count(struct env_ref *e, MDB_txn *txn)
 
 /* *acquired as kmstore_lock; *recorded 0 when granted without a marker (MARKS_MAX). */
 static int
-lock_in(struct env_ref *e, MDB_txn *txn, MDB_val *dbk, int ttl_ms, const char *token,
+lock_in(struct kmstore_env *e, MDB_txn *txn, MDB_val *dbk, int ttl_ms, const char *token,
         int *acquired, int *recorded)
 {
     MDB_val v;
@@ -1052,7 +799,7 @@ static kmcode
 lmdb_lock(kmstore_be *be, const char *key, int ttl_ms, const char *token, int *acquired,
           kmerr *err)
 {
-    struct env_ref *e = be->e;
+    struct kmstore_env *e = be->e;
     MDB_txn        *txn;
     MDB_val         dbk;
     char            kbuf[DBKEY_MAX];
@@ -1061,14 +808,14 @@ lmdb_lock(kmstore_be *be, const char *key, int ttl_ms, const char *token, int *a
     dbk = db_key(key, kbuf);
     for (int attempt = 0; attempt < FULL_TRIES; attempt++) {
         *acquired = 0;
-        rc = txn_begin(e, 0, &txn);
+        rc = kmstore_txn_begin(e, 0, &txn);
         if (rc != MDB_SUCCESS)
-            return lmdb_fail(err, rc, "marker write");
+            return kmstore_lmdb_fail(err, rc, "marker write");
         rc = lock_in(e, txn, &dbk, ttl_ms, token, acquired, &recorded);
         if (rc == MDB_SUCCESS && *acquired)
-            rc = txn_commit(e, txn);
+            rc = kmstore_txn_commit(e, txn);
         else
-            txn_abort(e, txn);
+            kmstore_txn_abort(e, txn);
         if (rc != MDB_MAP_FULL)
             break;
         make_room(e, attempt, 0);
@@ -1084,7 +831,7 @@ lmdb_lock(kmstore_be *be, const char *key, int ttl_ms, const char *token, int *a
     }
     if (rc != MDB_SUCCESS) {
         *acquired = 0;
-        return lmdb_fail(err, rc, "marker write");
+        return kmstore_lmdb_fail(err, rc, "marker write");
     }
     return KM_OK;
 }
@@ -1092,7 +839,7 @@ lmdb_lock(kmstore_be *be, const char *key, int ttl_ms, const char *token, int *a
 static kmcode
 lmdb_unlock(kmstore_be *be, const char *key, const char *token, kmerr *err)
 {
-    struct env_ref *e = be->e;
+    struct kmstore_env *e = be->e;
     MDB_txn        *txn;
     MDB_val         dbk, v;
     char            kbuf[DBKEY_MAX];
@@ -1100,24 +847,24 @@ lmdb_unlock(kmstore_be *be, const char *key, const char *token, kmerr *err)
     int             rc;
 
     dbk = db_key(key, kbuf);
-    rc = txn_begin(e, 0, &txn);
+    rc = kmstore_txn_begin(e, 0, &txn);
     if (rc != MDB_SUCCESS)
-        return lmdb_fail(err, rc, "marker write");
+        return kmstore_lmdb_fail(err, rc, "marker write");
     rc = mdb_get(txn, e->mark, &dbk, &v);
     if (rc == MDB_SUCCESS && v.mv_size == sizeof(int64_t) + tlen &&
         memcmp((char *)v.mv_data + sizeof(int64_t), token, tlen) == 0) {
         rc = mdb_del(txn, e->mark, &dbk, NULL);
         if (rc == MDB_SUCCESS)
-            rc = txn_commit(e, txn);
+            rc = kmstore_txn_commit(e, txn);
         else
-            txn_abort(e, txn);
+            kmstore_txn_abort(e, txn);
     } else {
-        txn_abort(e, txn);
+        kmstore_txn_abort(e, txn);
         rc = rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
     }
     /* MAP_FULL while deleting: the marker's TTL releases it */
     if (rc != MDB_SUCCESS && rc != MDB_MAP_FULL)
-        return lmdb_fail(err, rc, "marker write");
+        return kmstore_lmdb_fail(err, rc, "marker write");
     return KM_OK;
 }
 
