@@ -1826,6 +1826,82 @@ cpu_ticks(pid_t pid)
 /* Out of descriptors (RLIMIT_NOFILE 64, 120 idle connections): the worker pauses accepting
  * instead of spinning on accept(), says so in a few JSON lines instead of flooding the log,
  * and serves again once connections are gone. (Real time: 3 s of exhaustion.) */
+/* A TCP connection to the service (the test fails when it cannot be made). */
+static int
+tcp_connect(const struct restd *d)
+{
+    struct sockaddr_in a;
+    int                fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    ck_assert_int_ge(fd, 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)d->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* 1 when the peer closed fd (EOF or reset) within ms; 0 when it is still open. */
+static int
+closed_within(int fd, int ms)
+{
+    int64_t until = now_ms() + ms;
+    char    buf[512];
+
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int64_t       left = until - now_ms();
+
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return 0;
+        if (read(fd, buf, sizeof(buf)) <= 0)
+            return 1;
+    }
+}
+
+START_TEST(a_request_sent_a_line_at_a_time_is_cut_when_its_time_is_up)
+{
+    struct restd_opts o = { .rest_timeout_s = 3 };
+    struct restd      d;
+    struct reply      r;
+    struct call       health = { .method = "GET", .path = "/health" };
+    int               fd, cut = 0;
+    int64_t           t0, t_cut = 0;
+
+    test_up();
+    restd_start(&d, &o);
+    /* one header line a second, each well inside the 3 s idle timeout: the whole request
+     * has 3 s from its first byte, so the connection ends at about 3 s, not after 8 lines */
+    fd = tcp_connect(&d);
+    t0 = now_ms();
+    ck_assert_int_eq(write(fd, "GET /health HTTP/1.1\r\n", 22), 22);
+    for (int i = 0; i < 8 && !cut; i++) {
+        char line[40];
+        int  n = snprintf(line, sizeof(line), "X-Trickle-%d: %d\r\n", i, i);
+
+        if (closed_within(fd, 1000)) {
+            cut = 1;
+            t_cut = now_ms();
+            break;
+        }
+        if (write(fd, line, (size_t)n) != n) {
+            cut = 1;
+            t_cut = now_ms();
+        }
+    }
+    close(fd);
+    ck_assert_msg(cut, "a request trickling for 8 s was still open");
+    ck_assert_int_ge(t_cut - t0, 2900);
+    ck_assert_int_le(t_cut - t0, 5500);
+    /* a request that arrives in time is served, on a fresh connection and a kept-alive one */
+    call(&d, &health, &r);
+    ck_assert_int_eq(r.status, 200);
+    reply_free(&r);
+    restd_stop(&d);
+}
+END_TEST
+
 START_TEST(running_out_of_descriptors_pauses_accepting_without_spinning)
 {
     struct restd_opts  o = { .workers = 1, .nofile = 64 };
@@ -3273,6 +3349,7 @@ restd_suite(void)
     tcase_add_test(tc, head_has_no_body_and_connect_is_refused_and_closed);
     tcase_add_test(tc, parser_edges_are_refused_and_answers_stay_utf8);
     tcase_add_test(tc, running_out_of_descriptors_pauses_accepting_without_spinning);
+    tcase_add_test(tc, a_request_sent_a_line_at_a_time_is_cut_when_its_time_is_up);
 
     tc = tcase(s, "auth", tc_up_plain);
     tcase_add_test(tc, bearer_and_x_api_key_tokens_are_both_accepted);
