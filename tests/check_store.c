@@ -1415,7 +1415,7 @@ turn(kmstore *st, const char *bucket, const kmlimit *lim, const char *ticket, in
     return rc;
 }
 
-START_TEST(tickets_take_their_slots_in_arrival_order_and_newcomers_wait_behind_them)
+START_TEST(tickets_take_slots_in_arrival_order_and_newcomers_wait_behind_them)
 {
     kmstore *st = queue_store(_i);
     kmstore *other = _i == Q_FALLBACK ? st : open_store(_i);  /* as a second process */
@@ -1571,7 +1571,7 @@ store_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase("arrival order", 60);
-    tcase_add_loop_test(tc, tickets_take_their_slots_in_arrival_order_and_newcomers_wait_behind_them,
+    tcase_add_loop_test(tc, tickets_take_slots_in_arrival_order_and_newcomers_wait_behind_them,
                         0, Q_COUNT);
     tcase_add_loop_test(tc, a_ticket_whose_holder_vanished_stops_blocking_after_its_lease, 0,
                         Q_COUNT);

@@ -12,8 +12,9 @@
  *   km:qt:<name> sorted set: the same tickets scored by the end of their lease (server ms)
  *   km:qn        arrival counter of every queue (strict order, even within one ms)
  *   km:l:<key>   marker: owner token, SET NX PX
- * Every read-modify-write is one Lua script (store_redis_lua.c), run with EVALSHA (EVAL when the server answers
- * NOSCRIPT), and every time comes from the server's TIME so hosts with skewed clocks agree.
+ * Every read-modify-write is one Lua script (store_redis_lua.c), run with EVALSHA (EVAL when
+ * the server answers NOSCRIPT), and every time comes from the server's TIME so hosts with
+ * skewed clocks agree.
  * Scripts touch entry names they read from km:cz, so this backend needs a single Redis
  * server (not Redis Cluster).
  *
