@@ -30,7 +30,7 @@ struct local_log {
     size_t               n, cap;
     struct kmstore_qent *q;       /* the bucket's queue of waiters, in arrival order */
     size_t               nq, qcap;
-    struct local_log *next;
+    struct local_log    *next;
 };
 
 struct local_mark {
@@ -50,7 +50,7 @@ struct kmstore {
     const struct kmstore_ops *ops;
     kmstore_be               *be;
     atomic_int                degraded;
-    _Atomic unsigned long long tickets;
+    atomic_ullong             tickets;    /* kmstore_ticket's counter */
     _Atomic int64_t           last_probe_ms;
     int                       local_share;
     unsigned long long        nonce;
@@ -114,9 +114,9 @@ local_limit(const kmlimit *lim, int share, kmlimit *out)
     }
 }
 
-/* The log of `name`, created when missing. Called with l->mu held. */
+/* The log of `name`; when missing, a new one, or NULL when !create. Called with l->mu held. */
 static struct local_log *
-local_find(struct local *l, const char *name)
+local_find(struct local *l, const char *name, int create)
 {
     unsigned          s = slot_of(name);
     struct local_log *g;
@@ -125,6 +125,8 @@ local_find(struct local *l, const char *name)
         if (strcmp(g->name, name) == 0)
             return g;
     }
+    if (!create)
+        return NULL;
     g = km_xcalloc(1, sizeof(*g));
     g->name = km_xstrdup(name);
     g->next = l->logs[s];
@@ -145,7 +147,7 @@ local_take(kmstore *st, const char *bucket, const kmlimit *lim, const char *tick
 
     local_limit(lim, st->local_share, &mine);
     pthread_mutex_lock(&st->local.mu);
-    g = local_find(&st->local, bucket);
+    g = local_find(&st->local, bucket, 1);
     kmstore_win_prune(g->ts, &g->n, now, &mine);
     if (g->nq == g->qcap) {
         g->qcap = g->qcap ? g->qcap * 2 : 4;
@@ -173,8 +175,9 @@ local_leave(kmstore *st, const char *bucket, const char *ticket)
     struct local_log *g;
 
     pthread_mutex_lock(&st->local.mu);
-    g = local_find(&st->local, bucket);
-    kmstore_queue_leave(g->q, &g->nq, ticket);
+    g = local_find(&st->local, bucket, 0);
+    if (g)
+        kmstore_queue_leave(g->q, &g->nq, ticket);
     pthread_mutex_unlock(&st->local.mu);
 }
 
@@ -188,7 +191,7 @@ local_remaining(kmstore *st, const char *bucket, const kmlimit *lim, int win, in
 
     local_limit(lim, st->local_share, &mine);
     pthread_mutex_lock(&st->local.mu);
-    g = local_find(&st->local, bucket);
+    g = local_find(&st->local, bucket, 1);
     kmstore_win_prune(g->ts, &g->n, now, &mine);
     kmstore_win_remaining(g->ts, g->n, now, &mine, win, remaining, reset_ms);
     pthread_mutex_unlock(&st->local.mu);
