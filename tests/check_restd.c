@@ -2360,6 +2360,69 @@ slow_call_main(void *arg)
     return NULL;
 }
 
+/* One campaign-performance call (one campaign-values report) started at a set time. */
+struct timed_call {
+    const struct restd *d;
+    char                body[160];
+    int64_t             start_at, done_at;   /* now_ms() */
+    struct reply        r;
+    pthread_t           tid;
+};
+
+static void *
+timed_call_main(void *arg)
+{
+    struct timed_call *c = arg;
+
+    nap((int)(c->start_at - now_ms()));
+    post(c->d, "/v1/campaigns/performance", c->body, TOKEN_A, &c->r);
+    c->done_at = now_ms();
+    return NULL;
+}
+
+/* Five calls on one account, each needing one report slot of the same bucket (one per 251 ms
+ * here: RATE_LIMIT_SCALE plus the transit margin), started 50 ms apart across two workers:
+ * all but the first wait for the bucket together, and each slot that frees goes to the one
+ * that has waited longest, so they finish in the order they came (LMDB: the workers of one
+ * host; Redis: the store that hosts share). */
+START_TEST(calls_waiting_for_one_report_bucket_are_answered_in_arrival_order)
+{
+    enum { N = 5 };
+    struct restd_opts o = { .backend = _i, .workers = 2 };
+    struct restd      d;
+    struct timed_call c[N];
+    int64_t           t0;
+
+    test_up();
+    restd_start(&d, &o);
+    t0 = now_ms() + 200;
+    for (int i = 0; i < N; i++) {
+        memset(&c[i], 0, sizeof(c[i]));
+        c[i].d = &d;
+        snprintf(c[i].body, sizeof(c[i].body),
+                 "{\"account\":\"acme\",\"start_date\":\"2025-%02d-01\","
+                 "\"end_date\":\"2025-%02d-28\"}", i + 1, i + 1);
+        c[i].start_at = t0 + 50 * i;
+        ck_assert_int_eq(pthread_create(&c[i].tid, NULL, timed_call_main, &c[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(c[i].tid, NULL);
+        assert_ok(&c[i].r);
+    }
+    for (int i = 1; i < N; i++)
+        ck_assert_msg(c[i].done_at > c[i - 1].done_at,
+                      "call %d (started %lld ms after the first) finished at %lld ms, before "
+                      "call %d at %lld ms", i, (long long)(c[i].start_at - t0),
+                      (long long)(c[i].done_at - t0), i - 1,
+                      (long long)(c[i - 1].done_at - t0));
+    /* one report each: the order above is the order of their slots */
+    ck_assert_int_eq(sim_calls("POST /api/campaign-values-reports"), N);
+    for (int i = 0; i < N; i++)
+        reply_free(&c[i].r);
+    restd_stop(&d);
+}
+END_TEST
+
 /* Head-of-line blocking: with one service thread and eight calls held by a slow Klaviyo,
  * a call that needs no Klaviyo request is still answered at once (a thread is added for it),
  * and its latency counts from its arrival. */
@@ -3337,6 +3400,8 @@ restd_suite(void)
     tcase_add_test(tc, query_values_are_coerced_by_the_input_schema);
     tcase_add_test(tc, the_seed_readme_examples_work_verbatim);
     tcase_add_test(tc, the_seed_readme_examples_with_fixed_ids_work_verbatim);
+    tcase_add_loop_test(tc, calls_waiting_for_one_report_bucket_are_answered_in_arrival_order,
+                        BE_LMDB, BE_REDIS + 1);
 
     tc = tcase(s, "http", tc_up_plain);
     tcase_add_test(tc, every_error_status_has_an_envelope_and_a_request_id);

@@ -1377,6 +1377,145 @@ START_TEST(a_redis_restart_is_survived_and_recovery_is_seen)
 }
 END_TEST
 
+/* --- waiting in arrival order ------------------------------------------------------------ */
+
+/* The queue tests run on LMDB, Redis and the process-local fallback (Redis away). */
+enum { Q_LMDB = BE_LMDB, Q_REDIS = BE_REDIS, Q_FALLBACK, Q_COUNT };
+
+static kmstore *
+queue_store(int which)
+{
+    kmstore_opts o = { 0 };
+    kmstore     *st = NULL;
+    kmerr        err = { 0 };
+    static char  url[64];
+
+    if (which != Q_FALLBACK)
+        return fresh_store(which, 1 << 20, 2);
+    /* nothing listens on a port just released: the fallback serves */
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", free_port());
+    o.redis_url = url;
+    o.max_bytes = 1 << 20;
+    o.local_share = 50;
+    opts = o;
+    kmlog_set_level(KMLOG_OFF);
+    ck_assert_int_eq(kmstore_open(&o, &st, &err), KM_OK);
+    ck_assert_int_eq(kmstore_degraded(st), 1);
+    return st;
+}
+
+static kmcode
+turn(kmstore *st, const char *bucket, const kmlimit *lim, const char *ticket, int lease_ms,
+     int64_t *wait)
+{
+    kmerr  err = { 0 };
+    kmcode rc = kmstore_take_turn(st, bucket, lim, ticket, lease_ms, wait, &err);
+
+    kmerr_clear(&err);
+    return rc;
+}
+
+START_TEST(tickets_take_slots_in_arrival_order_and_newcomers_wait_behind_them)
+{
+    kmstore *st = queue_store(_i);
+    kmstore *other = _i == Q_FALLBACK ? st : open_store(_i);  /* as a second process */
+    kmlimit  lim = limit1(300, 1);
+    char     a[KMSTORE_TICKET_MAX], b[KMSTORE_TICKET_MAX], c[KMSTORE_TICKET_MAX];
+    int64_t  wait = 0, w;
+
+    kmstore_ticket(st, a);
+    kmstore_ticket(other, b);
+    kmstore_ticket(st, c);
+    ck_assert_str_ne(a, b);
+    ck_assert_str_ne(a, c);
+    /* nobody waits: a take in turn is one step, as a plain take */
+    ck_assert_int_eq(turn(st, "q", &lim, c, 1000, &wait), KM_OK);
+    /* the window is full: a, b, c begin to wait in that order */
+    ck_assert_int_eq(turn(st, "q", &lim, a, 1000, &w), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(other, "q", &lim, b, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(st, "q", &lim, c, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_gt(w, 0);
+    ck_assert_int_le(w, 300);
+    sleep_ms(w + 10);
+    /* a slot is free: the last and the middle ticket, and a plain take, are told to come back
+     * soon; the first takes it */
+    ck_assert_int_eq(turn(st, "q", &lim, c, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_gt(wait, 0);
+    ck_assert_int_le(wait, KMSTORE_TURN_MS);
+    ck_assert_int_eq(turn(other, "q", &lim, b, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_eq(take(other, "q", &lim, &wait, NULL), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(st, "q", &lim, a, 1000, &w), KM_OK);
+    /* the next slot: c is refused again, b takes it; then c */
+    ck_assert_int_eq(turn(st, "q", &lim, c, 1000, &w), KM_RATE_LIMITED);
+    ck_assert_int_gt(w, KMSTORE_TURN_MS);
+    sleep_ms(w + 10);
+    ck_assert_int_eq(turn(st, "q", &lim, c, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(other, "q", &lim, b, 1000, &wait), KM_OK);
+    ck_assert_int_eq(turn(st, "q", &lim, c, 1000, &w), KM_RATE_LIMITED);
+    sleep_ms(w + 10);
+    ck_assert_int_eq(turn(st, "q", &lim, c, 1000, &wait), KM_OK);
+    /* the queue is empty again: a plain take is one step when the window has room */
+    sleep_ms(310);
+    ck_assert_int_eq(take(other, "q", &lim, &wait, NULL), KM_OK);
+    if (other != st)
+        kmstore_close(other);
+    kmstore_close(st);
+}
+END_TEST
+
+START_TEST(a_ticket_whose_holder_vanished_stops_blocking_after_its_lease)
+{
+    kmstore *st = queue_store(_i);
+    kmlimit  lim = limit1(200, 1);
+    char     gone[KMSTORE_TICKET_MAX], live[KMSTORE_TICKET_MAX];
+    int64_t  wait = 0, w;
+
+    kmstore_ticket(st, gone);
+    kmstore_ticket(st, live);
+    ck_assert_int_eq(take(st, "q", &lim, &wait, NULL), KM_OK);
+    /* `gone` waits first with a 300 ms lease, then is never heard from again */
+    ck_assert_int_eq(turn(st, "q", &lim, gone, 300, &w), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(st, "q", &lim, live, 5000, &wait), KM_RATE_LIMITED);
+    sleep_ms(w + 10);
+    /* the slot is free, but the lease of `gone` lasts until its wait plus 300 ms */
+    ck_assert_int_eq(turn(st, "q", &lim, live, 5000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_le(wait, KMSTORE_TURN_MS);
+    sleep_ms(150);
+    ck_assert_int_eq(turn(st, "q", &lim, live, 5000, &wait), KM_RATE_LIMITED);
+    sleep_ms(200);
+    /* past the lease: `gone` blocks nobody */
+    ck_assert_int_eq(turn(st, "q", &lim, live, 5000, &wait), KM_OK);
+    kmstore_close(st);
+}
+END_TEST
+
+START_TEST(a_waiter_that_gives_up_leaves_the_queue_at_once)
+{
+    kmstore *st = queue_store(_i);
+    kmlimit  lim = limit1(200, 1);
+    char     quit[KMSTORE_TICKET_MAX], next[KMSTORE_TICKET_MAX];
+    int64_t  wait = 0, w;
+    kmerr    err = { 0 };
+
+    kmstore_ticket(st, quit);
+    kmstore_ticket(st, next);
+    ck_assert_int_eq(take(st, "q", &lim, &wait, NULL), KM_OK);
+    ck_assert_int_eq(turn(st, "q", &lim, quit, 60000, &w), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(st, "q", &lim, next, 60000, &wait), KM_RATE_LIMITED);
+    /* cancelled: its minute-long lease no longer matters */
+    ck_assert_int_eq(kmstore_leave(st, "q", quit, &err), KM_OK);
+    ck_assert_int_eq(kmstore_leave(st, "q", quit, &err), KM_OK);   /* twice is harmless */
+    sleep_ms(w + 10);
+    ck_assert_int_eq(turn(st, "q", &lim, next, 60000, &wait), KM_OK);
+    /* and a ticket that leaves after its take changes nothing */
+    ck_assert_int_eq(kmstore_leave(st, "q", next, &err), KM_OK);
+    ck_assert_int_eq(kmstore_take_turn(st, "q", &lim, "", 1000, &wait, &err),
+                     KM_INVALID_ARGUMENT);
+    kmerr_clear(&err);
+    kmstore_close(st);
+}
+END_TEST
+
 /* --- the suite --------------------------------------------------------------------------- */
 
 static TCase *
@@ -1429,6 +1568,14 @@ store_suite(void)
     tcase_add_loop_test(tc, windows_slide_rather_than_reset_at_a_boundary, 0, BE_COUNT);
     tcase_add_loop_test(tc, buckets_are_independent, 0, BE_COUNT);
     tcase_add_loop_test(tc, a_malformed_limit_is_an_invalid_argument, 0, BE_COUNT);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("arrival order", 60);
+    tcase_add_loop_test(tc, tickets_take_slots_in_arrival_order_and_newcomers_wait_behind_them,
+                        0, Q_COUNT);
+    tcase_add_loop_test(tc, a_ticket_whose_holder_vanished_stops_blocking_after_its_lease, 0,
+                        Q_COUNT);
+    tcase_add_loop_test(tc, a_waiter_that_gives_up_leaves_the_queue_at_once, 0, Q_COUNT);
     suite_add_tcase(s, tc);
 
     tc = tcase("processes and threads", 120);

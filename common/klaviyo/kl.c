@@ -6,8 +6,9 @@
  *   START  fresh cache hit → DONE; else take the in-flight marker ("l:" + key): held → SLOT,
  *          held by another process or thread → PEER.
  *   PEER   every 25 ms: a fresh entry appeared → DONE; the marker is free → take it → SLOT.
- *   SLOT   take a slot from every bucket the request is charged to (REFERENCE.md §4); a
- *          refusal is waited out only within a short budget, else KM_RATE_LIMITED.
+ *   SLOT   take a slot from every bucket the request is charged to (REFERENCE.md §4) in
+ *          turn: slots go in the order requests began to wait, across workers and hosts
+ *          (store.h, kmstore_take_turn); a refusal is waited out within the call's budget.
  *   XFER   on the wire; its outcome is DONE, or back to SLOT after a backoff (retry).
  * The loop (run_batch) sleeps at most 50 ms at a time, so cancellation is seen promptly.
  * Beside it: tier.c (buckets and their windows), cache.c (entries and shared failures),
@@ -38,6 +39,7 @@
 #define KL_PEER_POLL_MS    25                  /* coalescing: how often a waiter looks */
 #define KL_TICK_MS         50                  /* longest sleep between cancellation checks */
 #define KL_DAILY_CAP_MS    60000               /* a 429 asking for longer is not slept on */
+#define KL_LEASE_MS        2000                /* a waiter late this long loses its place */
 
 #define STORE_DEGRADED_WARNING                                                                \
     "The shared store (Redis) is unreachable; answering from fresh Klaviyo calls with a "     \
@@ -109,6 +111,8 @@ struct req {
     char               failkey[KMCACHE_KEY_MAX + 2];  /* shared failure "f:" + key */
     struct kmtier_bucket b[2];
     int                nb;
+    char               ticket[KMSTORE_TICKET_MAX];  /* its place in the buckets' queues */
+    unsigned           queued;      /* bit i: b[i]'s queue may hold the ticket */
 
     /* where it is */
     enum phase         ph;
@@ -145,6 +149,7 @@ req_init(struct req *r, const kmkl *kl, const kmkl_call *call, const char *metho
         r->body_len = strlen(body);
     }
     r->nb = kmtier_buckets(kl->scale, call->acct->name, method, path, r->b);
+    kmstore_ticket(kl->store, r->ticket);
     kmwire_init(&r->w);
     if (kmcache_key(kl->cfg->klaviyo_revision, kl->cfg->cache_ttl_s, call->acct->name, method,
                     path, body, r->key, sizeof(r->key))) {
@@ -176,6 +181,23 @@ release_mark(kmkl *kl, struct req *r)
     kmerr_clear(&e);
 }
 
+/* A request that stops waiting (answered, failed, cancelled) gives up its places. */
+static void
+leave_queues(kmkl *kl, struct req *r)
+{
+    for (int i = 0; i < r->nb; i++) {
+        kmerr e = { 0 };
+
+        if (!(r->queued & (1u << i)))
+            continue;
+        if (kmstore_leave(kl->store, r->b[i].name, r->ticket, &e) != KM_OK)
+            kmlogf(KMLOG_WARN, "klaviyo_queue_leave_failed", "%s (its lease ends it): %s",
+                   r->b[i].name, e.msg);
+        kmerr_clear(&e);
+    }
+    r->queued = 0;
+}
+
 static void
 finish(kmkl *kl, kmkl_call *call, struct req *r, kmcode rc)
 {
@@ -186,6 +208,7 @@ finish(kmkl *kl, kmkl_call *call, struct req *r, kmcode rc)
     }
     r->ph = PH_DONE;
     release_mark(kl, r);
+    leave_queues(kl, r);
     if (kmstore_degraded(kl->store))
         add_warning(call, STORE_DEGRADED_WARNING);
 }
@@ -314,8 +337,7 @@ step_slot(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
 
     if (call->deadline_ms > 0 && now >= call->deadline_ms) {
         kmerr_set(&r->err, KM_UPSTREAM_TIMEOUT, "the call's deadline (REQUEST_DEADLINE_SECONDS) "
-                  "passed before Klaviyo "
-                  "answered");
+                  "passed before Klaviyo answered");
         r->cause = r->attempt > 0 ? KMR_TIMEOUT : KMR_NONE;
         fail(kl, call, r, KM_UPSTREAM_TIMEOUT);
         return 0;
@@ -325,8 +347,10 @@ step_slot(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         kmerr   e = { 0 };
         kmcode  rc;
 
-        rc = kmstore_take(kl->store, r->b[i].name, &r->b[i].lim, &wait, &e);
+        rc = kmstore_take_turn(kl->store, r->b[i].name, &r->b[i].lim, r->ticket, KL_LEASE_MS,
+                               &wait, &e);
         if (rc == KM_OK) {
+            r->queued &= ~(1u << i);    /* a granted take leaves the queue */
             kmerr_clear(&e);
             continue;
         }
@@ -337,6 +361,7 @@ step_slot(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
             return 0;
         }
         kmerr_clear(&e);
+        r->queued |= 1u << i;
         /* slots already taken in this step are spent; next time all are taken again */
         if (wait < 1)
             wait = 1;

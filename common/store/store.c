@@ -25,10 +25,12 @@
 /* --- the process-local fallback ---------------------------------------------------------- */
 
 struct local_log {
-    char             *name;
-    int64_t          *ts;      /* ascending km_now_ms() times of recorded takes */
-    size_t            n, cap;
-    struct local_log *next;
+    char                *name;
+    int64_t             *ts;      /* ascending km_now_ms() times of recorded takes */
+    size_t               n, cap;
+    struct kmstore_qent *q;       /* the bucket's queue of waiters, in arrival order */
+    size_t               nq, qcap;
+    struct local_log    *next;
 };
 
 struct local_mark {
@@ -48,6 +50,7 @@ struct kmstore {
     const struct kmstore_ops *ops;
     kmstore_be               *be;
     atomic_int                degraded;
+    atomic_ullong             tickets;    /* kmstore_ticket's counter */
     _Atomic int64_t           last_probe_ms;
     int                       local_share;
     unsigned long long        nonce;
@@ -85,6 +88,7 @@ local_free(struct local *l)
             struct local_log *next = g->next;
             free(g->name);
             free(g->ts);
+            free(g->q);
             free(g);
             g = next;
         }
@@ -110,9 +114,9 @@ local_limit(const kmlimit *lim, int share, kmlimit *out)
     }
 }
 
-/* The log of `name`, created when missing. Called with l->mu held. */
+/* The log of `name`; when missing, a new one, or NULL when !create. Called with l->mu held. */
 static struct local_log *
-local_find(struct local *l, const char *name)
+local_find(struct local *l, const char *name, int create)
 {
     unsigned          s = slot_of(name);
     struct local_log *g;
@@ -121,6 +125,8 @@ local_find(struct local *l, const char *name)
         if (strcmp(g->name, name) == 0)
             return g;
     }
+    if (!create)
+        return NULL;
     g = km_xcalloc(1, sizeof(*g));
     g->name = km_xstrdup(name);
     g->next = l->logs[s];
@@ -128,19 +134,27 @@ local_find(struct local *l, const char *name)
     return g;
 }
 
+/* The same queue as the backends', for this process's waiters alone. */
 static kmcode
-local_take(kmstore *st, const char *bucket, const kmlimit *lim, int64_t *wait_ms)
+local_take(kmstore *st, const char *bucket, const kmlimit *lim, const char *ticket,
+           int lease_ms, int64_t *wait_ms)
 {
     struct local_log *g;
     kmlimit           mine;
     int64_t           now = km_now_ms();
+    int               changed = 0;
     kmcode            rc = KM_OK;
 
     local_limit(lim, st->local_share, &mine);
     pthread_mutex_lock(&st->local.mu);
-    g = local_find(&st->local, bucket);
+    g = local_find(&st->local, bucket, 1);
     kmstore_win_prune(g->ts, &g->n, now, &mine);
-    *wait_ms = kmstore_win_wait(g->ts, g->n, now, &mine);
+    if (g->nq == g->qcap) {
+        g->qcap = g->qcap ? g->qcap * 2 : 4;
+        g->q = km_xrealloc(g->q, g->qcap * sizeof(*g->q));
+    }
+    *wait_ms = kmstore_queue_turn(g->q, &g->nq, g->ts, g->n, now, &mine, ticket, lease_ms,
+                                  &changed);
     if (*wait_ms > 0) {
         rc = KM_RATE_LIMITED;
         goto out;
@@ -156,6 +170,18 @@ out:
 }
 
 static void
+local_leave(kmstore *st, const char *bucket, const char *ticket)
+{
+    struct local_log *g;
+
+    pthread_mutex_lock(&st->local.mu);
+    g = local_find(&st->local, bucket, 0);
+    if (g)
+        kmstore_queue_leave(g->q, &g->nq, ticket);
+    pthread_mutex_unlock(&st->local.mu);
+}
+
+static void
 local_remaining(kmstore *st, const char *bucket, const kmlimit *lim, int win, int *remaining,
                 int64_t *reset_ms)
 {
@@ -165,7 +191,7 @@ local_remaining(kmstore *st, const char *bucket, const kmlimit *lim, int win, in
 
     local_limit(lim, st->local_share, &mine);
     pthread_mutex_lock(&st->local.mu);
-    g = local_find(&st->local, bucket);
+    g = local_find(&st->local, bucket, 1);
     kmstore_win_prune(g->ts, &g->n, now, &mine);
     kmstore_win_remaining(g->ts, g->n, now, &mine, win, remaining, reset_ms);
     pthread_mutex_unlock(&st->local.mu);
@@ -316,6 +342,89 @@ kmstore_win_prune(int64_t *ts, size_t *n, int64_t now, const kmlimit *lim)
         memmove(ts, ts + first, (*n - first) * sizeof(*ts));
         *n -= first;
     }
+}
+
+/* The least room any window of lim has left at now (0 when one is full). */
+static int64_t
+win_room(const int64_t *ts, size_t n, int64_t now, const kmlimit *lim)
+{
+    int64_t room = INT64_MAX;
+
+    for (int i = 0; i < lim->nwin; i++) {
+        size_t  count = n - first_counted(ts, n, now, lim->win[i].window_ms);
+        int64_t left = (int64_t)lim->win[i].max - (int64_t)count;
+
+        if (left < room)
+            room = left;
+    }
+    return room < 0 ? 0 : room;
+}
+
+/* --- the queue of waiters ---------------------------------------------------------------- */
+
+int64_t
+kmstore_queue_turn(struct kmstore_qent *q, size_t *n, const int64_t *ts, size_t nts,
+                   int64_t now, const kmlimit *lim, const char *ticket, int lease_ms,
+                   int *changed)
+{
+    size_t  live = 0, pos;
+    int     queued = 0;
+    int64_t wait;
+
+    *changed = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (q[i].until > now)
+            q[live++] = q[i];
+    }
+    if (live != *n)
+        *changed = 1;
+    *n = live;
+    if (!ticket || !ticket[0])
+        ticket = NULL;
+    /* a caller without a place stands behind everyone queued */
+    pos = *n;
+    for (size_t i = 0; ticket && i < *n; i++) {
+        if (strcmp(q[i].ticket, ticket) == 0) {
+            pos = i;
+            queued = 1;
+            break;
+        }
+    }
+    if ((int64_t)pos < win_room(ts, nts, now, lim)) {
+        if (queued) {
+            memmove(q + pos, q + pos + 1, (*n - pos - 1) * sizeof(*q));
+            (*n)--;
+            *changed = 1;
+        }
+        return 0;
+    }
+    wait = kmstore_win_wait(ts, nts, now, lim);
+    if (wait <= 0)
+        wait = KMSTORE_TURN_MS;    /* a slot is free, but an older ticket comes first */
+    if (ticket && !queued && *n < KMSTORE_QUEUE_MAX) {
+        memset(&q[*n], 0, sizeof(q[*n]));
+        km_strlcpy(q[*n].ticket, ticket, sizeof(q[*n].ticket));
+        pos = (*n)++;
+        queued = 1;
+    }
+    if (queued) {
+        q[pos].until = now + wait + lease_ms;
+        *changed = 1;
+    }
+    return wait;
+}
+
+int
+kmstore_queue_leave(struct kmstore_qent *q, size_t *n, const char *ticket)
+{
+    for (size_t i = 0; ticket && i < *n; i++) {
+        if (strcmp(q[i].ticket, ticket) == 0) {
+            memmove(q + i, q + i + 1, (*n - i - 1) * sizeof(*q));
+            (*n)--;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* --- degraded mode ----------------------------------------------------------------------- */
@@ -579,9 +688,9 @@ check_limit(const char *bucket, const kmlimit *lim, kmerr *err)
     return KM_OK;
 }
 
-kmcode
-kmstore_take(kmstore *st, const char *bucket, const kmlimit *lim, int64_t *wait_ms,
-             kmerr *err)
+static kmcode
+take(kmstore *st, const char *bucket, const kmlimit *lim, const char *ticket, int lease_ms,
+     int64_t *wait_ms, kmerr *err)
 {
     kmerr   e = { 0 };
     int64_t wait = 0;
@@ -593,13 +702,13 @@ kmstore_take(kmstore *st, const char *bucket, const kmlimit *lim, int64_t *wait_
     if (rc != KM_OK)
         return rc;
     if (use_backend(st)) {
-        rc = st->ops->take(st->be, bucket, lim, &wait, &e);
+        rc = st->ops->take(st->be, bucket, lim, ticket, lease_ms, &wait, &e);
         if (rc != KMSTORE_DOWN)
             goto out;
         went_down(st, e.msg);
         kmerr_clear(&e);
     }
-    rc = local_take(st, bucket, lim, &wait);
+    rc = local_take(st, bucket, lim, ticket, lease_ms, &wait);
 out:
     if (rc == KM_RATE_LIMITED) {
         if (wait < 1)
@@ -612,6 +721,53 @@ out:
             *wait_ms = wait;
     }
     return pass_err(err, &e, rc);
+}
+
+kmcode
+kmstore_take(kmstore *st, const char *bucket, const kmlimit *lim, int64_t *wait_ms,
+             kmerr *err)
+{
+    return take(st, bucket, lim, NULL, 0, wait_ms, err);
+}
+
+void
+kmstore_ticket(kmstore *st, char *ticket)
+{
+    snprintf(ticket, KMSTORE_TICKET_MAX, "%016llx:%llx", st->nonce,
+             atomic_fetch_add(&st->tickets, 1));
+}
+
+kmcode
+kmstore_take_turn(kmstore *st, const char *bucket, const kmlimit *lim, const char *ticket,
+                  int lease_ms, int64_t *wait_ms, kmerr *err)
+{
+    if (wait_ms)
+        *wait_ms = 0;
+    if (!ticket || !ticket[0] || strlen(ticket) >= KMSTORE_TICKET_MAX)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "a take in turn needs a ticket");
+    if (lease_ms <= 0)
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "a ticket's lease must be positive");
+    return take(st, bucket, lim, ticket, lease_ms, wait_ms, err);
+}
+
+kmcode
+kmstore_leave(kmstore *st, const char *bucket, const char *ticket, kmerr *err)
+{
+    kmerr  e = { 0 };
+    kmcode rc;
+
+    if (!bucket || !bucket[0] || !ticket || !ticket[0])
+        return kmerr_set(err, KM_INVALID_ARGUMENT, "leaving a queue needs a bucket and ticket");
+    /* a place taken while degraded is in the local queue: give it up there too */
+    local_leave(st, bucket, ticket);
+    if (use_backend(st)) {
+        rc = st->ops->leave(st->be, bucket, ticket, &e);
+        if (rc != KMSTORE_DOWN)
+            return pass_err(err, &e, rc);
+        went_down(st, e.msg);
+        kmerr_clear(&e);
+    }
+    return KM_OK;
 }
 
 kmcode

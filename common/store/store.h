@@ -1,4 +1,5 @@
-/* store.h — the shared store: response cache, rate-limit windows, in-flight markers.
+/* store.h — the shared store: response cache, rate-limit windows and their queues of waiters,
+ * in-flight markers.
  *
  * Owns:    a kmstore owns its backend connection(s); kmstore_close releases them (NULL ok).
  *          Bodies returned by kmstore_cache_get are new buffers the caller frees (free()).
@@ -10,7 +11,8 @@
  *          With Redis, a lost connection is not an error either: the store switches to a
  *          process-local fallback (local cache miss, local limiter at a conservative share of
  *          the budget), logs one warning, reports it through kmstore_degraded(), and goes
- *          back to Redis when it answers again.
+ *          back to Redis when it answers again. Queued tickets do not cross that switch: a
+ *          waiter whose backend changed joins the other one's queue anew.
  *
  * Backends: LMDB (default; a file under STORE_DIR, mode 0600, shared by every process on
  * the host) or Redis (REDIS_URL; shared by every host; rate windows as atomic Lua scripts).
@@ -89,11 +91,46 @@ typedef struct kmlimit {
     } win[3];
 } kmlimit;
 
-/* Take one request from `bucket` (e.g. "acme:reports") if every window allows it now. On
- * KM_OK the request is recorded. KM_RATE_LIMITED when a window is full: nothing is recorded,
- * *wait_ms says when the first slot frees (err->retry_after_s is set, rounded up). */
+/* Take one request from `bucket` (e.g. "acme:reports") if every window allows it now, with
+ * room left for the callers queued on it (kmstore_take_turn). On KM_OK the request is
+ * recorded. KM_RATE_LIMITED when a window is full: nothing is recorded, *wait_ms says when
+ * the first slot frees (err->retry_after_s is set, rounded up). */
 kmcode kmstore_take(kmstore *st, const char *bucket, const kmlimit *lim, int64_t *wait_ms,
                     kmerr *err);
+
+/* --- waiting in arrival order ---------------------------------------------------------- */
+
+/* A caller that will wait for a slot holds a ticket, and calls that wait on one bucket are
+ * served in the order they began to wait, across the threads, processes and hosts that share
+ * the store. Each bucket has a queue of tickets (LMDB: a record beside its window, changed in
+ * the take's write transaction; Redis: sorted sets touched by the take's Lua script); a
+ * ticket joins it on its first refusal and leaves it when its take succeeds. A take succeeds
+ * only when the window has room for every live ticket ahead of the caller and for the caller
+ * (so a bucket nobody waits on is one step, as before). Every refusal renews the ticket's
+ * lease until the moment its wait ends plus lease_ms: a waiter that died or stopped calling
+ * stops blocking the queue lease_ms after it should have taken its turn. A waiter that gives
+ * up (cancelled, deadline passed) calls kmstore_leave. While Redis is away the fallback keeps
+ * the same queue per process (see Fails). A queue holds at most KMSTORE_QUEUE_MAX tickets;
+ * beyond that a ticket waits without a place, like a plain kmstore_take. */
+#define KMSTORE_TICKET_MAX 48
+#define KMSTORE_QUEUE_MAX  1024
+#define KMSTORE_TURN_MS    50    /* a slot is free, older tickets come first: look again */
+
+/* A new ticket in ticket[KMSTORE_TICKET_MAX]: a name no other caller of any process or host
+ * will hold (a random number per opened store, then a counter). */
+void kmstore_ticket(kmstore *st, char *ticket);
+
+/* kmstore_take in turn: as kmstore_take, for the holder of `ticket` (kmstore_ticket) that
+ * keeps its place in the queue of `bucket` as described above (lease_ms > 0). On
+ * KM_RATE_LIMITED *wait_ms is when to call again: when the next slot frees, or a short turn
+ * (KMSTORE_TURN_MS) when a slot is free but older tickets come first. kmstore_take is the
+ * same without a ticket: it respects the queue (succeeds only when the window has room for
+ * everyone queued and itself) but never joins it. */
+kmcode kmstore_take_turn(kmstore *st, const char *bucket, const kmlimit *lim,
+                         const char *ticket, int lease_ms, int64_t *wait_ms, kmerr *err);
+
+/* Give up the place of `ticket` in the queue of `bucket` (no-op when it holds none). */
+kmcode kmstore_leave(kmstore *st, const char *bucket, const char *ticket, kmerr *err);
 
 /* How many requests window `win` of `bucket` still allows now (no request recorded), and in
  * how many ms the oldest counted request leaves that window (0 when it is empty). */

@@ -39,9 +39,13 @@ struct kmstore_ops {
                         int ttl_s, kmerr *err);
     kmcode (*cache_clear)(kmstore_be *be, kmerr *err);
 
-    /* lim is validated by store.c. On KM_RATE_LIMITED *wait_ms > 0 and nothing is recorded. */
-    kmcode (*take)(kmstore_be *be, const char *bucket, const kmlimit *lim, int64_t *wait_ms,
-                   kmerr *err);
+    /* lim is validated by store.c. On KM_RATE_LIMITED *wait_ms > 0 and nothing is recorded
+     * in the window. ticket NULL: a plain take (store.h); else the take in turn, lease_ms > 0
+     * (kmstore_queue_turn says what happens to the queue). */
+    kmcode (*take)(kmstore_be *be, const char *bucket, const kmlimit *lim, const char *ticket,
+                   int lease_ms, int64_t *wait_ms, kmerr *err);
+    /* Remove `ticket` from the queue of `bucket` (no-op when absent). */
+    kmcode (*leave)(kmstore_be *be, const char *bucket, const char *ticket, kmerr *err);
     kmcode (*remaining)(kmstore_be *be, const char *bucket, const kmlimit *lim, int win,
                         int *remaining, int64_t *reset_ms, kmerr *err);
 
@@ -86,6 +90,12 @@ void kmredis_info(const kmstore_be *be, struct kmredis_info *out);
 enum kmredis_script { KMREDIS_GET, KMREDIS_RATE };
 const char *kmredis_script(kmstore_be *be, enum kmredis_script s, char sha[41]);
 
+/* The Lua scripts of the Redis backend (store_redis_lua.c); each says its KEYS and ARGV. */
+enum kmredis_lua_id {
+    KMLUA_GET, KMLUA_PUT, KMLUA_CLEAR, KMLUA_RATE, KMLUA_UNLOCK, KMLUA_LEAVE, KMLUA_COUNT
+};
+extern const char *const kmredis_lua[KMLUA_COUNT];
+
 /* --- window arithmetic (store.h: sliding windows, enforced exactly as given) ------------- */
 
 /* The longest window of lim, and the largest max of its windows. */
@@ -105,5 +115,26 @@ void kmstore_win_remaining(const int64_t *ts, size_t n, int64_t now, const kmlim
  * longest window at now) and, beyond that, all but the newest kmstore_win_maxcount entries.
  * Keeps order; updates *n. */
 void kmstore_win_prune(int64_t *ts, size_t *n, int64_t now, const kmlimit *lim);
+
+/* --- the queue of waiters of a bucket (store.h: waiting in arrival order) --------------- */
+
+/* One queued ticket: its lease ends at `until` (the backend's clock, ms). */
+struct kmstore_qent {
+    int64_t until;
+    char    ticket[KMSTORE_TICKET_MAX];
+};
+
+/* The decision of a take at `now` over the window log ts[0..nts) (pruned) and the queue
+ * q[0..*n) in arrival order, which has room for one more entry: drops expired tickets, then
+ * answers 0 when the caller may take now (the caller records the take; `ticket`, when given,
+ * has left q), else the wait (> 0) with `ticket`, when given, queued at the back if it was
+ * not (and fewer than KMSTORE_QUEUE_MAX are) and its lease renewed to now + wait + lease_ms.
+ * *changed is 1 when q was modified. ticket NULL or "": a plain take, q only pruned. */
+int64_t kmstore_queue_turn(struct kmstore_qent *q, size_t *n, const int64_t *ts, size_t nts,
+                           int64_t now, const kmlimit *lim, const char *ticket, int lease_ms,
+                           int *changed);
+
+/* Remove `ticket` from q[0..*n); 1 when it was there. */
+int kmstore_queue_leave(struct kmstore_qent *q, size_t *n, const char *ticket);
 
 #endif

@@ -5,7 +5,8 @@
  *   cache  dbkey -> entry header + full key + body
  *   age    big-endian store sequence + dbkey -> ""   (eviction order: oldest stored first)
  *   meta   "bytes" -> total charge (kmstore_charge) cached; "seq" -> last store sequence
- *   rate   dbkey -> ascending wall-clock ms of the takes the longest window still counts
+ *   rate   dbkey -> ascending wall-clock ms of the takes the longest window still counts;
+ *          dbkey of "?" + bucket -> its queue of waiters (struct kmstore_qent, arrival order)
  *   mark   dbkey -> expiry (wall-clock ms) + owner token; at most MARKS_MAX live ones
  * A dbkey is "=" + key for keys up to KEY_DIRECT bytes, else "#" + a prefix + a 64-bit hash
  * (LMDB keys are at most 511 bytes); the cache keeps the full key to tell collisions apart.
@@ -613,41 +614,94 @@ log_now(int64_t *ts, size_t *n, const kmlimit *lim)
     return now;
 }
 
+/* The queue of a bucket (its key in qk, a buffer of DBKEY_MAX) into a new array with room for
+ * one more entry; *n = 0 when absent. Returns an MDB code. */
 static int
-take_in(struct kmstore_env *e, MDB_txn *txn, MDB_val *dbk, const kmlimit *lim, int64_t *wait_ms)
+read_queue(struct kmstore_env *e, MDB_txn *txn, const char *bucket, char *qk, MDB_val *qdbk,
+           struct kmstore_qent **q, size_t *n)
 {
-    int64_t *ts = NULL;
-    size_t   n;
-    int64_t  now;
-    MDB_val  v;
-    int      rc;
+    char   *name = km_xasprintf("?%s", bucket);
+    MDB_val v;
+    int     rc;
 
+    *qdbk = db_key(name, qk);
+    free(name);
+    *n = 0;
+    rc = mdb_get(txn, e->rate, qdbk, &v);
+    if (rc == MDB_SUCCESS)
+        *n = v.mv_size / sizeof(**q);
+    else if (rc != MDB_NOTFOUND)
+        return rc;
+    *q = km_xmalloc((*n + 1) * sizeof(**q));
+    if (*n)
+        memcpy(*q, v.mv_data, *n * sizeof(**q));
+    return MDB_SUCCESS;
+}
+
+static int
+write_queue(struct kmstore_env *e, MDB_txn *txn, MDB_val *qdbk, struct kmstore_qent *q,
+            size_t n)
+{
+    MDB_val v = { n * sizeof(*q), q };
+    int     rc;
+
+    if (n > 0)
+        return mdb_put(txn, e->rate, qdbk, &v, 0);
+    rc = mdb_del(txn, e->rate, qdbk, NULL);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/* One take (kmstore_queue_turn over the window and the queue). *dirty: something to commit. */
+static int
+take_in(struct kmstore_env *e, MDB_txn *txn, MDB_val *dbk, const char *bucket,
+        const kmlimit *lim, const char *ticket, int lease_ms, int64_t *wait_ms, int *dirty)
+{
+    int64_t             *ts = NULL;
+    struct kmstore_qent *q = NULL;
+    size_t               n, nq;
+    int64_t              now;
+    MDB_val              v, qdbk;
+    char                 qk[DBKEY_MAX];
+    int                  rc, changed = 0;
+
+    *dirty = 0;
     rc = read_log(e, txn, dbk, &ts, &n, 1);
+    if (rc != MDB_SUCCESS)
+        goto out;
+    rc = read_queue(e, txn, bucket, qk, &qdbk, &q, &nq);
     if (rc != MDB_SUCCESS)
         goto out;
     now = log_now(ts, &n, lim);
     kmstore_win_prune(ts, &n, now, lim);
-    *wait_ms = kmstore_win_wait(ts, n, now, lim);
+    *wait_ms = kmstore_queue_turn(q, &nq, ts, n, now, lim, ticket, lease_ms, &changed);
+    if (changed) {
+        rc = write_queue(e, txn, &qdbk, q, nq);
+        if (rc != MDB_SUCCESS)
+            goto out;
+        *dirty = 1;
+    }
     if (*wait_ms > 0)
         goto out;
     ts[n++] = now;
     v.mv_size = n * sizeof(*ts);
     v.mv_data = ts;
     rc = mdb_put(txn, e->rate, dbk, &v, 0);
+    *dirty = 1;
 out:
     free(ts);
+    free(q);
     return rc;
 }
 
 static kmcode
-lmdb_take(kmstore_be *be, const char *bucket, const kmlimit *lim, int64_t *wait_ms,
-          kmerr *err)
+lmdb_take(kmstore_be *be, const char *bucket, const kmlimit *lim, const char *ticket,
+          int lease_ms, int64_t *wait_ms, kmerr *err)
 {
     struct kmstore_env *e = be->e;
     MDB_txn        *txn;
     MDB_val         dbk;
     char            kbuf[DBKEY_MAX];
-    int             rc = MDB_SUCCESS;
+    int             rc = MDB_SUCCESS, dirty = 0;
 
     dbk = db_key(bucket, kbuf);
     for (int attempt = 0; attempt < FULL_TRIES; attempt++) {
@@ -655,8 +709,8 @@ lmdb_take(kmstore_be *be, const char *bucket, const kmlimit *lim, int64_t *wait_
         rc = kmstore_txn_begin(e, 0, &txn);
         if (rc != MDB_SUCCESS)
             return kmstore_lmdb_fail(err, rc, "rate write");
-        rc = take_in(e, txn, &dbk, lim, wait_ms);
-        if (rc == MDB_SUCCESS && *wait_ms == 0) {
+        rc = take_in(e, txn, &dbk, bucket, lim, ticket, lease_ms, wait_ms, &dirty);
+        if (rc == MDB_SUCCESS && dirty) {
             rc = kmstore_txn_commit(e, txn);
         } else {
             kmstore_txn_abort(e, txn);
@@ -668,6 +722,37 @@ lmdb_take(kmstore_be *be, const char *bucket, const kmlimit *lim, int64_t *wait_
     if (rc != MDB_SUCCESS)
         return kmstore_lmdb_fail(err, rc, "rate write");
     return *wait_ms > 0 ? KM_RATE_LIMITED : KM_OK;
+}
+
+static kmcode
+lmdb_leave(kmstore_be *be, const char *bucket, const char *ticket, kmerr *err)
+{
+    struct kmstore_env  *e = be->e;
+    struct kmstore_qent *q = NULL;
+    MDB_txn             *txn;
+    MDB_val              qdbk;
+    char                 qk[DBKEY_MAX];
+    size_t               nq = 0;
+    int                  rc;
+
+    rc = kmstore_txn_begin(e, 0, &txn);
+    if (rc != MDB_SUCCESS)
+        return kmstore_lmdb_fail(err, rc, "queue write");
+    rc = read_queue(e, txn, bucket, qk, &qdbk, &q, &nq);
+    if (rc == MDB_SUCCESS && kmstore_queue_leave(q, &nq, ticket)) {
+        rc = write_queue(e, txn, &qdbk, q, nq);
+        if (rc == MDB_SUCCESS)
+            rc = kmstore_txn_commit(e, txn);
+        else
+            kmstore_txn_abort(e, txn);
+    } else {
+        kmstore_txn_abort(e, txn);
+    }
+    free(q);
+    /* MAP_FULL while shrinking the queue: the ticket's lease removes it */
+    if (rc != MDB_SUCCESS && rc != MDB_MAP_FULL)
+        return kmstore_lmdb_fail(err, rc, "queue write");
+    return KM_OK;
 }
 
 static kmcode
@@ -876,6 +961,7 @@ const struct kmstore_ops kmstore_lmdb_ops = {
     .cache_put = lmdb_cache_put,
     .cache_clear = lmdb_cache_clear,
     .take = lmdb_take,
+    .leave = lmdb_leave,
     .remaining = lmdb_remaining,
     .lock = lmdb_lock,
     .unlock = lmdb_unlock,

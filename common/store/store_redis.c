@@ -8,9 +8,13 @@
  *   km:cs        hash entry name -> its charge (kmstore_charge) counted in km:cb
  *   km:cb        running total of the charges of cached entries
  *   km:r:<name>  sorted set: one member per recorded take, scored by the server's ms time
+ *   km:q:<name>  sorted set: the bucket's queue of waiting tickets, scored by arrival (km:qn)
+ *   km:qt:<name> sorted set: the same tickets scored by the end of their lease (server ms)
+ *   km:qn        arrival counter of every queue (strict order, even within one ms)
  *   km:l:<key>   marker: owner token, SET NX PX
- * Every read-modify-write is one Lua script, run with EVALSHA (EVAL when the server answers
- * NOSCRIPT), and every time comes from the server's TIME so hosts with skewed clocks agree.
+ * Every read-modify-write is one Lua script (store_redis_lua.c), run with EVALSHA (EVAL when
+ * the server answers NOSCRIPT), and every time comes from the server's TIME so hosts with
+ * skewed clocks agree.
  * Scripts touch entry names they read from km:cz, so this backend needs a single Redis
  * server (not Redis Cluster).
  *
@@ -35,128 +39,10 @@
 #include <unistd.h>
 
 #define POOL_MAX 16
-#define MAX_ARGS 16
+#define MAX_ARGS 24
 #define TIMEOUT_MS 1000
 /* Entries swept from the head of km:cz per put once they have expired in Redis. */
 #define SWEEP_MAX "32"
-
-enum { S_GET, S_PUT, S_CLEAR, S_RATE, S_UNLOCK, S_COUNT };
-
-/* Lua 5.1 prints numbers with %.14g: millisecond times (13 digits) stay exact. */
-#define LUA_NOW                                                                        \
-    "local t = redis.call('TIME')\n"                                                   \
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-
-/* Scripts that write after TIME need effect replication before Redis 5 (a no-op later). */
-#define LUA_EFFECTS "if redis.replicate_commands then redis.replicate_commands() end\n"
-
-static const char *const scripts[S_COUNT] = {
-    /* S_GET: KEYS entry -> {now} or {now, s, f, g, body} */
-    [S_GET] = LUA_NOW
-    "local v = redis.call('HMGET', KEYS[1], 's', 'f', 'g', 'b')\n"
-    "if not v[1] or not v[4] then return {now} end\n"
-    "return {now, v[1], v[2], v[3], v[4]}\n",
-
-    /* S_PUT: KEYS entry, zset, sizes, total, order counter; ARGV body, ttl ms, grace ms,
-     * max bytes, sweep, charge.
-     * Drops the entry's old copy, sweeps expired names off the head of the zset, evicts the
-     * oldest until the body fits, then stores it. -> 1, or -1 when the body can never fit. */
-    [S_PUT] = LUA_EFFECTS LUA_NOW
-    "local n = tonumber(ARGV[6])\n"
-    "local ttl = tonumber(ARGV[2])\n"
-    "local grace = tonumber(ARGV[3])\n"
-    "local max = tonumber(ARGV[4])\n"
-    "local sweep = tonumber(ARGV[5])\n"
-    "if n > max then return -1 end\n"
-    "local total = tonumber(redis.call('GET', KEYS[4]) or '0')\n"
-    "local old = redis.call('HGET', KEYS[3], KEYS[1])\n"
-    "if old then\n"
-    "  total = total - tonumber(old)\n"
-    "  redis.call('ZREM', KEYS[2], KEYS[1])\n"
-    "  redis.call('HDEL', KEYS[3], KEYS[1])\n"
-    "end\n"
-    "while true do\n"
-    "  local head = redis.call('ZRANGE', KEYS[2], 0, 0)\n"
-    "  if #head == 0 then total = 0 break end\n"
-    "  local k = head[1]\n"
-    "  if total + n <= max then\n"
-    "    if sweep <= 0 or redis.call('EXISTS', k) == 1 then break end\n"
-    "    sweep = sweep - 1\n"
-    "  end\n"
-    "  local s = tonumber(redis.call('HGET', KEYS[3], k) or '0')\n"
-    "  redis.call('DEL', k)\n"
-    "  redis.call('ZREM', KEYS[2], k)\n"
-    "  redis.call('HDEL', KEYS[3], k)\n"
-    "  total = total - s\n"
-    "end\n"
-    "if total < 0 then total = 0 end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HMSET', KEYS[1], 's', now, 'f', now + ttl, 'g', now + ttl + grace,"
-    " 'b', ARGV[1])\n"
-    "redis.call('PEXPIRE', KEYS[1], ttl + grace)\n"
-    "redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), KEYS[1])\n"
-    "redis.call('HSET', KEYS[3], KEYS[1], n)\n"
-    "redis.call('SET', KEYS[4], total + n)\n"
-    "return 1\n",
-
-    /* S_CLEAR: KEYS zset, sizes, total -> number of entries dropped */
-    [S_CLEAR] = "local ks = redis.call('ZRANGE', KEYS[1], 0, -1)\n"
-    "for _, k in ipairs(ks) do redis.call('DEL', k) end\n"
-    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
-    "return #ks\n",
-
-    /* S_RATE: KEYS log; ARGV mode ('take' | 'peek'), window (peek, 1-based), unique member
-     * suffix, nwin, then (enforced length ms, max) per window.
-     * take -> {1, 0} recorded, or {0, wait ms}; peek -> {remaining, reset ms}. */
-    [S_RATE] = LUA_EFFECTS LUA_NOW
-    "local nwin = tonumber(ARGV[4])\n"
-    "local longest = 0\n"
-    "for i = 1, nwin do\n"
-    "  local len = tonumber(ARGV[3 + 2 * i])\n"
-    "  if len > longest then longest = len end\n"
-    "end\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - longest)\n"
-    "local function counted(len)\n"
-    "  return redis.call('ZCOUNT', KEYS[1], '(' .. (now - len), '+inf')\n"
-    "end\n"
-    "local function nth(len, i)\n"
-    "  local e = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - len), '+inf',"
-    " 'WITHSCORES', 'LIMIT', i, 1)\n"
-    "  return tonumber(e[2])\n"
-    "end\n"
-    "if ARGV[1] == 'peek' then\n"
-    "  local w = tonumber(ARGV[2])\n"
-    "  local len = tonumber(ARGV[3 + 2 * w])\n"
-    "  local max = tonumber(ARGV[4 + 2 * w])\n"
-    "  local n = counted(len)\n"
-    "  local reset = 0\n"
-    "  if n > 0 then reset = nth(len, 0) + len - now end\n"
-    "  local left = max - n\n"
-    "  if left < 0 then left = 0 end\n"
-    "  return {left, reset}\n"
-    "end\n"
-    "local wait = 0\n"
-    "for i = 1, nwin do\n"
-    "  local len = tonumber(ARGV[3 + 2 * i])\n"
-    "  local max = tonumber(ARGV[4 + 2 * i])\n"
-    "  local n = counted(len)\n"
-    "  if n >= max then\n"
-    "    local w = nth(len, n - max) + len - now\n"
-    "    if w < 1 then w = 1 end\n"
-    "    if w > wait then wait = w end\n"
-    "  end\n"
-    "end\n"
-    "if wait > 0 then return {0, wait} end\n"
-    "redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])\n"
-    "redis.call('PEXPIRE', KEYS[1], longest)\n"
-    "return {1, 0}\n",
-
-    /* S_UNLOCK: compare-and-delete. KEYS marker; ARGV token -> 1 deleted, 0 not ours */
-    [S_UNLOCK] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  return redis.call('DEL', KEYS[1])\n"
-    "end\n"
-    "return 0\n",
-};
 
 struct kmstore_be {
     char              *host;
@@ -174,7 +60,7 @@ struct kmstore_be {
     redisContext   *idle[POOL_MAX];
     int             nidle;
     unsigned        gen;            /* bumped when the pool is emptied after an I/O error */
-    char            sha[S_COUNT][41];
+    char            sha[KMLUA_COUNT][41];
     int             have_sha;
 };
 
@@ -367,16 +253,16 @@ setup_cmd(kmstore_be *be, redisContext *c, struct cmd *cm, redisReply **keep, km
 static kmcode
 load_scripts(kmstore_be *be, redisContext *c, kmerr *err)
 {
-    char   sha[S_COUNT][41];
+    char   sha[KMLUA_COUNT][41];
     kmcode rc = KM_OK;
 
-    for (int i = 0; i < S_COUNT && rc == KM_OK; i++) {
+    for (int i = 0; i < KMLUA_COUNT && rc == KM_OK; i++) {
         struct cmd  cm = { 0 };
         redisReply *r = NULL;
 
         arg_str(&cm, "SCRIPT");
         arg_str(&cm, "LOAD");
-        arg_str(&cm, scripts[i]);
+        arg_str(&cm, kmredis_lua[i]);
         rc = setup_cmd(be, c, &cm, &r, err);
         if (rc != KM_OK)
             break;
@@ -583,8 +469,8 @@ eval(kmstore_be *be, int s, struct cmd *cm, int nkeys, redisReply **out, kmerr *
     /* the server forgot the script (restart, SCRIPT FLUSH): EVAL sends and caches it */
     cm->argv[0] = "EVAL";
     cm->len[0] = 4;
-    cm->argv[1] = scripts[s];
-    cm->len[1] = strlen(scripts[s]);
+    cm->argv[1] = kmredis_lua[s];
+    cm->len[1] = strlen(kmredis_lua[s]);
     return run(be, cm, out, NULL, err);
 }
 
@@ -696,7 +582,7 @@ kmredis_info(const kmstore_be *be, struct kmredis_info *out)
 const char *
 kmredis_script(kmstore_be *be, enum kmredis_script s, char sha[41])
 {
-    int i = s == KMREDIS_GET ? S_GET : S_RATE;
+    int i = s == KMREDIS_GET ? KMLUA_GET : KMLUA_RATE;
 
     pthread_mutex_lock(&be->mu);
     if (be->have_sha)
@@ -704,7 +590,7 @@ kmredis_script(kmstore_be *be, enum kmredis_script s, char sha[41])
     else
         sha[0] = '\0';
     pthread_mutex_unlock(&be->mu);
-    return scripts[i];
+    return kmredis_lua[i];
 }
 
 /* --- cache ------------------------------------------------------------------------------- */
@@ -721,7 +607,7 @@ redis_cache_get(kmstore_be *be, const char *key, char **body, size_t *len, int64
 
     eval_slots(&cm);
     arg_str(&cm, name);
-    rc = eval(be, S_GET, &cm, 1, &r, err);
+    rc = eval(be, KMLUA_GET, &cm, 1, &r, err);
     free(name);
     if (rc != KM_OK)
         return rc;
@@ -775,7 +661,7 @@ redis_cache_put(kmstore_be *be, const char *key, const char *body, size_t len, i
     arg_num(&cm, (long long)be->max_bytes);
     arg_str(&cm, SWEEP_MAX);
     arg_num(&cm, (long long)kmstore_charge(strlen(key), len));
-    rc = eval(be, S_PUT, &cm, 5, &r, err);
+    rc = eval(be, KMLUA_PUT, &cm, 5, &r, err);
     free(name);
     if (rc != KM_OK)
         return rc;
@@ -796,7 +682,7 @@ redis_cache_clear(kmstore_be *be, kmerr *err)
     arg_str(&cm, "km:cz");
     arg_str(&cm, "km:cs");
     arg_str(&cm, "km:cb");
-    rc = eval(be, S_CLEAR, &cm, 3, &r, err);
+    rc = eval(be, KMLUA_CLEAR, &cm, 3, &r, err);
     if (rc != KM_OK)
         return rc;
     freeReplyObject(r);
@@ -805,13 +691,16 @@ redis_cache_clear(kmstore_be *be, kmerr *err)
 
 /* --- rate windows ------------------------------------------------------------------------ */
 
+/* peek_win >= 0: a peek at that window; < 0: a take (in turn when ticket is set). */
 static kmcode
 rate_script(kmstore_be *be, const char *bucket, const kmlimit *lim, int peek_win,
-            int64_t *a, int64_t *b, kmerr *err)
+            const char *ticket, int lease_ms, int64_t *a, int64_t *b, kmerr *err)
 {
     struct cmd  cm;
     redisReply *r;
     char       *name = km_xasprintf("km:r:%s", bucket);
+    char       *qname = km_xasprintf("km:q:%s", bucket);
+    char       *lname = km_xasprintf("km:qt:%s", bucket);
     char        member[64];
     kmcode      rc;
 
@@ -819,6 +708,11 @@ rate_script(kmstore_be *be, const char *bucket, const kmlimit *lim, int peek_win
              (unsigned long long)atomic_fetch_add(&be->seq, 1));
     eval_slots(&cm);
     arg_str(&cm, name);
+    if (peek_win < 0) {
+        arg_str(&cm, qname);
+        arg_str(&cm, lname);
+        arg_str(&cm, "km:qn");
+    }
     arg_str(&cm, peek_win < 0 ? "take" : "peek");
     arg_num(&cm, peek_win + 1);
     arg_str(&cm, member);
@@ -827,8 +721,16 @@ rate_script(kmstore_be *be, const char *bucket, const kmlimit *lim, int peek_win
         arg_num(&cm, (long long)lim->win[i].window_ms);
         arg_num(&cm, lim->win[i].max);
     }
-    rc = eval(be, S_RATE, &cm, 1, &r, err);
+    if (peek_win < 0) {
+        arg_str(&cm, ticket ? ticket : "");
+        arg_num(&cm, lease_ms);
+        arg_num(&cm, KMSTORE_TURN_MS);
+        arg_num(&cm, KMSTORE_QUEUE_MAX);
+    }
+    rc = eval(be, KMLUA_RATE, &cm, peek_win < 0 ? 4 : 1, &r, err);
     free(name);
+    free(qname);
+    free(lname);
     if (rc != KM_OK)
         return rc;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
@@ -840,14 +742,14 @@ rate_script(kmstore_be *be, const char *bucket, const kmlimit *lim, int peek_win
 }
 
 static kmcode
-redis_take(kmstore_be *be, const char *bucket, const kmlimit *lim, int64_t *wait_ms,
-           kmerr *err)
+redis_take(kmstore_be *be, const char *bucket, const kmlimit *lim, const char *ticket,
+           int lease_ms, int64_t *wait_ms, kmerr *err)
 {
     int64_t ok = 0, wait = 0;
     kmcode  rc;
 
     *wait_ms = 0;
-    rc = rate_script(be, bucket, lim, -1, &ok, &wait, err);
+    rc = rate_script(be, bucket, lim, -1, ticket, lease_ms, &ok, &wait, err);
     if (rc != KM_OK)
         return rc;
     if (ok)
@@ -863,11 +765,33 @@ redis_remaining(kmstore_be *be, const char *bucket, const kmlimit *lim, int win,
     int64_t left = 0, reset = 0;
     kmcode  rc;
 
-    rc = rate_script(be, bucket, lim, win, &left, &reset, err);
+    rc = rate_script(be, bucket, lim, win, NULL, 0, &left, &reset, err);
     if (rc != KM_OK)
         return rc;
     *remaining = (int)left;
     *reset_ms = reset;
+    return KM_OK;
+}
+
+static kmcode
+redis_leave(kmstore_be *be, const char *bucket, const char *ticket, kmerr *err)
+{
+    struct cmd  cm;
+    redisReply *r;
+    char       *qname = km_xasprintf("km:q:%s", bucket);
+    char       *lname = km_xasprintf("km:qt:%s", bucket);
+    kmcode      rc;
+
+    eval_slots(&cm);
+    arg_str(&cm, qname);
+    arg_str(&cm, lname);
+    arg_str(&cm, ticket);
+    rc = eval(be, KMLUA_LEAVE, &cm, 2, &r, err);
+    free(qname);
+    free(lname);
+    if (rc != KM_OK)
+        return rc;
+    freeReplyObject(r);
     return KM_OK;
 }
 
@@ -912,7 +836,7 @@ redis_unlock(kmstore_be *be, const char *key, const char *token, kmerr *err)
     eval_slots(&cm);
     arg_str(&cm, name);
     arg_str(&cm, token);
-    rc = eval(be, S_UNLOCK, &cm, 1, &r, err);
+    rc = eval(be, KMLUA_UNLOCK, &cm, 1, &r, err);
     free(name);
     if (rc != KM_OK)
         return rc;
@@ -928,6 +852,7 @@ const struct kmstore_ops kmstore_redis_ops = {
     .cache_put = redis_cache_put,
     .cache_clear = redis_cache_clear,
     .take = redis_take,
+    .leave = redis_leave,
     .remaining = redis_remaining,
     .lock = redis_lock,
     .unlock = redis_unlock,
