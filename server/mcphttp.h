@@ -1,10 +1,11 @@
 /* mcphttp.h — the MCP Streamable HTTP endpoint of klaviyo-restd (/mcp): what to answer.
  *
- * This module decides; server/http.c does the I/O. For each request to /mcp http.c fills a
+ * This module decides; server/http_mcp.c does the I/O. For each request to /mcp it fills a
  * struct kmmcph_in from the request and kmmcph_handle fills a struct kmmcph_out: either an
  * immediate answer (status, headers, JSON body or none) or a tool call to run on a service
  * thread, answered later as a text/event-stream (progress notifications, keep-alives, then
- * the response) through kmmcph_progress and kmmcph_final. The protocol itself (revisions,
+ * the response, built by proto.h's kmproto_progress_note and kmproto_call_answer and framed by
+ * kmmcph_event). The protocol itself (revisions,
  * results, shaping) is mcp-shim/proto.h, shared with the stdio shim.
  *
  * Owns:    a kmmcph owns the MCP tool list; it borrows the settings and the store. A

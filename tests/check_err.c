@@ -28,6 +28,7 @@ static const struct {
     { KM_UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", 415 },
     { KM_CANCELLED, "CANCELLED", 499 },
     { KM_SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", 503 },
+    { KM_STORE_UNREACHABLE, "STORE_UNREACHABLE", 503 },
 };
 #define TABLE_LEN ((int)(sizeof(table) / sizeof(table[0])))
 

@@ -27,6 +27,7 @@ static const struct {
     [KM_UPSTREAM_ERROR]         = { "UPSTREAM_ERROR", 502 },
     [KM_SERVICE_UNAVAILABLE]    = { "SERVICE_UNAVAILABLE", 503 },
     [KM_UPSTREAM_TIMEOUT]       = { "UPSTREAM_TIMEOUT", 504 },
+    [KM_STORE_UNREACHABLE]      = { "STORE_UNREACHABLE", 503 },
 };
 
 void

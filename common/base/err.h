@@ -1,7 +1,7 @@
 /* err.h — the one error model: codes, the error record, and the response envelopes.
  *
  * Owns:    a kmerr owns its `details` object (json-c, refcounted); kmerr_clear releases it.
- *          Envelopes returned by kmerr_envelope / kmenv_* belong to the caller (json_object_put).
+ *          Envelopes returned by kmerr_envelope belong to the caller (json_object_put).
  * Threads: no shared state; the code table is read-only.
  * Fails:   functions here do not fail; allocation failure aborts (see util.h).
  *
@@ -33,6 +33,9 @@ typedef enum {
     KM_UPSTREAM_ERROR,          /* 502: Klaviyo 5xx, unparseable or unexpected answer */
     KM_SERVICE_UNAVAILABLE,     /* 503: draining, or no capacity to take the request */
     KM_UPSTREAM_TIMEOUT,        /* 504: Klaviyo did not answer in time after retries */
+    KM_STORE_UNREACHABLE,       /* 503: the shared store (Redis) cannot be reached. Inside
+                                   common/store only: the store then serves from its local
+                                   fallback, so no caller ever sees this code */
     KM_CODE_COUNT
 } kmcode;
 

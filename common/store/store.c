@@ -610,7 +610,7 @@ kmstore_cache_get(kmstore *st, const char *key, char **body, size_t *len, int64_
         return kmerr_set(err, KM_INVALID_ARGUMENT, "empty cache key");
     if (use_backend(st)) {
         rc = st->ops->cache_get(st->be, key, body, &n, &age, &f, &e);
-        if (rc != KMSTORE_DOWN)
+        if (rc != KM_STORE_UNREACHABLE)
             goto out;
         went_down(st, e.msg);
     }
@@ -645,7 +645,7 @@ kmstore_cache_put(kmstore *st, const char *key, const char *body, size_t len, in
         body = "";
     if (use_backend(st)) {
         rc = st->ops->cache_put(st->be, key, body, len, ttl_s, &e);
-        if (rc == KMSTORE_DOWN) {
+        if (rc == KM_STORE_UNREACHABLE) {
             went_down(st, e.msg);
             rc = KM_OK;     /* nothing is cached while degraded; that is not an error */
         }
@@ -661,7 +661,7 @@ kmstore_cache_clear(kmstore *st, kmerr *err)
 
     if (use_backend(st)) {
         rc = st->ops->cache_clear(st->be, &e);
-        if (rc == KMSTORE_DOWN) {
+        if (rc == KM_STORE_UNREACHABLE) {
             went_down(st, e.msg);
             rc = KM_OK;
         }
@@ -703,7 +703,7 @@ take(kmstore *st, const char *bucket, const kmlimit *lim, const char *ticket, in
         return rc;
     if (use_backend(st)) {
         rc = st->ops->take(st->be, bucket, lim, ticket, lease_ms, &wait, &e);
-        if (rc != KMSTORE_DOWN)
+        if (rc != KM_STORE_UNREACHABLE)
             goto out;
         went_down(st, e.msg);
         kmerr_clear(&e);
@@ -762,7 +762,7 @@ kmstore_leave(kmstore *st, const char *bucket, const char *ticket, kmerr *err)
     local_leave(st, bucket, ticket);
     if (use_backend(st)) {
         rc = st->ops->leave(st->be, bucket, ticket, &e);
-        if (rc != KMSTORE_DOWN)
+        if (rc != KM_STORE_UNREACHABLE)
             return pass_err(err, &e, rc);
         went_down(st, e.msg);
         kmerr_clear(&e);
@@ -787,7 +787,7 @@ kmstore_remaining(kmstore *st, const char *bucket, const kmlimit *lim, int win, 
                          bucket);
     if (use_backend(st)) {
         rc = st->ops->remaining(st->be, bucket, lim, win, &left, &reset, &e);
-        if (rc != KMSTORE_DOWN)
+        if (rc != KM_STORE_UNREACHABLE)
             goto out;
         went_down(st, e.msg);
         kmerr_clear(&e);
@@ -828,7 +828,7 @@ kmstore_lock(kmstore *st, const char *key, int ttl_ms, int *acquired, kmerr *err
     owner_token(st, token, sizeof(token));
     if (use_backend(st)) {
         rc = st->ops->lock(st->be, key, ttl_ms, token, acquired, &e);
-        if (rc != KMSTORE_DOWN)
+        if (rc != KM_STORE_UNREACHABLE)
             return pass_err(err, &e, rc);
         went_down(st, e.msg);
         kmerr_clear(&e);
@@ -851,7 +851,7 @@ kmstore_unlock(kmstore *st, const char *key, kmerr *err)
     local_unlock(st, key, token);
     if (use_backend(st)) {
         rc = st->ops->unlock(st->be, key, token, &e);
-        if (rc != KMSTORE_DOWN)
+        if (rc != KM_STORE_UNREACHABLE)
             return pass_err(err, &e, rc);
         went_down(st, e.msg);
         kmerr_clear(&e);

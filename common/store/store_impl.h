@@ -5,7 +5,7 @@
  * Owns:    a backend owns its connection state (LMDB env reference, hiredis contexts); its
  *          close function releases it and accepts NULL.
  * Threads: every backend function is safe from any thread of the process that opened it.
- * Fails:   backend functions return the codes of store.h, plus KMSTORE_DOWN when the backend
+ * Fails:   backend functions return the codes of store.h, plus KM_STORE_UNREACHABLE when the backend
  *          cannot be reached at all (Redis I/O error): store.c then serves the call from the
  *          process-local fallback and marks the store degraded. LMDB never returns it.
  */
@@ -17,8 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* "The backend is unreachable": a private meaning of this code, never returned by store.h. */
-#define KMSTORE_DOWN KM_SERVICE_UNAVAILABLE
 
 /* Longest marker owner token (host:pid:tid:nonce), NUL included. */
 #define KMSTORE_TOKEN_MAX 128
@@ -29,7 +27,7 @@ struct kmstore_ops {
     const char *name;
 
     /* On KM_OK *out is a backend the caller closes. A Redis backend opens even when the
-     * server is down (the first call reports KMSTORE_DOWN); only bad settings fail. */
+     * server is down (the first call reports KM_STORE_UNREACHABLE); only bad settings fail. */
     kmcode (*open)(const kmstore_opts *o, kmstore_be **out, kmerr *err);
     void (*close)(kmstore_be *be);
 
@@ -54,7 +52,7 @@ struct kmstore_ops {
                    int *acquired, kmerr *err);
     kmcode (*unlock)(kmstore_be *be, const char *key, const char *token, kmerr *err);
 
-    /* Reconnect if needed and check the backend answers: KM_OK or KMSTORE_DOWN. NULL for a
+    /* Reconnect if needed and check the backend answers: KM_OK or KM_STORE_UNREACHABLE. NULL for a
      * backend that cannot go away. */
     kmcode (*probe)(kmstore_be *be, kmerr *err);
 

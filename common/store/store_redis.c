@@ -21,7 +21,7 @@
  * Connections: a small locked pool; each call borrows one context for its duration, so no
  * context is ever used by two threads at once. An I/O error on a pooled context empties the
  * pool (the server may have restarted) and the call is tried once on a new connection; when
- * that fails too the call reports KMSTORE_DOWN and store.c takes over.
+ * that fails too the call reports KM_STORE_UNREACHABLE and store.c takes over.
  */
 #include "store_impl.h"
 #include "util.h"
@@ -228,20 +228,20 @@ transient_error(const redisReply *r)
     return 0;
 }
 
-/* A setup command on a new connection: OK, or KMSTORE_DOWN with the reason. */
+/* A setup command on a new connection: OK, or KM_STORE_UNREACHABLE with the reason. */
 static kmcode
 setup_cmd(kmstore_be *be, redisContext *c, struct cmd *cm, redisReply **keep, kmerr *err)
 {
     redisReply *r = redisCommandArgv(c, cm->argc, cm->argv, cm->len);
 
     if (!r)
-        return kmerr_set(err, KMSTORE_DOWN, "redis %s: %s", be->where, c->errstr);
+        return kmerr_set(err, KM_STORE_UNREACHABLE, "redis %s: %s", be->where, c->errstr);
     if (r->type == REDIS_REPLY_ERROR) {
         /* the reply names the failure (WRONGPASS, NOAUTH, ...), never the password */
-        kmerr_set(err, KMSTORE_DOWN, "redis %s: %s refused: %.*s", be->where, cm->argv[0],
+        kmerr_set(err, KM_STORE_UNREACHABLE, "redis %s: %s refused: %.*s", be->where, cm->argv[0],
                   (int)r->len, r->str);
         freeReplyObject(r);
-        return KMSTORE_DOWN;
+        return KM_STORE_UNREACHABLE;
     }
     if (keep)
         *keep = r;
@@ -295,13 +295,13 @@ connect_new(kmstore_be *be, redisContext **out, kmerr *err)
     *out = NULL;
     c = redisConnectWithTimeout(be->host, be->port, tv);
     if (!c)
-        return kmerr_set(err, KMSTORE_DOWN, "redis %s: cannot allocate a context", be->where);
+        return kmerr_set(err, KM_STORE_UNREACHABLE, "redis %s: cannot allocate a context", be->where);
     if (c->err) {
-        rc = kmerr_set(err, KMSTORE_DOWN, "redis %s: %s", be->where, c->errstr);
+        rc = kmerr_set(err, KM_STORE_UNREACHABLE, "redis %s: %s", be->where, c->errstr);
         goto out;
     }
     if (redisSetTimeout(c, tv) != REDIS_OK) {
-        rc = kmerr_set(err, KMSTORE_DOWN, "redis %s: cannot set the timeout", be->where);
+        rc = kmerr_set(err, KM_STORE_UNREACHABLE, "redis %s: cannot set the timeout", be->where);
         goto out;
     }
     redisEnableKeepAlive(c);
@@ -388,7 +388,7 @@ empty_pool(kmstore_be *be)
 }
 
 /* Run one command. On KM_OK *out is the reply (never an error reply; caller frees).
- * KMSTORE_DOWN when the server cannot be reached or cannot serve; KM_INTERNAL_ERROR for an
+ * KM_STORE_UNREACHABLE when the server cannot be reached or cannot serve; KM_INTERNAL_ERROR for an
  * error reply that means a bug. NOSCRIPT replies are handed back through *noscript. */
 static kmcode
 run(kmstore_be *be, struct cmd *cm, redisReply **out, int *noscript, kmerr *err)
@@ -411,14 +411,14 @@ run(kmstore_be *be, struct cmd *cm, redisReply **out, int *noscript, kmerr *err)
         r = redisCommandArgv(c, cm->argc, cm->argv, cm->len);
         if (!r) {
             /* the context is dead after an I/O or protocol error */
-            kmerr_set(err, KMSTORE_DOWN, "redis %s: %s", be->where,
+            kmerr_set(err, KM_STORE_UNREACHABLE, "redis %s: %s", be->where,
                       c->errstr[0] ? c->errstr : "connection lost");
             redisFree(c);
             empty_pool(be);
             /* a pooled connection may predate a server restart: one try on a new one */
             if (reused)
                 continue;
-            return KMSTORE_DOWN;
+            return KM_STORE_UNREACHABLE;
         }
         give_back(be, c, gen);
         if (r->type == REDIS_REPLY_ERROR) {
@@ -426,7 +426,7 @@ run(kmstore_be *be, struct cmd *cm, redisReply **out, int *noscript, kmerr *err)
                 *noscript = 1;
                 rc = KM_OK;
             } else if (transient_error(r)) {
-                rc = kmerr_set(err, KMSTORE_DOWN, "redis %s: %.*s", be->where, (int)r->len,
+                rc = kmerr_set(err, KM_STORE_UNREACHABLE, "redis %s: %.*s", be->where, (int)r->len,
                                r->str);
             } else {
                 rc = kmerr_set(err, KM_INTERNAL_ERROR, "redis %s: %.*s", be->where,
@@ -438,7 +438,7 @@ run(kmstore_be *be, struct cmd *cm, redisReply **out, int *noscript, kmerr *err)
         *out = r;
         return KM_OK;
     }
-    return KMSTORE_DOWN;
+    return KM_STORE_UNREACHABLE;
 }
 
 /* Run script `s` with the keys and arguments already in `cm` after its first three slots
@@ -557,7 +557,7 @@ redis_probe(kmstore_be *be, kmerr *err)
     arg_str(&cm, "PING");
     rc = run(be, &cm, &r, NULL, err);
     if (rc != KM_OK)
-        return KMSTORE_DOWN;
+        return KM_STORE_UNREACHABLE;
     freeReplyObject(r);
     return KM_OK;
 }
