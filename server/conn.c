@@ -5,9 +5,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #define SLOW_LOG_MS 10000   /* one request_timeout line per this long at most */
+#define WRITE_MAX   (1024 * 1024)   /* bytes one write() may take: an answer in one go */
 
 /* What is known of the connection on one descriptor number. */
 struct slot {
@@ -72,8 +76,13 @@ slot_of(kmconn_pool *p, struct bufferevent *bev)
     }
     s = &p->slots[fd];
     if (s->bev != bev) {
+        int on = 1;
+
         s->bev = bev;
         s->started = 0;
+        /* a new connection: an answer's last segment must not wait for the client's delayed
+         * ACK of the one before (Nagle); fails harmlessly on the Unix socket */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     }
     return s;
 }
@@ -133,6 +142,8 @@ kmconn_bev(struct event_base *base, void *pool)
     bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev)
         return NULL;
+    /* libevent writes at most 16 KiB per turn of the loop by default */
+    bufferevent_set_max_single_write(bev, WRITE_MAX);
     if (!evbuffer_add_cb(bufferevent_get_input(bev), on_input, bev)) {
         bufferevent_free(bev);
         return NULL;

@@ -17,6 +17,10 @@
  * connection, and bytes that arrive after it end it at once (evhttp answers nothing: the
  * request never arrived whole). The clock stops when the request has arrived
  * (kmconn_request_done, from the request callback).
+ *
+ * The first read of a connection also sets TCP_NODELAY on it (as nginx does), so the last
+ * segment of an answer never waits for the client's delayed ACK, and each bufferevent may
+ * write up to 1 MiB at a time (libevent's default is 16 KiB a turn of the loop).
  */
 #ifndef KM_CONN_H
 #define KM_CONN_H
