@@ -3,7 +3,8 @@
 // windows) on a klaviyo-restd with two workers.
 //
 // Four campaign-performance calls on one account, each one campaign-values report (a month),
-// started 50 ms apart: the reports' windows allow one per second and two per minute (each held
+// started 400 ms apart (far enough that a busy machine does not swap two arrivals; all four
+// still arrive before the second slot): the reports' windows allow one per second and two per minute (each held
 // 250 ms longer), so slots free at about 0, 1.25, 60.25 and 61.5 s. Every slot must go to the
 // call that has waited longest: finishing order 1, 2, 3, 4, all within about 62 s. (Without
 // the order, the later calls win each race for a freed slot about half the time or more.)
@@ -47,7 +48,7 @@ describe('calls waiting for a report window at Klaviyo real limits', () => {
   test('four report calls on one account finish in the order they came', async () => {
     const t0 = Date.now();
     const calls = MONTHS.map(async (window, i) => {
-      await sleep(50 * i);
+      await sleep(400 * i);
       const r = await restCall(env.KLAVIYO_MCP_SOCKET, TOOL, { account: 'acme', ...window });
       return { i, r, ms: Date.now() - t0 };
     });
