@@ -231,7 +231,8 @@ pattern_at(const char *text, size_t i, size_t *tok_end)
     if (!pattern_may_start((unsigned char)p[0]))
         return 0;
     /* pk_ followed by 6+ alphanumerics, not inside a longer word */
-    if (strncmp(p, "pk_", 3) == 0 && (i == 0 || !isalnum((unsigned char)text[i - 1]))) {
+    if (p[0] == 'p' && strncmp(p, "pk_", 3) == 0 &&
+        (i == 0 || !isalnum((unsigned char)text[i - 1]))) {
         for (j = 3; isalnum((unsigned char)p[j]); j++)
             ;
         if (j >= 3 + 6) {
@@ -240,7 +241,13 @@ pattern_at(const char *text, size_t i, size_t *tok_end)
         }
     }
     for (k = 0; k < sizeof(labels) / sizeof(labels[0]); k++) {
-        size_t ll = strlen(labels[k]);
+        size_t ll;
+
+        /* p[0] is not NUL, so p[1] can be read; every label is longer than two bytes */
+        if (tolower((unsigned char)p[0]) != tolower((unsigned char)labels[k][0]) ||
+            tolower((unsigned char)p[1]) != tolower((unsigned char)labels[k][1]))
+            continue;
+        ll = strlen(labels[k]);
         if (strncasecmp(p, labels[k], ll) != 0)
             continue;
         for (j = ll; p[j] == ' '; j++)
