@@ -20,7 +20,8 @@ struct kmaccounts {
 
 struct parse_ctx {
     kmaccounts *a;
-    FILE       *f;
+    const char *p;            /* the text not yet handed to inih */
+    size_t      left;
     int         line;         /* line last handed to inih by reader() */
     long        cur;          /* index of the account whose [section] is open, or -1 */
     kmerr      *err;
@@ -95,6 +96,35 @@ open_section(struct parse_ctx *ctx, const char *name)
     ctx->cur = (long)a->n++;
 }
 
+/* fgets(3) on the text: up to num - 1 bytes, through the first newline; NULL at the end. */
+static char *
+text_gets(struct parse_ctx *ctx, char *str, int num)
+{
+    size_t      n = ctx->left < (size_t)num - 1 ? ctx->left : (size_t)num - 1;
+    const char *nl;
+
+    if (ctx->left == 0)
+        return NULL;
+    nl = memchr(ctx->p, '\n', n);
+    if (nl)
+        n = (size_t)(nl - ctx->p) + 1;
+    memcpy(str, ctx->p, n);
+    str[n] = '\0';
+    ctx->p += n;
+    ctx->left -= n;
+    return str;
+}
+
+/* getc(3) on the text. */
+static int
+text_getc(struct parse_ctx *ctx)
+{
+    if (ctx->left == 0)
+        return EOF;
+    ctx->left--;
+    return (unsigned char)*ctx->p++;
+}
+
 /* inih hands us lines through this reader, which also covers what inih gets wrong for
  * TOML: it counts lines (so each callback knows its line); it strips leading blanks (inih
  * reads an indented line as the continuation of the previous value); it takes [section]
@@ -108,12 +138,12 @@ reader(char *str, int num, void *stream)
     char             *p, *close, *name;
     size_t            n;
 
-    if (ctx->rc != KM_OK || !fgets(str, num, ctx->f))
+    if (ctx->rc != KM_OK || !text_gets(ctx, str, num))
         return NULL;
     ctx->line++;
     n = strlen(str);
     if (n == (size_t)num - 1 && str[n - 1] != '\n') {
-        int c = getc(ctx->f);
+        int c = text_getc(ctx);
         if (c != EOF && c != '\n') {
             fail(ctx, "the line is too long (more than %d characters); shorten it", num - 1);
             return NULL;
@@ -272,22 +302,16 @@ validate(kmaccounts *a, kmerr *err)
 }
 
 kmcode
-kmacct_load(const char *path, kmaccounts **out, kmerr *err)
+kmacct_parse(const char *path, const char *text, size_t len, kmaccounts **out, kmerr *err)
 {
     kmaccounts      *a = km_xcalloc(1, sizeof(*a));
-    struct parse_ctx ctx = { .a = a, .cur = -1, .err = err, .rc = KM_OK };
+    struct parse_ctx ctx = { .a = a, .p = text, .left = len, .cur = -1, .err = err,
+                             .rc = KM_OK };
     kmcode           rc = KM_OK;
     int              r;
 
     a->path = km_xstrdup(path);
-    ctx.f = fopen(path, "r");
-    if (!ctx.f) {
-        rc = kmerr_set(err, KM_CONFIG_ERROR, "%s: cannot read the account manifest: %s", path,
-                       strerror(errno));
-        goto out;
-    }
     r = ini_parse_stream(reader, &ctx, handler, &ctx);
-    fclose(ctx.f);
     if (ctx.rc != KM_OK) {
         rc = ctx.rc;
         goto out;
@@ -304,6 +328,43 @@ out:
         a = NULL;
     }
     *out = a;
+    return rc;
+}
+
+kmcode
+kmacct_load(const char *path, kmaccounts **out, kmerr *err)
+{
+    FILE  *f = fopen(path, "r");
+    char  *text = NULL;
+    size_t len = 0, got;
+    kmcode rc;
+
+    *out = NULL;
+    if (!f)
+        return kmerr_set(err, KM_CONFIG_ERROR, "%s: cannot read the account manifest: %s",
+                         path, strerror(errno));
+    /* read one byte past the cap to tell a file of exactly the cap from a longer one */
+    text = km_xmalloc(KMACCT_MAX_FILE + 1);
+    while (len <= KMACCT_MAX_FILE) {
+        got = fread(text + len, 1, KMACCT_MAX_FILE + 1 - len, f);
+        if (got == 0)
+            break;
+        len += got;
+    }
+    if (ferror(f)) {
+        rc = kmerr_set(err, KM_CONFIG_ERROR, "%s: cannot read the account manifest: %s",
+                       path, strerror(errno));
+        goto out;
+    }
+    if (len > KMACCT_MAX_FILE) {
+        rc = kmerr_set(err, KM_CONFIG_ERROR, "%s: the account manifest is larger than %d "
+                       "bytes; is this the right file?", path, KMACCT_MAX_FILE);
+        goto out;
+    }
+    rc = kmacct_parse(path, text, len, out, err);
+out:
+    free(text);
+    fclose(f);
     return rc;
 }
 

@@ -33,8 +33,19 @@ struct kmaccount {
 
 typedef struct kmaccounts kmaccounts;
 
-/* Load and validate the manifest at `path`. */
+/* The largest manifest read, in bytes (a line is at most 199 characters: thousands of
+ * accounts). */
+#define KMACCT_MAX_FILE (1024 * 1024)
+
+/* Load and validate the manifest at `path`: read it whole (KM_CONFIG_ERROR when it cannot be
+ * read or is larger than KMACCT_MAX_FILE), then kmacct_parse. On failure *out is NULL. */
 kmcode kmacct_load(const char *path, kmaccounts **out, kmerr *err);
+
+/* Parse and validate a manifest held in memory: text[0..len), which may hold NUL bytes and
+ * need not end in one; `path` names it in messages. Exactly what kmacct_load does with the
+ * file's bytes. On failure *out is NULL. */
+kmcode kmacct_parse(const char *path, const char *text, size_t len, kmaccounts **out,
+                    kmerr *err);
 
 /* Find the manifest: ACCOUNTS_FILE when set (it must exist), else the first accounts.toml on
  * the .env search path. KM_NOT_FOUND (with a message listing where it looked) when none. */

@@ -32,17 +32,21 @@ kmmcp_reader_free(kmmcp_reader *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Make room for n more bytes after r->len, first moving the unconsumed bytes to the front. */
+/* Make room for n more bytes after r->len (and a NUL), first moving the unconsumed bytes to
+ * the front when the room is not there already: a caller pushing a few bytes at a time does
+ * not move a long partial line on every push. */
 static void
 reserve(kmmcp_reader *r, size_t n)
 {
-    if (r->start > 0) {
+    if (r->start > 0 && r->len + n + 1 > r->cap) {
         memmove(r->buf, r->buf + r->start, r->len - r->start);
         r->len -= r->start;
         r->start = 0;
     }
     if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : READ_CHUNK;
+        /* start small: a caller that pushes a few bytes needs no 64 KiB buffer; a fill asks
+         * for READ_CHUNK and gets it by doubling */
+        size_t cap = r->cap ? r->cap : 256;
 
         while (cap < r->len + n + 1)
             cap *= 2;

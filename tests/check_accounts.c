@@ -431,6 +431,56 @@ START_TEST(a_line_of_199_characters_is_read_whole_and_200_is_too_long)
 }
 END_TEST
 
+START_TEST(a_manifest_in_memory_parses_as_the_file_does_without_a_final_newline_or_a_nul)
+{
+    /* a NUL byte inside a comment, and no newline at the end: kmacct_parse reads exactly len
+     * bytes, as kmacct_load reads the file's */
+    static const char text[] = "[acme]\n"
+                               "# a comment\0 with a NUL byte\n"
+                               "api_key_env = \"KLAVIYO_ACME_KEY\"\n"
+                               "conversion_metric_id = \"ABC123\"\n"
+                               "label = \"Acme\"";
+    kmaccounts             *a = NULL;
+    kmerr                   err = { 0 };
+    const struct kmaccount *acc;
+
+    ck_assert_msg(kmacct_parse("mem.toml", text, sizeof(text) - 1, &a, &err) == KM_OK, "%s",
+                  err.msg);
+    acc = kmacct_at(a, 0);
+    ck_assert_uint_eq(kmacct_count(a), 1);
+    ck_assert_str_eq(acc->label, "Acme");
+    ck_assert_str_eq(kmacct_path(a), "mem.toml");
+    kmacct_free(a);
+    /* only the first len bytes count: cut inside the label's quotes, the value is unterminated */
+    a = (kmaccounts *)1;
+    ck_assert_int_eq(kmacct_parse("mem.toml", text, sizeof(text) - 3, &a, &err),
+                     KM_CONFIG_ERROR);
+    ck_assert_ptr_null(a);
+    ck_assert_msg(strncmp(err.msg, "mem.toml:5: label must be a quoted string", 41) == 0, "%s",
+                  err.msg);
+    kmerr_clear(&err);
+}
+END_TEST
+
+START_TEST(a_manifest_larger_than_the_cap_is_refused_naming_the_file)
+{
+    FILE       *f = fopen(file_path, "w");
+    kmaccounts *a = (kmaccounts *)1;
+    kmerr       err = { 0 };
+
+    ck_assert_ptr_nonnull(f);
+    fputs(seed_sample, f);
+    for (size_t n = sizeof(seed_sample) - 1; n <= KMACCT_MAX_FILE; n += 2)
+        fputs("#\n", f);
+    fclose(f);
+    ck_assert_int_eq(kmacct_load(file_path, &a, &err), KM_CONFIG_ERROR);
+    ck_assert_ptr_null(a);
+    ck_assert_ptr_nonnull(strstr(err.msg, file_path));
+    ck_assert_ptr_nonnull(strstr(err.msg, "larger than 1048576 bytes"));
+    kmerr_clear(&err);
+}
+END_TEST
+
 START_TEST(a_missing_manifest_is_a_config_error_with_its_path)
 {
     kmaccounts *a = (kmaccounts *)1;
@@ -735,6 +785,8 @@ accounts_suite(void)
     tcase_add_test(tc, a_line_too_long_to_read_whole_is_refused_at_its_line);
     tcase_add_test(tc, a_line_of_199_characters_is_read_whole_and_200_is_too_long);
     tcase_add_test(tc, a_missing_manifest_is_a_config_error_with_its_path);
+    tcase_add_test(tc, a_manifest_in_memory_parses_as_the_file_does_without_a_final_newline_or_a_nul);
+    tcase_add_test(tc, a_manifest_larger_than_the_cap_is_refused_naming_the_file);
     tcase_add_test(tc, a_name_defined_twice_far_apart_is_refused);
     tcase_add_test(tc, a_name_defined_twice_in_a_row_is_refused);
     tcase_add_test(tc, an_unknown_key_is_warned_about_and_ignored);

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +11,49 @@
 
 #define MAX_DEPTH 64
 
+/* One parser per thread, made on the thread's first parse and freed when the thread exits:
+ * making one allocates and clears its 64-level stack, which cost as much as parsing a
+ * request line. It holds no value between calls (reset after each). */
+static pthread_key_t  tok_key;
+static pthread_once_t tok_once = PTHREAD_ONCE_INIT;
+static int            tok_key_ok;
+
+static void
+tok_destroy(void *tok)
+{
+    json_tokener_free(tok);
+}
+
+static void
+tok_key_init(void)
+{
+    tok_key_ok = pthread_key_create(&tok_key, tok_destroy) == 0;
+}
+
+/* This thread's parser, reset; NULL when none can be made. */
+static json_tokener *
+tok_get(void)
+{
+    json_tokener *tok;
+
+    pthread_once(&tok_once, tok_key_init);
+    if (!tok_key_ok)
+        return NULL;
+    tok = pthread_getspecific(tok_key);
+    if (!tok) {
+        tok = json_tokener_new_ex(MAX_DEPTH);
+        if (tok && pthread_setspecific(tok_key, tok) != 0) {
+            json_tokener_free(tok);
+            tok = NULL;
+        }
+    }
+    return tok;
+}
+
 kmcode
 kmjson_parse(const char *text, size_t len, kmcode bad, json_object **out, kmerr *err)
 {
-    json_tokener *tok = json_tokener_new_ex(MAX_DEPTH);
+    json_tokener *tok = tok_get();
     json_object  *obj = NULL;
     kmcode        rc = KM_OK;
     size_t        used;
@@ -76,7 +116,8 @@ out:
         json_object_put(obj);
         obj = NULL;
     }
-    json_tokener_free(tok);
+    if (tok)
+        json_tokener_reset(tok);    /* drops what an unfinished parse holds */
     *out = obj;
     return rc;
 }

@@ -3,7 +3,8 @@
  * Owns:    kmjson_parse's *out belongs to the caller (json_object_put). Lookups borrow: the
  *          result lives as long as the containing object. kmjson_text borrows from the
  *          object (valid until it changes or is put).
- * Threads: a json tree belongs to one thread at a time; these functions keep no state.
+ * Threads: a json tree belongs to one thread at a time; kmjson_parse keeps one parser per
+ *          thread (freed when the thread exits), nothing shared between threads.
  * Fails:   kmjson_parse returns KM_INVALID_ARGUMENT (or `bad`) with the position.
  */
 #ifndef KM_JSON_H

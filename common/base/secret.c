@@ -61,6 +61,7 @@ struct snap {
     size_t  n;
     char  **form;               /* values and their JSON forms to hide (each wiped on free) */
     size_t *len;
+    unsigned char first[256];   /* 1 for a byte that begins one of the forms */
 };
 
 static pthread_mutex_t   reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -131,8 +132,10 @@ snap_rebuild(void)
     }
     /* the longest match wins at a position: try longer forms first */
     qsort(s->form, s->n, sizeof(*s->form), longer_first);
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
         s->len[i] = strlen(s->form[i]);
+        s->first[(unsigned char)s->form[i][0]] = 1;
+    }
     s->refs = 1;                /* the registry's own reference */
     pthread_mutex_lock(&snap_lock);
     old = snap_cur;
@@ -202,6 +205,19 @@ kmsecret_equal(const kmsecret *s, const char *candidate, size_t len)
     return diff == 0;
 }
 
+/* 1 when a credential pattern of pattern_at may begin with byte c: every pattern starts with
+ * one of these letters (any case), so most bytes of a line need no string comparison. */
+static int
+pattern_may_start(unsigned char c)
+{
+    switch (tolower(c)) {
+    case 'p': case 'k': case 'b': case 'x': case 'a':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* A credential-shaped token starts at text[i]: returns how many bytes of prefix to keep
  * and sets *tok_end to the end of the token to hide; 0 when nothing starts here. */
 static size_t
@@ -212,8 +228,11 @@ pattern_at(const char *text, size_t i, size_t *tok_end)
     const char *p = text + i;
     size_t      k, j;
 
+    if (!pattern_may_start((unsigned char)p[0]))
+        return 0;
     /* pk_ followed by 6+ alphanumerics, not inside a longer word */
-    if (strncmp(p, "pk_", 3) == 0 && (i == 0 || !isalnum((unsigned char)text[i - 1]))) {
+    if (p[0] == 'p' && strncmp(p, "pk_", 3) == 0 &&
+        (i == 0 || !isalnum((unsigned char)text[i - 1]))) {
         for (j = 3; isalnum((unsigned char)p[j]); j++)
             ;
         if (j >= 3 + 6) {
@@ -222,7 +241,13 @@ pattern_at(const char *text, size_t i, size_t *tok_end)
         }
     }
     for (k = 0; k < sizeof(labels) / sizeof(labels[0]); k++) {
-        size_t ll = strlen(labels[k]);
+        size_t ll;
+
+        /* p[0] is not NUL, so p[1] can be read; every label is longer than two bytes */
+        if (tolower((unsigned char)p[0]) != tolower((unsigned char)labels[k][0]) ||
+            tolower((unsigned char)p[1]) != tolower((unsigned char)labels[k][1]))
+            continue;
+        ll = strlen(labels[k]);
         if (strncasecmp(p, labels[k], ll) != 0)
             continue;
         for (j = ll; p[j] == ' '; j++)
@@ -250,7 +275,23 @@ redact(const char *text, int *found)
 
     *found = 0;
     while (i < n) {
-        size_t hide_to = 0, keep = 0, best = 0;
+        size_t hide_to = 0, keep = 0, best = 0, run = i;
+
+        /* copy the bytes where nothing to hide can begin in one piece (this runs over every
+         * log line) */
+        while (run < n && !pattern_may_start((unsigned char)text[run]) &&
+               !(sn && sn->first[(unsigned char)text[run]]))
+            run++;
+        if (run > i) {
+            if (out + (run - i) + 1 > cap) {
+                cap = (out + (run - i) + 1) * 2;
+                res = km_xrealloc(res, cap);
+            }
+            memcpy(res + out, text + i, run - i);
+            out += run - i;
+            i = run;
+            continue;
+        }
 
         for (size_t k = 0; sn && k < sn->n && !best; k++) {
             if (sn->len[k] <= n - i && memcmp(text + i, sn->form[k], sn->len[k]) == 0)
