@@ -36,6 +36,8 @@ typedef struct kmcfg {
     int          worker_timeout_s;     /* WORKER_TIMEOUT_SECONDS: silent worker is replaced */
     int          graceful_timeout_s;   /* GRACEFUL_TIMEOUT_SECONDS: drain on stop and reload */
     int          rest_timeout_s;       /* REST_TIMEOUT_SECONDS: client read/write/idle timeout */
+    int          worker_connections;   /* WORKER_CONNECTIONS: open client connections a worker
+                                          keeps (before the descriptor limit lowers it) */
     int          service_threads;      /* SERVICE_THREADS per worker, always running */
     int          service_threads_max;  /* SERVICE_THREADS_MAX: more while calls wait */
     int          queue_max;            /* QUEUE_MAX calls may wait for a thread */

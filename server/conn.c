@@ -5,6 +5,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/http.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -26,6 +27,13 @@ struct kmconn_pool {
     size_t       nslots;
     int64_t      logged;            /* km_now_ms of the last request_timeout line */
     unsigned     cut;               /* connections cut since that line */
+
+    size_t       open;              /* connections made and not yet closed */
+    struct bufferevent **fresh;     /* made since the last settle; each holds one reference */
+    size_t       nfresh, capfresh;
+    struct event *settle;           /* counts the fresh ones in (active when nfresh > 0) */
+    void       (*watch)(void *arg, size_t open);
+    void        *watch_arg;
 };
 
 /* The pool of a connection's callback: each bufferevent's callback argument is the bufferevent
@@ -33,13 +41,20 @@ struct kmconn_pool {
  * worker process, loop thread only. */
 static kmconn_pool *the_pool;
 
+static void on_settle(evutil_socket_t fd, short what, void *arg);
+
 kmconn_pool *
-kmconn_pool_new(int request_timeout_s)
+kmconn_pool_new(struct event_base *base, int request_timeout_s)
 {
     kmconn_pool *p = km_xcalloc(1, sizeof(*p));
 
     p->limit_ms = (int64_t)(request_timeout_s > 0 ? request_timeout_s : 30) * 1000;
     p->logged = -SLOW_LOG_MS;
+    p->settle = event_new(base, -1, 0, on_settle, p);
+    if (!p->settle) {
+        free(p);
+        return NULL;
+    }
     the_pool = p;
     return p;
 }
@@ -51,8 +66,69 @@ kmconn_pool_free(kmconn_pool *p)
         return;
     if (the_pool == p)
         the_pool = NULL;
+    /* connections evhttp freed before they were counted: drop the reference they hold */
+    for (size_t i = 0; i < p->nfresh; i++)
+        bufferevent_decref(p->fresh[i]);
+    event_free(p->settle);
+    free(p->fresh);
     free(p->slots);
     free(p);
+}
+
+void
+kmconn_watch(kmconn_pool *p, void (*watch)(void *arg, size_t open), void *arg)
+{
+    p->watch = watch;
+    p->watch_arg = arg;
+}
+
+size_t
+kmconn_open(const kmconn_pool *p)
+{
+    return p->open;
+}
+
+static void
+count(kmconn_pool *p, int delta)
+{
+    if (delta < 0 && p->open == 0)
+        return;
+    p->open = delta > 0 ? p->open + 1 : p->open - 1;
+    if (p->watch)
+        p->watch(p->watch_arg, p->open);
+}
+
+/* evhttp's close callback: the connection is going away (its descriptor is still open). */
+static void
+on_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    count(arg, -1);
+}
+
+/* The turn of the loop after new connections were made: evhttp has set each bufferevent's
+ * callback argument to its connection by now, so the close callback can be attached. One
+ * whose callbacks are gone was freed by evhttp meanwhile (bufferevent_free clears them; the
+ * reference taken in kmconn_bev keeps the memory readable until it is dropped here). */
+static void
+on_settle(evutil_socket_t fd, short what, void *arg)
+{
+    kmconn_pool *p = arg;
+
+    (void)fd;
+    (void)what;
+    for (size_t i = 0; i < p->nfresh; i++) {
+        struct bufferevent *bev = p->fresh[i];
+        void               *evcon = NULL;
+
+        bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
+        if (evcon)
+            evhttp_connection_set_closecb(evcon, on_closed, p);
+        else
+            count(p, -1);
+        bufferevent_decref(bev);
+    }
+    p->nfresh = 0;
 }
 
 /* The slot of bev's descriptor, made fresh when it last belonged to another connection. */
@@ -136,9 +212,9 @@ on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 struct bufferevent *
 kmconn_bev(struct event_base *base, void *pool)
 {
+    kmconn_pool        *p = pool;
     struct bufferevent *bev;
 
-    (void)pool;
     bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev)
         return NULL;
@@ -148,6 +224,16 @@ kmconn_bev(struct event_base *base, void *pool)
         bufferevent_free(bev);
         return NULL;
     }
+    if (p->nfresh == p->capfresh) {
+        p->capfresh = p->capfresh ? 2 * p->capfresh : 16;
+        p->fresh = km_xrealloc(p->fresh, p->capfresh * sizeof(*p->fresh));
+    }
+    bufferevent_incref(bev);
+    p->fresh[p->nfresh++] = bev;
+    if (p->nfresh == 1)
+        event_active(p->settle, EV_TIMEOUT, 0);
+    /* counted now, so a listener accepting many in one go can stop at the cap */
+    count(p, +1);
     return bev;
 }
 

@@ -1,13 +1,22 @@
-/* conn.h — a worker's client connections: the bufferevent evhttp reads each one through, and
- * a bound on the whole time a request takes to arrive.
+/* conn.h — a worker's client connections: the bufferevent evhttp reads each one through, a
+ * count of those open, and a bound on the whole time a request takes to arrive.
  *
  * Owns:    a kmconn_pool owns a table with one small record per open descriptor number; a
  *          record is reused by the next connection on the same number, so nothing is
  *          allocated per connection. Free the pool only after every evhttp that used it
  *          (kmconn_pool_free after evhttp_free).
  * Threads: the worker's loop thread only.
- * Fails:   kmconn_bev returns NULL when libevent cannot make a bufferevent (evhttp then makes
- *          its own, without the bound).
+ * Fails:   kmconn_pool_new returns NULL when libevent cannot make an event; kmconn_bev
+ *          returns NULL when it cannot make a bufferevent (evhttp then makes its own, without
+ *          the bound, and the connection is not counted).
+ *
+ * Counting: evhttp 2.1 tells nobody when a server connection closes, except through a
+ * connection's close callback, and the connection does not exist yet when its bufferevent is
+ * made. So kmconn_bev counts the connection at once (a listener accepting a burst can stop at
+ * the cap within it) and keeps a reference to the bufferevent; on the next turn of the loop,
+ * when evhttp has made the connection the bufferevent's callback argument, the close callback
+ * is attached (or the count taken back, if evhttp already freed it) and the reference dropped.
+ * The watch function sees every change of the count (the listeners pause and resume on it).
  *
  * evhttp's read timeout is an idle timeout (REST_TIMEOUT_SECONDS of silence): a client that
  * sends one header line every few seconds would keep a request open for ever. Each
@@ -32,8 +41,14 @@ struct bufferevent;
 
 typedef struct kmconn_pool kmconn_pool;
 
-kmconn_pool *kmconn_pool_new(int request_timeout_s);
+kmconn_pool *kmconn_pool_new(struct event_base *base, int request_timeout_s);
 void kmconn_pool_free(kmconn_pool *p);
+
+/* Call watch(arg, open) whenever the number of open connections changes (NULL: stop). */
+void kmconn_watch(kmconn_pool *p, void (*watch)(void *arg, size_t open), void *arg);
+
+/* Connections made and not yet closed. */
+size_t kmconn_open(const kmconn_pool *p);
 
 /* evhttp_set_bevcb's callback (arg: the pool): a new connection's bufferevent. */
 struct bufferevent *kmconn_bev(struct event_base *base, void *pool);

@@ -486,7 +486,9 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     h->tools_len = strlen(text);
     h->tools_json = km_xstrdup(text);
     json_object_put(tools);
-    h->conns = kmconn_pool_new(o->cfg->rest_timeout_s);
+    h->conns = kmconn_pool_new(base, o->cfg->rest_timeout_s);
+    h->max_conns = o->max_conns ? o->max_conns : (size_t)o->cfg->worker_connections;
+    h->full_logged = -ACCEPT_LOG_MS;
     h->svc = o->svc;
     h->reader = kmstore_loop_new(o->store, base);
     h->mcp = kmmcph_new(o->cfg, o->store);
@@ -494,8 +496,10 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     LIST_INIT(&h->mcp_calls);
     h->mcp_poll = event_new(base, -1, EV_PERSIST, kmh_on_mcp_poll, h);
     h->notes_ev = event_new(base, kmjobq_fd(o->q), EV_READ | EV_PERSIST, kmh_on_notes, h);
-    if (!h->notes_ev || event_add(h->notes_ev, NULL) != 0) {
-        rc = kmerr_set(err, KM_INTERNAL_ERROR, "cannot watch the job queue");
+    if (h->conns)
+        kmconn_watch(h->conns, kmh_on_conns, h);
+    if (!h->conns || !h->notes_ev || event_add(h->notes_ev, NULL) != 0) {
+        rc = kmerr_set(err, KM_INTERNAL_ERROR, "cannot watch the job queue or the connections");
         kmhttp_free(h);
         h = NULL;
     }
@@ -532,6 +536,8 @@ kmhttp_free(kmhttp *h)
 {
     if (!h)
         return;
+    if (h->conns)
+        kmconn_watch(h->conns, NULL, NULL);   /* the listeners go first */
     for (size_t i = 0; i < h->n_lis; i++) {
         kmh_forget_listener(&h->lis[i]);
         evhttp_free(h->lis[i].http);

@@ -41,6 +41,9 @@ struct kmhttp_opts {
     kmsvc       *svc;          /* the service: answers it kept are served on the loop (NULL:
                                   every call goes to a service thread) */
     int          generation;   /* reported by /health */
+    size_t       max_conns;    /* open client connections that pause the TCP listener (the
+                                  Unix socket may have UNIX_EXTRA_CONNS more); 0: the
+                                  configuration's WORKER_CONNECTIONS */
     void       (*grow)(void *arg);   /* may be NULL: called on the loop when a call was queued
                                         and no service thread was idle */
     void        *grow_arg;

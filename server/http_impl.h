@@ -58,6 +58,8 @@
 #define ACCEPT_PAUSE_MS   500       /* out of descriptors: stop accepting this long */
 #define DRAIN_LINGER_MS   200       /* a draining worker ends this long after its last request */
 #define ACCEPT_LOG_MS     10000     /* and say so at most this often */
+#define UNIX_EXTRA_CONNS  16        /* the Unix socket (the MCP shim) may open this many past
+                                       the cap that pauses the TCP listener */
 #define MCP_MAX_STREAMS   256       /* MCP tool calls (SSE streams) open at once per worker */
 #define MCP_CANCEL_POLL_MS 250      /* how often calls look for a cancellation sent elsewhere */
 
@@ -69,6 +71,7 @@ struct listener {
     int64_t                     logged;   /* km_now_ms of the last accept_paused line */
     unsigned                    pauses;   /* pauses since that line */
     int                         trusted;  /* the Unix socket: no token */
+    int                         capped;   /* paused: the worker has its connections */
 };
 
 #define MAX_LISTENERS 4
@@ -100,7 +103,10 @@ struct kmhttp {
     void             (*idle)(void *);
     void              *idle_arg;
     struct event      *linger;            /* draining: ends the worker once quiet */
-    kmconn_pool       *conns;             /* the whole-request bound of each connection */
+    kmconn_pool       *conns;             /* connections: their count, the whole-request bound */
+    size_t             max_conns;         /* open connections that pause the TCP listener */
+    int64_t            full_logged;       /* km_now_ms of the last connections_full line */
+    unsigned           full_pauses;       /* pauses since that line */
 };
 
 enum rstate { R_NEW, R_LOOKUP, R_QUEUED, R_REPLYING };
@@ -162,6 +168,7 @@ void kmh_start_beat(struct kmreq *r);
 void kmh_on_mcp_poll(evutil_socket_t fd, short what, void *arg);
 void kmh_route_mcp(struct kmreq *r);
 void kmh_forget_listener(struct listener *l);
+void kmh_on_conns(void *arg, size_t open);
 void kmh_on_notes(evutil_socket_t fd, short what, void *arg);
 void kmh_queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args);
 void kmh_route_tool_call(struct kmreq *r, const char *name);

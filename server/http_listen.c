@@ -1,5 +1,6 @@
-/* http_listen.c — the listening sockets: evhttp on each, and a pause when accept() fails for
- * want of descriptors or memory (see http_impl.h). */
+/* http_listen.c — the listening sockets: evhttp on each, a pause while the worker has as
+ * many connections as it keeps, and a pause when accept() fails for want of descriptors or
+ * memory (see http_impl.h). */
 #include "http_impl.h"
 
 /* evhttp keeps the evconnlistener's callback argument for itself, so an accept error is
@@ -28,8 +29,48 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (l->bound)
+    if (l->bound && !l->capped)
         evconnlistener_enable(evhttp_bound_socket_get_listener(l->bound));
+}
+
+/* The count of open connections changed (kmconn_watch). A listener stops accepting while the
+ * worker holds max_conns connections (the Unix socket UNIX_EXTRA_CONNS more, so a flood of TCP
+ * clients does not shut the MCP shim out), and accepts again when one closes. Connections
+ * beyond wait in the kernel's queue, where another worker may take them; the descriptors
+ * left are kept for Klaviyo, the store and the logs. */
+void
+kmh_on_conns(void *arg, size_t open)
+{
+    kmhttp *h = arg;
+
+    for (size_t i = 0; i < h->n_lis; i++) {
+        struct listener       *l = &h->lis[i];
+        size_t                 limit = h->max_conns + (l->trusted ? UNIX_EXTRA_CONNS : 0);
+        struct evconnlistener *el;
+        int64_t                now;
+
+        if (!l->bound)
+            continue;
+        el = evhttp_bound_socket_get_listener(l->bound);
+        if (!l->capped && open >= limit) {
+            l->capped = 1;
+            evconnlistener_disable(el);
+            h->full_pauses++;
+            now = km_now_ms();
+            if (now - h->full_logged >= ACCEPT_LOG_MS) {
+                kmlogf(KMLOG_WARN, "connections_full", "%zu client connections open, the most "
+                       "this worker keeps (WORKER_CONNECTIONS, within the descriptor limit): the "
+                       "%s listener waits until one closes (%u pause(s) since the last line)",
+                       open, l->trusted ? "Unix socket" : "TCP", h->full_pauses);
+                h->full_logged = now;
+                h->full_pauses = 0;
+            }
+        } else if (l->capped && open < limit) {
+            l->capped = 0;
+            if (!l->resume || !evtimer_pending(l->resume, NULL))
+                evconnlistener_enable(el);
+        }
+    }
 }
 
 /* accept() failed for a reason that is not "try again": out of descriptors (EMFILE, ENFILE)
@@ -98,6 +139,8 @@ kmhttp_listen(kmhttp *h, int fd, int trusted, kmerr *err)
     l->resume = evtimer_new(h->base, on_resume, l);
     if (!l->resume)
         return kmerr_set(err, KM_INTERNAL_ERROR, "cannot make the accept-resume timer");
+    /* a worker that reloads with connections still open starts paused */
+    kmh_on_conns(h, kmconn_open(h->conns));
     for (size_t i = 0; i < MAX_LISTENERS; i++) {
         if (!accepting[i].el) {
             accepting[i].el = evhttp_bound_socket_get_listener(l->bound);

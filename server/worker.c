@@ -295,6 +295,35 @@ raise_nofile(void)
     }
 }
 
+/* Descriptors a worker keeps for other things than client connections: listeners, logs, the
+ * store, the event base and job queue (FD_RESERVE_BASE), and each service thread's curl multi
+ * handle with up to 16 Klaviyo connections and its wake-up pair (FD_PER_THREAD). */
+#define FD_RESERVE_BASE 64
+#define FD_PER_THREAD   18
+
+/* WORKER_CONNECTIONS, lowered so connections cannot take the descriptors the reserve keeps
+ * (never below half the limit: a tiny limit is shared half and half). */
+static size_t
+connection_cap(const kmcfg *cfg)
+{
+    struct rlimit rl;
+    size_t        want = (size_t)cfg->worker_connections, nofile, reserve, fit;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return want;
+    nofile = (size_t)rl.rlim_cur;
+    reserve = FD_RESERVE_BASE + FD_PER_THREAD * (size_t)cfg->service_threads_max;
+    fit = nofile > reserve && nofile - reserve >= nofile / 2 ? nofile - reserve : nofile / 2;
+    if (fit == 0)
+        fit = 1;
+    if (fit >= want)
+        return want;
+    kmlogf(KMLOG_INFO, "connections_limited", "WORKER_CONNECTIONS %zu lowered to %zu: the "
+           "descriptor limit is %zu and up to %zu are kept for Klaviyo, the store and the logs "
+           "(raise it with ulimit -n / LimitNOFILE)", want, fit, nofile, nofile - fit);
+    return fit;
+}
+
 static void
 reset_signals(void)
 {
@@ -395,6 +424,7 @@ kmworker_run(const struct kmworker_args *a)
     kmjobq_set_limit(w.q, (size_t)a->cfg->queue_max);
     ho.store = kmsvc_store(w.svc);
     ho.svc = w.svc;
+    ho.max_conns = connection_cap(a->cfg);
     /* the tool list is built here, before any service thread shares the registry */
     rc = kmhttp_new(w.base, &ho, &w.http, &err);
     if (rc != KM_OK)
