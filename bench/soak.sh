@@ -41,9 +41,9 @@ build="$top/build/bench"
 [ -x configure ] || ./autogen.sh >/dev/null 2>&1
 mkdir -p "$build"
 ( cd "$build" && { [ -f Makefile ] || "$top/configure" CFLAGS="-O2 -g" >/dev/null; } &&
-  make -j2 klaviyo-restd tests/klaviyo-sim/klaviyo-sim >/dev/null )
+  make -j2 klaviyo-restd sim/klaviyo-sim >/dev/null )
 restd="$build/klaviyo-restd"
-sim="$build/tests/klaviyo-sim/klaviyo-sim"
+sim="$build/sim/klaviyo-sim"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/km-soak-XXXXXX")
 pids=""

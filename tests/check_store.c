@@ -1422,10 +1422,12 @@ START_TEST(tickets_take_slots_in_arrival_order_and_newcomers_wait_behind_them)
     kmlimit  lim = limit1(300, 1);
     char     a[KMSTORE_TICKET_MAX], b[KMSTORE_TICKET_MAX], c[KMSTORE_TICKET_MAX];
     int64_t  wait = 0, w;
+    int64_t  t0 = km_wall_ms();
 
-    kmstore_ticket(st, a);
-    kmstore_ticket(other, b);
-    kmstore_ticket(st, c);
+    /* three calls that arrived 1 ms apart */
+    kmstore_ticket(st, t0, a);
+    kmstore_ticket(other, t0 + 1, b);
+    kmstore_ticket(st, t0 + 2, c);
     ck_assert_str_ne(a, b);
     ck_assert_str_ne(a, c);
     /* nobody waits: a take in turn is one step, as a plain take */
@@ -1463,6 +1465,46 @@ START_TEST(tickets_take_slots_in_arrival_order_and_newcomers_wait_behind_them)
 }
 END_TEST
 
+/* The order is the calls' arrival, not the moment each began to wait: a call that arrived
+ * first but reached the queue last (its first request took longer to prepare, or it needed a
+ * second request) is served before those that arrived after it. */
+START_TEST(an_earlier_arrival_that_queues_later_is_served_first)
+{
+    kmstore *st = queue_store(_i);
+    kmstore *other = _i == Q_FALLBACK ? st : open_store(_i);  /* as a second process */
+    kmlimit  lim = limit1(300, 1);
+    char     early[KMSTORE_TICKET_MAX], late1[KMSTORE_TICKET_MAX], late2[KMSTORE_TICKET_MAX];
+    int64_t  wait = 0, w, t0 = km_wall_ms();
+
+    kmstore_ticket(st, t0 - 500, early);
+    kmstore_ticket(other, t0 - 200, late1);
+    kmstore_ticket(st, t0 - 100, late2);
+    ck_assert_int_eq(take(st, "e", &lim, &wait, NULL), KM_OK);
+    /* the window is full: the late ones queue first, the early one last */
+    ck_assert_int_eq(turn(other, "e", &lim, late1, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(st, "e", &lim, late2, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(st, "e", &lim, early, 1000, &w), KM_RATE_LIMITED);
+    ck_assert_int_gt(w, 0);
+    sleep_ms(w + 10);
+    /* the slot goes to the early one, though late1 asks first */
+    ck_assert_int_eq(turn(other, "e", &lim, late1, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_le(wait, KMSTORE_TURN_MS);
+    ck_assert_int_eq(turn(st, "e", &lim, late2, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(st, "e", &lim, early, 1000, &w), KM_OK);
+    /* then late1 before late2 */
+    ck_assert_int_eq(turn(other, "e", &lim, late1, 1000, &w), KM_RATE_LIMITED);
+    sleep_ms(w + 10);
+    ck_assert_int_eq(turn(st, "e", &lim, late2, 1000, &wait), KM_RATE_LIMITED);
+    ck_assert_int_eq(turn(other, "e", &lim, late1, 1000, &wait), KM_OK);
+    ck_assert_int_eq(turn(st, "e", &lim, late2, 1000, &w), KM_RATE_LIMITED);
+    sleep_ms(w + 10);
+    ck_assert_int_eq(turn(st, "e", &lim, late2, 1000, &wait), KM_OK);
+    if (other != st)
+        kmstore_close(other);
+    kmstore_close(st);
+}
+END_TEST
+
 START_TEST(a_ticket_whose_holder_vanished_stops_blocking_after_its_lease)
 {
     kmstore *st = queue_store(_i);
@@ -1470,8 +1512,8 @@ START_TEST(a_ticket_whose_holder_vanished_stops_blocking_after_its_lease)
     char     gone[KMSTORE_TICKET_MAX], live[KMSTORE_TICKET_MAX];
     int64_t  wait = 0, w;
 
-    kmstore_ticket(st, gone);
-    kmstore_ticket(st, live);
+    kmstore_ticket(st, 0, gone);
+    kmstore_ticket(st, 0, live);
     ck_assert_int_eq(take(st, "q", &lim, &wait, NULL), KM_OK);
     /* `gone` waits first with a 300 ms lease, then is never heard from again */
     ck_assert_int_eq(turn(st, "q", &lim, gone, 300, &w), KM_RATE_LIMITED);
@@ -1497,8 +1539,8 @@ START_TEST(a_waiter_that_gives_up_leaves_the_queue_at_once)
     int64_t  wait = 0, w;
     kmerr    err = { 0 };
 
-    kmstore_ticket(st, quit);
-    kmstore_ticket(st, next);
+    kmstore_ticket(st, 0, quit);
+    kmstore_ticket(st, 0, next);
     ck_assert_int_eq(take(st, "q", &lim, &wait, NULL), KM_OK);
     ck_assert_int_eq(turn(st, "q", &lim, quit, 60000, &w), KM_RATE_LIMITED);
     ck_assert_int_eq(turn(st, "q", &lim, next, 60000, &wait), KM_RATE_LIMITED);
@@ -1573,6 +1615,7 @@ store_suite(void)
     tc = tcase("arrival order", 60);
     tcase_add_loop_test(tc, tickets_take_slots_in_arrival_order_and_newcomers_wait_behind_them,
                         0, Q_COUNT);
+    tcase_add_loop_test(tc, an_earlier_arrival_that_queues_later_is_served_first, 0, Q_COUNT);
     tcase_add_loop_test(tc, a_ticket_whose_holder_vanished_stops_blocking_after_its_lease, 0,
                         Q_COUNT);
     tcase_add_loop_test(tc, a_waiter_that_gives_up_leaves_the_queue_at_once, 0, Q_COUNT);

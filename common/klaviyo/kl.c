@@ -149,7 +149,7 @@ req_init(struct req *r, const kmkl *kl, const kmkl_call *call, const char *metho
         r->body_len = strlen(body);
     }
     r->nb = kmtier_buckets(kl->scale, call->acct->name, method, path, r->b);
-    kmstore_ticket(kl->store, r->ticket);
+    kmstore_ticket(kl->store, call->arrived_wall_ms, r->ticket);
     kmwire_init(&r->w);
     if (kmcache_key(kl->cfg->klaviyo_revision, kl->cfg->cache_ttl_s, call->acct->name, method,
                     path, body, r->key, sizeof(r->key))) {

@@ -60,6 +60,9 @@ typedef struct kmkl_call {
     const struct kmaccount *acct;
     atomic_bool            *cancelled;    /* may be NULL; checked before each request */
     int64_t                 deadline_ms;  /* km_now_ms() time the call must end by; 0 none */
+    int64_t                 arrived_wall_ms;  /* km_wall_ms() time the call arrived: its
+                                             requests wait for rate slots in this order
+                                             (kmstore_ticket); 0: each request's own start */
     json_object            *warnings;     /* array; stale-cache and degraded-store notes */
     kmkl_progress_fn       *progress;     /* may be NULL */
     void                   *progress_arg;

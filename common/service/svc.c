@@ -491,6 +491,8 @@ kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     call.progress = progress;
     call.progress_arg = progress_arg;
     call.deadline_ms = t0 + (int64_t)cfg->request_deadline_s * 1000;
+    /* the same moment on the wall clock, which every worker and host shares */
+    call.arrived_wall_ms = km_wall_ms() - (km_now_ms() - t0);
     /* a call whose next slot comes within its deadline waits for it (tools that plan their
      * calls set the same bound); only one that cannot finish in time is refused */
     call.max_wait_ms = call.deadline_ms - km_now_ms();

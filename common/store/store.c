@@ -381,14 +381,19 @@ kmstore_queue_turn(struct kmstore_qent *q, size_t *n, const int64_t *ts, size_t 
     *n = live;
     if (!ticket || !ticket[0])
         ticket = NULL;
-    /* a caller without a place stands behind everyone queued */
+    /* a caller without a ticket stands behind everyone queued; a ticket not yet queued stands
+     * where its arrival puts it (q is in ticket order) */
     pos = *n;
     for (size_t i = 0; ticket && i < *n; i++) {
-        if (strcmp(q[i].ticket, ticket) == 0) {
+        int c = strcmp(q[i].ticket, ticket);
+
+        if (c == 0) {
             pos = i;
             queued = 1;
             break;
         }
+        if (c > 0 && pos == *n)
+            pos = i;
     }
     if ((int64_t)pos < win_room(ts, nts, now, lim)) {
         if (queued) {
@@ -402,9 +407,10 @@ kmstore_queue_turn(struct kmstore_qent *q, size_t *n, const int64_t *ts, size_t 
     if (wait <= 0)
         wait = KMSTORE_TURN_MS;    /* a slot is free, but an older ticket comes first */
     if (ticket && !queued && *n < KMSTORE_QUEUE_MAX) {
-        memset(&q[*n], 0, sizeof(q[*n]));
-        km_strlcpy(q[*n].ticket, ticket, sizeof(q[*n].ticket));
-        pos = (*n)++;
+        memmove(q + pos + 1, q + pos, (*n - pos) * sizeof(*q));
+        memset(&q[pos], 0, sizeof(q[pos]));
+        km_strlcpy(q[pos].ticket, ticket, sizeof(q[pos].ticket));
+        (*n)++;
         queued = 1;
     }
     if (queued) {
@@ -731,10 +737,14 @@ kmstore_take(kmstore *st, const char *bucket, const kmlimit *lim, int64_t *wait_
 }
 
 void
-kmstore_ticket(kmstore *st, char *ticket)
+kmstore_ticket(kmstore *st, int64_t arrived_wall_ms, char *ticket)
 {
-    snprintf(ticket, KMSTORE_TICKET_MAX, "%016llx:%llx", st->nonce,
-             atomic_fetch_add(&st->tickets, 1));
+    unsigned long long at = (unsigned long long)(arrived_wall_ms > 0 ? arrived_wall_ms
+                                                                     : km_wall_ms());
+
+    /* 12 hex digits hold every ms until the year 10889: the bytes order as the arrivals */
+    snprintf(ticket, KMSTORE_TICKET_MAX, "%012llx.%016llx:%llx", at & 0xffffffffffffULL,
+             st->nonce, atomic_fetch_add(&st->tickets, 1));
 }
 
 kmcode

@@ -101,12 +101,16 @@ kmcode kmstore_take(kmstore *st, const char *bucket, const kmlimit *lim, int64_t
 /* --- waiting in arrival order ---------------------------------------------------------- */
 
 /* A caller that will wait for a slot holds a ticket, and calls that wait on one bucket are
- * served in the order they began to wait, across the threads, processes and hosts that share
- * the store. Each bucket has a queue of tickets (LMDB: a record beside its window, changed in
- * the take's write transaction; Redis: sorted sets touched by the take's Lua script); a
- * ticket joins it on its first refusal and leaves it when its take succeeds. A take succeeds
- * only when the window has room for every live ticket ahead of the caller and for the caller
- * (so a bucket nobody waits on is one step, as before). Every refusal renews the ticket's
+ * served in the order they arrived, across the threads, processes and hosts that share the
+ * store. A ticket carries its call's arrival (wall-clock ms) and tickets order by it, then by
+ * issue; the order is the ticket's bytes (kmstore_ticket writes the arrival first, in fixed
+ * width hex). Each bucket has a queue of tickets in that order (LMDB: a record beside its
+ * window, changed in the take's write transaction; Redis: sorted sets touched by the take's
+ * Lua script, scored by the arrival); a ticket takes its place on its first refusal and leaves
+ * the queue when its take succeeds. A take succeeds only when the window has room for every
+ * live ticket ahead of the caller and for the caller (so a bucket nobody waits on is one
+ * step, as before). A call that arrived earlier but reaches the queue later is placed ahead
+ * of those that arrived after it. Every refusal renews the ticket's
  * lease until the moment its wait ends plus lease_ms: a waiter that died or stopped calling
  * stops blocking the queue lease_ms after it should have taken its turn. A waiter that gives
  * up (cancelled, deadline passed) calls kmstore_leave. While Redis is away the fallback keeps
@@ -116,9 +120,10 @@ kmcode kmstore_take(kmstore *st, const char *bucket, const kmlimit *lim, int64_t
 #define KMSTORE_QUEUE_MAX  1024
 #define KMSTORE_TURN_MS    50    /* a slot is free, older tickets come first: look again */
 
-/* A new ticket in ticket[KMSTORE_TICKET_MAX]: a name no other caller of any process or host
- * will hold (a random number per opened store, then a counter). */
-void kmstore_ticket(kmstore *st, char *ticket);
+/* A new ticket in ticket[KMSTORE_TICKET_MAX] for a call that arrived at `arrived_wall_ms`
+ * (km_wall_ms time; <= 0: now): the arrival as 12 hex digits, then a name no other caller of
+ * any process or host will hold (a random number per opened store, then a counter). */
+void kmstore_ticket(kmstore *st, int64_t arrived_wall_ms, char *ticket);
 
 /* kmstore_take in turn: as kmstore_take, for the holder of `ticket` (kmstore_ticket) that
  * keeps its place in the queue of `bucket` as described above (lease_ms > 0). On

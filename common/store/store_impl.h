@@ -123,10 +123,11 @@ struct kmstore_qent {
 };
 
 /* The decision of a take at `now` over the window log ts[0..nts) (pruned) and the queue
- * q[0..*n) in arrival order, which has room for one more entry: drops expired tickets, then
- * answers 0 when the caller may take now (the caller records the take; `ticket`, when given,
- * has left q), else the wait (> 0) with `ticket`, when given, queued at the back if it was
- * not (and fewer than KMSTORE_QUEUE_MAX are) and its lease renewed to now + wait + lease_ms.
+ * q[0..*n) in ticket order (arrival order, store.h), which has room for one more entry:
+ * drops expired tickets, then answers 0 when the caller may take now (the caller records the
+ * take; `ticket`, when given, has left q), else the wait (> 0) with `ticket`, when given,
+ * queued in its place if it was not (and fewer than KMSTORE_QUEUE_MAX are) and its lease
+ * renewed to now + wait + lease_ms.
  * *changed is 1 when q was modified. ticket NULL or "": a plain take, q only pruned. */
 int64_t kmstore_queue_turn(struct kmstore_qent *q, size_t *n, const int64_t *ts, size_t nts,
                            int64_t now, const kmlimit *lim, const char *ticket, int lease_ms,

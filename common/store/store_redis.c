@@ -8,9 +8,9 @@
  *   km:cs        hash entry name -> its charge (kmstore_charge) counted in km:cb
  *   km:cb        running total of the charges of cached entries
  *   km:r:<name>  sorted set: one member per recorded take, scored by the server's ms time
- *   km:q:<name>  sorted set: the bucket's queue of waiting tickets, scored by arrival (km:qn)
+ *   km:q:<name>  sorted set: the bucket's queue of waiting tickets, scored by their call's
+ *                arrival (wall-clock ms, from the ticket; ties in the tickets' byte order)
  *   km:qt:<name> sorted set: the same tickets scored by the end of their lease (server ms)
- *   km:qn        arrival counter of every queue (strict order, even within one ms)
  *   km:l:<key>   marker: owner token, SET NX PX
  * Every read-modify-write is one Lua script (store_redis_lua.c), run with EVALSHA (EVAL when
  * the server answers NOSCRIPT), and every time comes from the server's TIME so hosts with
@@ -711,7 +711,6 @@ rate_script(kmstore_be *be, const char *bucket, const kmlimit *lim, int peek_win
     if (peek_win < 0) {
         arg_str(&cm, qname);
         arg_str(&cm, lname);
-        arg_str(&cm, "km:qn");
     }
     arg_str(&cm, peek_win < 0 ? "take" : "peek");
     arg_num(&cm, peek_win + 1);
@@ -727,7 +726,7 @@ rate_script(kmstore_be *be, const char *bucket, const kmlimit *lim, int peek_win
         arg_num(&cm, KMSTORE_TURN_MS);
         arg_num(&cm, KMSTORE_QUEUE_MAX);
     }
-    rc = eval(be, KMLUA_RATE, &cm, peek_win < 0 ? 4 : 1, &r, err);
+    rc = eval(be, KMLUA_RATE, &cm, peek_win < 0 ? 3 : 1, &r, err);
     free(name);
     free(qname);
     free(lname);

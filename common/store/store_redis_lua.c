@@ -67,11 +67,14 @@ const char *const kmredis_lua[KMLUA_COUNT] = {
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
     "return #ks\n",
 
-    /* KMLUA_RATE: KEYS log (peek: only it), queue, leases, arrival counter; ARGV mode ('take' |
+    /* KMLUA_RATE: KEYS log (peek: only it), queue, leases; ARGV mode ('take' |
      * 'peek'), window (peek, 1-based), unique member suffix, nwin, then (enforced length ms,
      * max) per window, then (take) ticket ("" for none), lease ms, turn ms, queue cap.
      * take -> {1, 0} recorded, or {0, wait ms}; peek -> {remaining, reset ms}. The queue
-     * follows kmstore_queue_turn (store_impl.h) step for step. */
+     * follows kmstore_queue_turn (store_impl.h) step for step: scored by the arrival in the
+     * ticket's first 12 hex digits, equal scores ordered by the tickets' bytes, so its order
+     * is strcmp's. A ticket not yet queued is added to learn its place, and removed again
+     * when it takes at once. */
     [KMLUA_RATE] = LUA_EFFECTS LUA_NOW
     "local nwin = tonumber(ARGV[4])\n"
     "local longest = 0\n"
@@ -109,7 +112,13 @@ const char *const kmredis_lua[KMLUA_COUNT] = {
     "local queued = false\n"
     "if ticket ~= '' then\n"
     "  local r = redis.call('ZRANK', KEYS[2], ticket)\n"
-    "  if r then pos = r queued = true end\n"
+    "  if r then\n"
+    "    pos = r queued = true\n"
+    "  elseif pos < tonumber(ARGV[q + 3]) then\n"
+    "    local at = tonumber(string.sub(ticket, 1, 12), 16) or 0\n"
+    "    redis.call('ZADD', KEYS[2], at, ticket)\n"
+    "    pos = redis.call('ZRANK', KEYS[2], ticket) queued = true\n"
+    "  end\n"
     "end\n"
     "local wait = 0\n"
     "local room = -1\n"
@@ -134,10 +143,7 @@ const char *const kmredis_lua[KMLUA_COUNT] = {
     "  return {1, 0}\n"
     "end\n"
     "if wait <= 0 then wait = tonumber(ARGV[q + 2]) end\n"
-    "if ticket ~= '' and (queued or pos < tonumber(ARGV[q + 3])) then\n"
-    "  if not queued then\n"
-    "    redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), ticket)\n"
-    "  end\n"
+    "if queued then\n"
     "  redis.call('ZADD', KEYS[3], now + wait + lease, ticket)\n"
     "  for k = 2, 3 do\n"
     "    if redis.call('PTTL', KEYS[k]) < wait + lease then\n"
