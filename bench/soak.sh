@@ -5,17 +5,22 @@
 #
 #   bench/soak.sh [SECONDS]                                  default: 600 (10 minutes)
 #
-# 1. The peak: wrk with bench/soak.lua, 32 connections, no pause, for 15 s.
-# 2. The soak: wrk at about 80% of that peak (a pause after each answer, and as many
-#    connections as that rate needs) for SECONDS, while a side loop sends one uncached call a
+# 1. Warm-up: each question of the mix once with curl (a cold list health waits on Klaviyo's
+#    windows for seconds; wrk would count that wait in the peak), then 5 s of wrk.
+# 2. The peak: wrk with bench/soak.lua, 32 connections, no pause, for 15 s.
+# 3. The soak: wrk at about 80% of that peak (a pause after each answer, and as many
+#    connections as that rate needs, found in up to four 8 s calibration runs) for SECONDS,
+#    while a side loop sends one uncached call a
 #    second (a window that moves on each time, rotating over the three accounts) and one call
 #    a second that the client abandons after 50 ms (a cancelled call), and SIGHUP reloads the
 #    service once a minute.
 #    The wrk mix: cached reads, bad arguments (400), an unknown route (404), a wrong credential
 #    (403). A failed request is a 5xx, a 429, a socket error or a timeout, from wrk or from
 #    the side loop's uncached calls; an abandoned call is not one.
-# 3. Flat: RSS and descriptors of the master and of the workers (summed: SIGHUP replaces them)
-#    at the end against the start, in percent.
+# 4. Flat: RSS (anonymous and file-backed), descriptors and threads of the master and of the
+#    workers (summed: SIGHUP replaces them) sampled under load 50 s after each reload (at
+#    50, 110, 170 ... s, so every sample sees workers of the same age), each sample against
+#    the first, in percent.
 #
 # A benchmark, not a test: it reports and never fails on the figures. It builds a release copy
 # (no sanitizers) under build/bench, installs wrk and curl with apt-get when they are missing,
@@ -102,40 +107,59 @@ done
 master=$(cat "$work/restd.pid")
 url="http://127.0.0.1:$rport"
 
-# one line per process: role pid rss_kb fds anon_kb file_kb (file: mapped files, the LMDB
-# store among them, whose pages count as they are touched)
+# one line per process: t role pid rss_kb fds anon_kb file_kb threads (file: mapped files, the
+# LMDB store among them, whose pages count as they are touched)
 snapshot() {
     for p in $master $(pgrep -P "$master" 2>/dev/null); do
         [ -r "/proc/$p/status" ] || continue
         rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")
         anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$p/status")
         file=$(awk '/^RssFile:/ {print $2}' "/proc/$p/status")
+        thr=$(awk '/^Threads:/ {print $2}' "/proc/$p/status")
         fds=$(ls "/proc/$p/fd" 2>/dev/null | wc -l)
         role=worker
         [ "$p" = "$master" ] && role=master
-        echo "$role $p $rss $fds $anon $file"
+        echo "$1 $role $p $rss $fds $anon $file $thr"
     done
 }
 
-# warm-up: every cached question once, then the peak
+# warm-up: every question of the mix once, to its end, then 5 s of the mix
+for q in "GET /v1/accounts" "GET /v1/flows?account=acme&status=live" \
+    "GET /v1/lists/health?account=acme"; do
+    set -- $q
+    curl -s -o /dev/null --max-time 300 -H "X-API-Key: $token" "$url$2" || true
+done
+curl -s -o /dev/null --max-time 300 -X POST -H "X-API-Key: $token" \
+    -H 'Content-Type: application/json' \
+    -d '{"account":"acme","start_date":"2025-01-01","end_date":"2025-01-31"}' \
+    "$url/v1/campaigns/performance" || true
+curl -s -o /dev/null --max-time 300 -X POST -H "X-API-Key: $token" \
+    -H 'Content-Type: application/json' \
+    -d '{"account":"kiwi","start_date":"2025-02-01","end_date":"2025-02-28"}' \
+    "$url/v1/flows/performance" || true
 TOKEN=$token DELAY_MS=0 wrk -t2 -c32 -d5s -s bench/soak.lua "$url" >/dev/null
 TOKEN=$token DELAY_MS=0 wrk -t2 -c32 -d15s --latency -s bench/soak.lua "$url" >"$work/peak.txt"
 peak=$(sed -n 's/^SOAK .* rate=\([0-9.]*\) .*/\1/p' "$work/peak.txt")
 lat=$(sed -n 's/^SOAK .* p50_ms=\([0-9.]*\) .*/\1/p' "$work/peak.txt")
-delay=10
+delay=${DELAY_MS:-2}
 target=$(awk -v p="$peak" 'BEGIN { printf "%d", p * 0.8 }')
 conns=$(awk -v t="$target" -v d="$delay" -v l="$lat" \
     'BEGIN { c = int(t * (d + l) / 1000 + 0.5); if (c < 2) c = 2; if (c > 2000) c = 2000; print c }')
-# latency grows with the load: one 10 s calibration run corrects the connection count
-TOKEN=$token DELAY_MS=$delay wrk -t2 -c"$conns" -d10s -s bench/soak.lua "$url" >"$work/cal.txt"
-got=$(sed -n 's/^SOAK .* rate=\([0-9.]*\) .*/\1/p' "$work/cal.txt")
-conns=$(awk -v c="$conns" -v t="$target" -v g="$got" \
-    'BEGIN { n = int(c * t / (g > 1 ? g : 1) + 0.5); if (n < 2) n = 2; if (n > 2000) n = 2000; print n }')
-echo "soak: peak $peak requests/s (32 connections, p50 $lat ms); target $target/s: $got/s with" \
-     "the first guess, now $conns connections with a ${delay} ms pause, for $secs s"
+# latency grows with the load: calibration runs correct the connection count until the rate
+# is within 3% of the target (four at most)
+guesses=""
+for round in 1 2 3 4; do
+    TOKEN=$token DELAY_MS=$delay wrk -t2 -c"$conns" -d8s -s bench/soak.lua "$url" >"$work/cal.txt"
+    got=$(sed -n 's/^SOAK .* rate=\([0-9.]*\) .*/\1/p' "$work/cal.txt")
+    guesses="$guesses $conns:${got%.*}/s"
+    awk -v t="$target" -v g="$got" 'BEGIN { exit !(g >= t * 0.97 && g <= t * 1.03) }' && break
+    conns=$(awk -v c="$conns" -v t="$target" -v g="$got" \
+        'BEGIN { n = int(c * t / (g > 1 ? g : 1) + 0.5); if (n < 2) n = 2; if (n > 2000) n = 2000;
+                 print n }')
+done
+echo "soak: peak $peak requests/s (32 connections, p50 $lat ms); target $target/s; calibration" \
+     "(connections:rate)$guesses; soak with $conns connections and a ${delay} ms pause, for $secs s"
 echo "soak: the peak run: $(grep '^SOAK' "$work/peak.txt")"
-
-snapshot >"$work/start.txt"
 
 # the side loop: one uncached call and one abandoned call a second
 (
@@ -164,11 +188,13 @@ snapshot >"$work/start.txt"
 side=$!
 pids="$pids $side"
 
-# a reload a minute
+# a reload a minute, and a sample 50 s after each (workers of the same age every time)
 (
     t=0
     while [ $t -lt "$secs" ]; do
-        sleep 60; t=$((t + 60))
+        [ $((t + 50)) -lt "$secs" ] || break
+        sleep 50; snapshot $((t + 50)) >>"$work/samples.txt"
+        sleep 10; t=$((t + 60))
         if [ $t -lt "$secs" ] && kill -HUP "$master" 2>/dev/null; then
             echo "$t" >>"$work/reloads.txt"
         fi
@@ -180,18 +206,26 @@ pids="$pids $hup"
 TOKEN=$token DELAY_MS=$delay wrk -t2 -c"$conns" -d"${secs}s" --timeout 30s -s bench/soak.lua \
     "$url" >"$work/soak.txt"
 wait "$side" 2>/dev/null || true
-snapshot >"$work/end.txt"
+wait "$hup" 2>/dev/null || true
 
 echo "soak: $(grep '^SOAK' "$work/soak.txt")"
 cat "$work/side.txt"
 [ -s "$work/side-failures.txt" ] && head -5 "$work/side-failures.txt"
 echo "soak: SIGHUPs sent: $(cat "$work/reloads.txt" 2>/dev/null | wc -l)"
-echo "soak: per process at the start (role pid rss_kb fds anon_kb file_kb):"; sed 's/^/  /' "$work/start.txt"
-echo "soak: per process at the end:"; sed 's/^/  /' "$work/end.txt"
-awk 'FNR == NR { r[$1] += $3; f[$1] += $4; a[$1] += $5; next }
-     { r2[$1] += $3; f2[$1] += $4; a2[$1] += $5 }
-     END { for (k in r) printf "soak: %s rss %+.1f%% (anonymous %+.1f%%), fds %+.1f%% " \
-               "(start %d kB / %d fds, end %d kB / %d fds)\n", k, (r2[k] - r[k]) * 100 / r[k],
-               (a2[k] - a[k]) * 100 / (a[k] > 0 ? a[k] : 1), (f2[k] - f[k]) * 100 / f[k], r[k],
-               f[k], r2[k], f2[k] }' \
-    "$work/start.txt" "$work/end.txt"
+echo "soak: samples under load, per role summed (t_s role processes rss_kb anon_kb file_kb fds threads):"
+awk '{ k = $1 " " $2; n[k]++; r[k] += $4; f[k] += $5; a[k] += $6; fb[k] += $7; th[k] += $8;
+       if (!(k in seen)) { seen[k] = 1; order[++m] = k } }
+     END { for (i = 1; i <= m; i++) { k = order[i];
+               printf "  %s %d %d %d %d %d %d\n", k, n[k], r[k], a[k], fb[k], f[k], th[k] } }' \
+    "$work/samples.txt" | tee "$work/series.txt"
+awk '{ k = $2; if (!(k in r0)) { r0[k] = $4; a0[k] = $5; f0[k] = $7; t0[k] = $1 }
+       dr = ($4 - r0[k]) * 100 / r0[k]; da = ($5 - a0[k]) * 100 / a0[k];
+       df = ($7 - f0[k]) * 100 / f0[k];
+       if (dr > mr[k]) mr[k] = dr; if (-dr > mr[k]) mr[k] = -dr;
+       if (da > ma[k]) ma[k] = da; if (-da > ma[k]) ma[k] = -da;
+       if (df > mf[k]) mf[k] = df; if (-df > mf[k]) mf[k] = -df;
+       lr[k] = dr; la[k] = da; lf[k] = df; tl[k] = $1 }
+     END { for (k in r0) printf "soak: %s, %d s against %d s: rss %+.1f%% (anonymous %+.1f%%), " \
+               "fds %+.1f%%; largest difference from the first sample: rss %.1f%%, anonymous " \
+               "%.1f%%, fds %.1f%%\n", k, tl[k], t0[k], lr[k], la[k], lf[k], mr[k], ma[k],
+               mf[k] }' "$work/series.txt"
