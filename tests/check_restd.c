@@ -1944,13 +1944,13 @@ json_lines_with(const struct restd *d, const char *event)
     return n;
 }
 
-/* A small descriptor limit (RLIMIT_NOFILE 64, 120 idle connections): the worker keeps half the
- * limit for connections (the rest for Klaviyo, the store and logs) and stops accepting there
+/* A small descriptor limit (RLIMIT_NOFILE 128, 120 idle connections): the worker keeps half
+ * the limit for connections (the rest for Klaviyo, the store and logs) and stops accepting there
  * instead of spinning on accept(), says so in one JSON line instead of flooding the log, and
  * serves again once connections are gone. (Real time: 3 s at the cap.) */
 START_TEST(running_out_of_descriptors_pauses_accepting_without_spinning)
 {
-    struct restd_opts o = { .workers = 1, .nofile = 64 };
+    struct restd_opts o = { .workers = 1, .nofile = 128 };
     struct restd      d;
     struct reply      r;
     pid_t             worker;
