@@ -544,12 +544,16 @@ restd_start(struct restd *d, const struct restd_opts *o)
         int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         int nul = open("/dev/null", O_RDWR);
 
+        int         via_prlimit = 0;
+
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (o->nofile > 0) {
             struct rlimit rl = { (rlim_t)o->nofile, (rlim_t)o->nofile };
 
+            /* under valgrind (make check-valgrind) this process's limit is virtual and cannot
+             * be set: prlimit(1), run natively, sets it for the service instead */
             if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-                _exit(125);
+                via_prlimit = 1;
         }
         if (fd >= 0)
             dup2(fd, STDERR_FILENO);
@@ -559,6 +563,21 @@ restd_start(struct restd *d, const struct restd_opts *o)
         }
         if (chdir(d->dir) != 0)
             _exit(126);
+        if (via_prlimit) {
+            char  prog[] = "prlimit", dashes[] = "--", lim[64], *pargv[20];
+            int   k = 0;
+
+            snprintf(lim, sizeof(lim), "--nofile=%d:%d", o->nofile, o->nofile);
+            pargv[k++] = prog;
+            pargv[k++] = lim;
+            pargv[k++] = dashes;
+            for (int i = 0; i < a; i++)
+                pargv[k++] = argv[i];
+            pargv[k] = NULL;
+            environ = env;
+            execvp("prlimit", pargv);
+            _exit(125);
+        }
         execve(argv[0], argv, env);
         _exit(127);
     }
@@ -2109,12 +2128,22 @@ START_TEST(a_repeated_call_is_answered_from_the_answer_cache_with_the_same_data)
     snprintf(body, sizeof(body), "{\"end_date\":\"%s\",\"account\":\"kiwi\","
              "\"start_date\":\"%s\"}", end, start);
     c.body = body;
-    c.rid = "explicit";
-    call(&d, &c, &r);
-    assert_ok(&r);
-    ck_assert_int_eq((int)kmjson_num(kmjson_get(r.doc, "metadata"), "klaviyo_calls", -1), 0);
-    ck_assert(kept_answer(&d, "explicit"));
-    reply_free(&r);
+    /* no Klaviyo call: the preset's answer. On the loop once the worker that takes the call
+     * knows kiwi's time zone: the one that answered the preset does; the other learns it on
+     * its first kiwi call (a service thread, which reads the same kept answer) */
+    on_loop = 0;
+    for (int i = 0; i < 4 && !on_loop; i++) {
+        char rid[32];
+
+        snprintf(rid, sizeof(rid), "explicit-%d", i);
+        c.rid = rid;
+        call(&d, &c, &r);
+        assert_ok(&r);
+        ck_assert_int_eq((int)kmjson_num(kmjson_get(r.doc, "metadata"), "klaviyo_calls", -1), 0);
+        on_loop = kept_answer(&d, rid);
+        reply_free(&r);
+    }
+    ck_assert(on_loop);
 
     /* other arguments are another call */
     c.body = "{\"account\":\"kiwi\",\"timeframe\":\"last_30_days\",\"limit\":1}";

@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -214,23 +215,29 @@ START_TEST(a_secret_shorter_than_four_bytes_is_not_redacted_by_value)
 }
 END_TEST
 
-static atomic_int redacting;
+static atomic_int redacting, readers_running;
 
-/* Redact a line holding a long-lived secret, again and again, while secrets come and go. */
+/* Redact a line holding a long-lived secret, again and again, while secrets come and go;
+ * returns non-NULL when every line came out redacted. */
 static void *
 redact_loop(void *arg)
 {
-    long n = 0;
+    int leaked = 0, first = 1;
 
+    (void)arg;
     while (atomic_load(&redacting)) {
         char *r = kmsecret_redact("token=steady-secret-value-123 and more");
 
         if (strstr(r, "steady-secret-value-123"))
-            n = -1000000;
+            leaked = 1;
         free(r);
-        n++;
+        if (first) {
+            /* the churn starts once every reader is redacting */
+            atomic_fetch_add(&readers_running, 1);
+            first = 0;
+        }
     }
-    return (void *)(intptr_t)(n > 0);
+    return leaked ? NULL : (void *)1;
 }
 
 /* Readers scan a snapshot while the registry changes under them: every line is redacted, and
@@ -241,8 +248,11 @@ START_TEST(redaction_is_safe_while_secrets_are_added_and_freed)
     pthread_t t[4];
 
     atomic_store(&redacting, 1);
+    atomic_store(&readers_running, 0);
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, redact_loop, NULL), 0);
+    while (atomic_load(&readers_running) < 4)
+        sched_yield();
     for (int i = 0; i < 2000; i++) {
         char      v[40];
         kmsecret *s;
