@@ -82,12 +82,6 @@ kmconn_watch(kmconn_pool *p, void (*watch)(void *arg, size_t open), void *arg)
     p->watch_arg = arg;
 }
 
-size_t
-kmconn_open(const kmconn_pool *p)
-{
-    return p->open;
-}
-
 static void
 count(kmconn_pool *p, int delta)
 {

@@ -47,9 +47,6 @@ void kmconn_pool_free(kmconn_pool *p);
 /* Call watch(arg, open) whenever the number of open connections changes (NULL: stop). */
 void kmconn_watch(kmconn_pool *p, void (*watch)(void *arg, size_t open), void *arg);
 
-/* Connections made and not yet closed. */
-size_t kmconn_open(const kmconn_pool *p);
-
 /* evhttp_set_bevcb's callback (arg: the pool): a new connection's bufferevent. */
 struct bufferevent *kmconn_bev(struct event_base *base, void *pool);
 

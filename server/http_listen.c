@@ -139,8 +139,6 @@ kmhttp_listen(kmhttp *h, int fd, int trusted, kmerr *err)
     l->resume = evtimer_new(h->base, on_resume, l);
     if (!l->resume)
         return kmerr_set(err, KM_INTERNAL_ERROR, "cannot make the accept-resume timer");
-    /* a worker that reloads with connections still open starts paused */
-    kmh_on_conns(h, kmconn_open(h->conns));
     for (size_t i = 0; i < MAX_LISTENERS; i++) {
         if (!accepting[i].el) {
             accepting[i].el = evhttp_bound_socket_get_listener(l->bound);

@@ -302,7 +302,7 @@ raise_nofile(void)
 #define FD_PER_THREAD   18
 
 /* WORKER_CONNECTIONS, lowered so connections cannot take the descriptors the reserve keeps
- * (never below half the limit: a tiny limit is shared half and half). */
+ * (a limit too small for the reserve is shared half and half). */
 static size_t
 connection_cap(const kmcfg *cfg)
 {
