@@ -296,7 +296,8 @@ raise_nofile(void)
 }
 
 /* Descriptors a worker keeps for other things than client connections: listeners, logs, the
- * store, the event base and job queue (FD_RESERVE_BASE), and each service thread's curl multi
+ * store, the event base and job queue, and the Unix socket's UNIX_EXTRA_CONNS connections past
+ * the cap (FD_RESERVE_BASE), and each service thread's curl multi
  * handle with up to 16 Klaviyo connections and its wake-up pair (FD_PER_THREAD). */
 #define FD_RESERVE_BASE 64
 #define FD_PER_THREAD   18
