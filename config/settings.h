@@ -25,6 +25,8 @@ typedef struct kmcfg {
     int          klaviyo_timeout_s;    /* KLAVIYO_TIMEOUT_SECONDS: one Klaviyo request */
     int          request_deadline_s;   /* REQUEST_DEADLINE_SECONDS: one tool call */
     int          cache_ttl_s;          /* CACHE_TTL_SECONDS; 0 disables the cache */
+    int          refresh_ahead_s;      /* CACHE_REFRESH_AHEAD_SECONDS: refresh a kept answer
+                                          asked for this close to its expiry; 0 never */
     int          cache_max_mb;         /* CACHE_MAX_MB: store size bound */
     int          stale_grace_s;        /* STALE_GRACE_SECONDS: keep expired entries this long */
     char        *rest_host;            /* REST_HOST */

@@ -491,6 +491,7 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     h->full_logged = -ACCEPT_LOG_MS;
     h->svc = o->svc;
     h->reader = kmstore_loop_new(o->store, base);
+    h->refresh = kmrefresh_new(o->q, (size_t)o->cfg->queue_max, o->grow, o->grow_arg);
     h->mcp = kmmcph_new(o->cfg, o->store);
     h->store = o->store;
     LIST_INIT(&h->mcp_calls);
@@ -511,6 +512,7 @@ void
 kmhttp_drain(kmhttp *h, void (*idle)(void *arg), void *arg)
 {
     h->draining = 1;
+    kmrefresh_stop(h->refresh);
     h->idle = idle;
     h->idle_arg = arg;
     h->linger = evtimer_new(h->base, on_linger, h);
@@ -544,6 +546,21 @@ kmhttp_free(kmhttp *h)
     }
     if (h->notes_ev)
         event_free(h->notes_ev);
+    if (h->q) {
+        /* what the stopped service threads handed back last: refreshes (no request is left) */
+        struct kmjob_notes notes = STAILQ_HEAD_INITIALIZER(notes);
+        struct kmjob_note *n;
+
+        kmjobq_take(h->q, &notes);
+        while ((n = STAILQ_FIRST(&notes)) != NULL) {
+            STAILQ_REMOVE_HEAD(&notes, link);
+            if (!n->final)
+                free(n);
+            else
+                kmrefresh_done(h->refresh, n->job);
+        }
+    }
+    kmrefresh_free(h->refresh);
     if (h->linger)
         event_free(h->linger);
     if (h->mcp_poll)

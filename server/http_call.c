@@ -39,10 +39,15 @@ on_kept(void *arg, const kmstore_loop_reply *rep)
     kmhttp       *h = r->h;
     char         *text = NULL, *line;
     size_t        len = 0;
+    int           due = 0;
 
     if (rep->found)
         text = kmsvc_probe_answer(h->svc, &r->probe, rep->body, rep->len, rep->remaining,
-                                  r->t0, &len);
+                                  r->t0, &len, &due);
+    if (text && due && r->req && !r->gone)
+        /* a hot answer about to expire: a service thread makes it again meanwhile */
+        kmrefresh_ask(h->refresh, r->probe.key, r->job.tool, r->job.args, view_of(r), r->rid,
+                      kmsvc_refresh_window(h->svc));
     kmsvc_probe_clear(&r->probe);
     if (r->gone || !r->req) {
         /* the client left while the store answered */
@@ -214,6 +219,8 @@ kmh_on_notes(evutil_socket_t fd, short what, void *arg)
         if (!n)
             break;
         STAILQ_REMOVE_HEAD(&notes, link);
+        if (kmrefresh_done(h->refresh, n->job))
+            continue;           /* a refresh ended: no request waits on it */
         r = n->job->owner;
         if (n->final) {
             job_done(r);        /* the note is part of the job: do not touch it again */

@@ -27,6 +27,7 @@
 #include "mcphttp.h"
 #include "metrics.h"
 #include "reg.h"
+#include "refresh.h"
 #include "route.h"
 #include "result.h"
 #include "shape.h"
@@ -90,6 +91,7 @@ struct kmhttp {
     size_t             tools_len;
     kmsvc             *svc;               /* names kept answers (kmsvc_probe_call) */
     kmstore_loop      *reader;            /* reads them without blocking the loop */
+    kmrefresh         *refresh;           /* computes hot ones again before they expire */
     kmmcph            *mcp;               /* the /mcp endpoint's decisions */
     LIST_HEAD(, kmreq) mcp_calls;         /* MCP tool calls queued or running */
     size_t             n_mcp_calls;

@@ -57,6 +57,8 @@ struct kmjob {
     char                 rid[65];   /* request id, tags the service thread's log lines */
     atomic_bool          cancelled; /* set by the loop when the client went away */
     void                *owner;     /* the loop's request context; loop thread only */
+    int                  background; /* no client waits on it: a refresh of a kept answer
+                                        (refresh.h), run with kmsvc_refresh */
     STAILQ_ENTRY(kmjob)  link;
     struct kmjob_note    final;
 };

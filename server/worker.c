@@ -47,6 +47,8 @@ struct worker {
     int                         nextra;  /* added threads alive */
     struct event               *beat, *sigterm, *sigint, *grace;
     int                         stopping;
+    atomic_bool                 quit;    /* the threads stop: a refresh a thread runs after
+                                            its call (refresh_after) ends */
 };
 
 /* --- service threads --------------------------------------------------------------------- */
@@ -64,10 +66,29 @@ on_progress(void *arg, int done, int total)
     kmjobq_progress(p->q, p->job, done, total);
 }
 
+/* Finish `job` (answered from a kept answer in its refresh window, read on this thread) and
+ * then, the caller answered, compute that answer again here (kmsvc_refresh). */
+static void
+refresh_after(struct worker *w, kmsvc_thread *th, struct kmjob *job)
+{
+    const struct kmtool *tool = job->tool;
+    kmshape_view         view = (kmshape_view)job->view;
+    json_object         *args = NULL;
+
+    if (json_object_deep_copy(job->args, &args, NULL) != 0)
+        args = NULL;
+    kmjobq_finish(w->q, job);   /* the job is the loop's again: not touched after this */
+    if (args && !kmjobq_stopping(w->q))
+        kmsvc_refresh(th, tool, args, view, &w->quit);
+    json_object_put(args);
+}
+
 /* Run jobs until the queue stops (`extra`: or until idle for EXTRA_IDLE_MS). */
 static void
-serve_jobs(kmsvc_thread *th, kmjobq *q, int extra)
+serve_jobs(struct worker *w, kmsvc_thread *th, int extra)
 {
+    kmjobq *q = w->q;
+
     for (;;) {
         struct kmjob       *job = extra ? kmjobq_pop_idle(q, EXTRA_IDLE_MS) : kmjobq_pop(q);
         struct progress_arg p;
@@ -77,7 +98,12 @@ serve_jobs(kmsvc_thread *th, kmjobq *q, int extra)
         p.q = q;
         p.job = job;
         kmlog_set_request_id(job->rid);
-        if (atomic_load(&job->cancelled)) {
+        if (job->background) {
+            /* a refresh (refresh.h); a stopping worker starts none */
+            if (!atomic_load(&job->cancelled) && !kmjobq_stopping(q))
+                kmsvc_refresh(th, job->tool, job->args, (kmshape_view)job->view,
+                              &job->cancelled);
+        } else if (atomic_load(&job->cancelled)) {
             /* the client left while the job waited for a thread */
             job->envelope = NULL;
             job->status = 499;
@@ -85,6 +111,11 @@ serve_jobs(kmsvc_thread *th, kmjobq *q, int extra)
             job->envelope = kmsvc_call_at(th, job->tool, job->args, (kmshape_view)job->view,
                                           job->arrived_ms, &job->cancelled,
                                           job->stream ? on_progress : NULL, &p, &job->status);
+            if (kmsvc_thread_due(th)) {
+                refresh_after(w, th, job);      /* finishes the job first */
+                kmlog_set_request_id(NULL);
+                continue;
+            }
         }
         kmlog_set_request_id(NULL);
         kmjobq_finish(q, job);      /* the job is the loop's again: not touched after this */
@@ -96,7 +127,7 @@ service_main(void *arg)
 {
     struct svcthr *t = arg;
 
-    serve_jobs(t->th, t->w->q, 0);
+    serve_jobs(t->w, t->th, 0);
     return NULL;
 }
 
@@ -109,7 +140,7 @@ extra_main(void *arg)
     kmerr          err = { 0 };
 
     if (kmsvc_thread_new(w->svc, &th, &err) == KM_OK)
-        serve_jobs(th, w->q, 1);
+        serve_jobs(w, th, 1);
     else
         kmlogf(KMLOG_WARN, "service_thread_failed", "%s", err.msg);
     kmsvc_thread_free(th);
@@ -185,6 +216,7 @@ start_threads(struct worker *w, kmerr *err)
 static void
 stop_threads(struct worker *w)
 {
+    atomic_store(&w->quit, true);
     if (w->q)
         kmjobq_stop(w->q);
     /* added threads are detached: wait until the last has left (they use w->svc) */

@@ -1088,6 +1088,34 @@ START_TEST(an_entry_expires_after_its_ttl)
 }
 END_TEST
 
+START_TEST(a_refresh_fetches_again_what_is_older_than_its_window)
+{
+    struct client c;
+    json_object  *doc = NULL;
+    kmerr         err = { 0 };
+
+    client_open(&c, _i, "acme");
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_OK);
+    json_object_put(doc);
+    usleep(400 * 1000);
+    /* a call that refreshes with a 300 ms window does not use the 400 ms old response */
+    c.call.max_age_ms = 300;
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_OK);
+    json_object_put(doc);
+    ck_assert_int_eq(sim_calls("GET /api/flows"), 2);
+    ck_assert_int_eq(c.call.cache_hits, 0);
+    /* the response it fetched is young enough for it, and for every other call */
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_OK);
+    json_object_put(doc);
+    c.call.max_age_ms = 0;
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_OK);
+    json_object_put(doc);
+    ck_assert_int_eq(sim_calls("GET /api/flows"), 2);
+    ck_assert_int_eq(c.call.cache_hits, 2);
+    client_close(&c);
+}
+END_TEST
+
 START_TEST(a_ttl_of_zero_disables_the_cache)
 {
     struct client c;
@@ -1870,6 +1898,7 @@ kl_suite(void)
     tcase_add_loop_test(tc, posts_are_cached_by_body_and_accounts_never_share, 0, 2);
     tcase_add_loop_test(tc, errors_are_never_cached, 0, 2);
     tcase_add_loop_test(tc, an_entry_expires_after_its_ttl, 0, 2);
+    tcase_add_loop_test(tc, a_refresh_fetches_again_what_is_older_than_its_window, 0, 2);
     tcase_add_loop_test(tc, a_ttl_of_zero_disables_the_cache, 0, 2);
     tcase_add_loop_test(tc, an_expired_answer_is_served_with_a_warning_when_klaviyo_fails, 0, 2);
     tcase_add_loop_test(tc, identical_requests_from_four_processes_make_one_klaviyo_call, 0, 2);

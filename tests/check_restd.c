@@ -3441,6 +3441,94 @@ START_TEST(metrics_count_known_traffic_across_workers)
 }
 END_TEST
 
+/* A kept answer asked for in its last CACHE_REFRESH_AHEAD_SECONDS is computed again in the
+ * background (once, whichever worker saw it: a marker in the store), so a caller after its
+ * first expiry is still answered from the answer cache. _i: LMDB, Redis, or LMDB with
+ * refreshing off (the control: the same caller then waits for a new answer). */
+START_TEST(a_hot_answer_is_computed_again_before_it_expires)
+{
+    static const char *const on[] = { "CACHE_TTL_SECONDS=6", "CACHE_REFRESH_AHEAD_SECONDS=2",
+                                      NULL };
+    static const char *const off[] = { "CACHE_TTL_SECONDS=6", "CACHE_REFRESH_AHEAD_SECONDS=0",
+                                       NULL };
+    int               refresh = _i != 2;
+    struct restd_opts o = { .workers = 2, .backend = _i == BE_REDIS ? BE_REDIS : BE_LMDB,
+                            .env = refresh ? on : off };
+    struct restd      d;
+    struct reply      cold, r;
+    const char       *body = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\","
+                             "\"end_date\":\"2025-02-28\"}";
+    json_object      *before, *after, *meta;
+    int64_t           t_kept;
+    int               calls0, calls_cold, calls_refreshed = 0;
+
+    test_up();
+    restd_start(&d, &o);
+    before = scrape(&d);
+    calls0 = sim_total_calls();
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &cold);
+    t_kept = now_ms();                      /* the answer was kept just before: 6 s fresh */
+    assert_ok(&cold);
+    calls_cold = sim_total_calls() - calls0;
+    ck_assert_int_gt(calls_cold, 0);
+    /* far from its expiry: answered from the answer cache, nothing refreshed */
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);
+    assert_ok(&r);
+    ck_assert_int_eq((int)kmjson_num(kmjson_get(r.doc, "metadata"), "klaviyo_calls", -1), 0);
+    reply_free(&r);
+    ck_assert_int_eq(sim_total_calls() - calls0, calls_cold);
+    /* in its last two seconds: still the kept answer, on both workers, a few times */
+    while (now_ms() - t_kept < 4300)
+        usleep(50 * 1000);
+    for (int i = 0; i < 6; i++) {
+        post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);
+        assert_ok(&r);
+        ck_assert_int_eq((int)kmjson_num(kmjson_get(r.doc, "metadata"), "klaviyo_calls", -1),
+                         0);
+        reply_free(&r);
+    }
+    if (refresh) {
+        /* one refresh, made in the background: the Klaviyo requests again (the account's
+         * time zone is known by then), once */
+        after = scrape(&d);
+        for (int i = 0; i < 100 && delta(before, after, "klaviyo_mcp_answer_cache_refreshes_"
+                                                        "total{result=\"kept\"}") < 1; i++) {
+            json_object_put(after);
+            usleep(50 * 1000);
+            after = scrape(&d);
+        }
+        ck_assert_double_eq(delta(before, after, "klaviyo_mcp_answer_cache_refreshes_total"
+                                                 "{result=\"kept\"}"), 1);
+        ck_assert_double_eq(delta(before, after, "klaviyo_mcp_answer_cache_refreshes_total"
+                                                 "{result=\"failed\"}"), 0);
+        json_object_put(after);
+        calls_refreshed = sim_total_calls() - calls0 - calls_cold;
+        ck_assert_int_gt(calls_refreshed, 0);
+    }
+    /* past the first answer's expiry (and not yet in the new one's last two seconds) */
+    while (now_ms() - t_kept < 6600)
+        usleep(50 * 1000);
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);
+    assert_ok(&r);
+    meta = kmjson_get(r.doc, "metadata");
+    ck_assert(json_object_equal(kmjson_get(r.doc, "data"), kmjson_get(cold.doc, "data")));
+    if (refresh) {
+        ck_assert_int_eq((int)kmjson_num(meta, "klaviyo_calls", -1), 0);
+        ck_assert_int_eq(sim_total_calls() - calls0, calls_cold + calls_refreshed);
+    } else {
+        ck_assert_int_gt((int)kmjson_num(meta, "klaviyo_calls", -1), 0);
+        after = scrape(&d);
+        ck_assert_double_eq(delta(before, after, "klaviyo_mcp_answer_cache_refreshes_total"
+                                                 "{result=\"kept\"}"), 0);
+        json_object_put(after);
+    }
+    reply_free(&r);
+    reply_free(&cold);
+    json_object_put(before);
+    restd_stop(&d);
+}
+END_TEST
+
 START_TEST(metrics_count_respawns_and_reloads)
 {
     struct restd_opts o = { .workers = 2 };
@@ -3491,6 +3579,7 @@ restd_suite(void)
                         BE_REDIS + 1);
     tcase_add_loop_test(tc, a_repeated_call_is_answered_from_the_answer_cache_with_the_same_data,
                         BE_LMDB, BE_REDIS + 1);
+    tcase_add_loop_test(tc, a_hot_answer_is_computed_again_before_it_expires, 0, 3);
     tcase_add_test(tc, get_v1_tools_lists_every_tool_with_its_schemas);
     tcase_add_test(tc, the_budget_route_follows_the_rate_windows_and_is_never_a_kept_answer);
     tcase_add_test(tc, query_values_are_coerced_by_the_input_schema);

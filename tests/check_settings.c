@@ -92,6 +92,7 @@ START_TEST(the_documented_defaults_match_the_loaded_ones)
     ck_assert_int_eq(atoi(doc_default("REQUEST_DEADLINE_SECONDS")), c.request_deadline_s);
     ck_assert_int_eq(atoi(doc_default("CACHE_TTL_SECONDS")), c.cache_ttl_s);
     ck_assert_int_eq(atoi(doc_default("CACHE_MAX_MB")), c.cache_max_mb);
+    ck_assert_int_eq(atoi(doc_default("CACHE_REFRESH_AHEAD_SECONDS")), c.refresh_ahead_s);
     ck_assert_int_eq(atoi(doc_default("STALE_GRACE_SECONDS")), c.stale_grace_s);
     ck_assert_str_eq(doc_default("REST_HOST"), c.rest_host);
     ck_assert_int_eq(atoi(doc_default("REST_PORT")), c.rest_port);
@@ -339,6 +340,8 @@ static const struct {
     { "REQUEST_DEADLINE_SECONDS", "3601" },
     { "CACHE_TTL_SECONDS", "-1" },
     { "CACHE_TTL_SECONDS", "86401" },
+    { "CACHE_REFRESH_AHEAD_SECONDS", "-1" },
+    { "CACHE_REFRESH_AHEAD_SECONDS", "3601" },
     { "CACHE_MAX_MB", "15" },
     { "CACHE_MAX_MB", "65537" },
     { "STALE_GRACE_SECONDS", "-5" },

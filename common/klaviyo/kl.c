@@ -262,6 +262,22 @@ fail(kmkl *kl, kmkl_call *call, struct req *r, kmcode rc)
     finish(kl, call, r, rc);
 }
 
+/* A fresh cached response this call may use: 1 with *doc (new) and *age_ms. A call that
+ * refreshes (max_age_ms) does not use one older than that. */
+static int
+fresh_enough(kmkl *kl, const kmkl_call *call, const struct req *r, json_object **doc,
+             int64_t *age_ms)
+{
+    if (!kmcache_lookup(kl->store, r->key, 0, doc, age_ms))
+        return 0;
+    if (call->max_age_ms > 0 && *age_ms > call->max_age_ms) {
+        json_object_put(*doc);
+        *doc = NULL;
+        return 0;
+    }
+    return 1;
+}
+
 /* START and PEER: the cache and the in-flight marker. */
 static void
 step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
@@ -276,7 +292,7 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
         r->ph = PH_SLOT;
         return;
     }
-    if (kmcache_lookup(kl->store, r->key, 0, &doc, &age)) {
+    if (fresh_enough(kl, call, r, &doc, &age)) {
         cache_hit(kl, call, r, doc, age);
         return;
     }
@@ -320,7 +336,7 @@ step_cache(kmkl *kl, kmkl_call *call, struct req *r, int64_t now)
     }
     r->locked = 1;
     /* the previous holder may have stored its answer between our look and our lock */
-    if (kmcache_lookup(kl->store, r->key, 0, &doc, &age)) {
+    if (fresh_enough(kl, call, r, &doc, &age)) {
         cache_hit(kl, call, r, doc, age);
         return;
     }

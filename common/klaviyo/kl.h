@@ -72,6 +72,9 @@ typedef struct kmkl_call {
     int                     degraded;     /* set with a stale-cache or degraded-store note:
                                              the answer is not one to keep (answers.h) */
     int64_t                 oldest_ms;    /* age of the oldest cached response used */
+    int64_t                 max_age_ms;   /* > 0: a cached response older than this is not
+                                             used, it is fetched again (a refresh ahead of
+                                             expiry); 0: any fresh one */
     int64_t                 max_wait_ms;  /* longest wait for a rate slot per request; 0 means
                                              the default short bound (5 s). A tool that planned
                                              its calls with kmkl_plan sets it to the time left

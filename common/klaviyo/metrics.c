@@ -51,6 +51,7 @@ struct table {
     struct route_row   routes[KMMET_MAX_ROUTES];
     counter            answer_hits;
     counter            answer_misses;
+    counter            answer_refreshes[2];   /* [0] failed, [1] kept */
     counter            cache[KMMET_CACHE_N];
     counter            coalesced;
     counter            klaviyo[KMT_COUNT][N_KL];
@@ -144,6 +145,13 @@ kmmet_answer_cache(int hit)
 {
     if (tab)
         add(hit ? &tab->answer_hits : &tab->answer_misses, 1);
+}
+
+void
+kmmet_answer_refresh(int kept)
+{
+    if (tab)
+        add(&tab->answer_refreshes[kept ? 1 : 0], 1);
 }
 
 void
@@ -310,6 +318,13 @@ render_klaviyo(kmbuf *b)
                   (unsigned long long)get(&tab->answer_hits));
     kmbuf_appendf(b, PREFIX "answer_cache_lookups_total{result=\"miss\"} %llu\n",
                   (unsigned long long)get(&tab->answer_misses));
+    head(b, "answer_cache_refreshes_total", "counter",
+         "Kept answers computed again shortly before they expire because they were asked "
+         "for (CACHE_REFRESH_AHEAD_SECONDS): kept anew, or failed (the answer then expires).");
+    kmbuf_appendf(b, PREFIX "answer_cache_refreshes_total{result=\"kept\"} %llu\n",
+                  (unsigned long long)get(&tab->answer_refreshes[1]));
+    kmbuf_appendf(b, PREFIX "answer_cache_refreshes_total{result=\"failed\"} %llu\n",
+                  (unsigned long long)get(&tab->answer_refreshes[0]));
     head(b, "cache_lookups_total", "counter",
          "Lookups in the shared Klaviyo response cache: fresh hit, miss, or stale answer "
          "served because Klaviyo failed.");

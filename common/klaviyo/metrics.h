@@ -44,6 +44,8 @@ void kmmet_request(const char *route, int status, int64_t ms);
 /* A lookup in the answer cache (answers.h) of a call whose answer may be kept: served from
  * it (hit 1) or computed (hit 0). */
 void kmmet_answer_cache(int hit);
+/* A kept answer computed again ahead of its expiry: kept anew (1) or failed (0). */
+void kmmet_answer_refresh(int kept);
 /* A lookup in the shared Klaviyo response cache: fresh hit, miss, or an expired answer
  * served because Klaviyo failed. */
 void kmmet_cache(enum kmmet_cache result);

@@ -1,8 +1,9 @@
 /* answers.c — answer cache entries (see answers.h).
  *
  * Entry text: "KMANS1\n" canon "\n" head "\n" data warnings summary, where head is a compact
- * JSON object {"d":n,"w":n,"s":n|-1,"r":responses,"account":..,"period":..,"currency":..}
- * giving the byte lengths of the three JSON texts that follow it.
+ * JSON object {"d":n,"w":n,"s":n|-1,"r":responses,"x":expires,"account":..,"period":..,
+ * "currency":..} giving the byte lengths of the three JSON texts that follow it and the
+ * wall-clock ms at which the entry stops being fresh.
  */
 #include "answers.h"
 #include "buf.h"
@@ -105,7 +106,8 @@ kmans_key(const char *canon)
 /* --- entries ------------------------------------------------------------------------ */
 
 char *
-kmans_pack(const char *canon, json_object *envelope, int responses, size_t *len)
+kmans_pack(const char *canon, json_object *envelope, int responses, int64_t expires_ms,
+           size_t *len)
 {
     json_object *meta = kmjson_get(envelope, "metadata");
     json_object *head = json_object_new_object();
@@ -121,6 +123,7 @@ kmans_pack(const char *canon, json_object *envelope, int responses, size_t *len)
     json_object_object_add(head, "s",
                            json_object_new_int64(sum_copy ? (int64_t)strlen(sum_copy) : -1));
     json_object_object_add(head, "r", json_object_new_int(responses));
+    json_object_object_add(head, "x", json_object_new_int64(expires_ms));
     json_object_object_add(head, "account", json_object_get(kmjson_get(meta, "account")));
     json_object_object_add(head, "period", json_object_get(kmjson_get(meta, "period")));
     if (kmjson_get(meta, "currency"))
@@ -163,6 +166,7 @@ kmans_parse(const char *text, size_t len, const char *canon, kmans_entry *e)
         kmans_entry_clear(e);
         return 0;
     }
+    e->expires_ms = (int64_t)kmjson_num(e->head, "x", 0);
     e->data = p;
     e->data_len = (size_t)d;
     e->warnings = p + d;

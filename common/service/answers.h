@@ -29,6 +29,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct kmtool;
 
@@ -46,13 +47,16 @@ char *kmans_canon(const struct kmtool *tool, json_object *args, int model_view,
 char *kmans_key(const char *canon);
 
 /* The entry of a successful envelope {"data","metadata","warnings"[,"summary"]} computed
- * for `canon` from `responses` Klaviyo responses (fetched or cached). */
-char *kmans_pack(const char *canon, json_object *envelope, int responses, size_t *len);
+ * for `canon` from `responses` Klaviyo responses (fetched or cached), fresh until the
+ * wall-clock time expires_ms (km_wall_ms). */
+char *kmans_pack(const char *canon, json_object *envelope, int responses, int64_t expires_ms,
+                 size_t *len);
 
 /* An entry read back: pieces borrowed from the entry text. */
 typedef struct kmans_entry {
     const char *data, *warnings, *summary;  /* JSON text; summary NULL when absent */
     size_t      data_len, warnings_len, summary_len;
+    int64_t     expires_ms;                 /* km_wall_ms time it stops being fresh; 0 unknown */
     json_object *head;                      /* account, period, currency, responses: the
                                                caller puts it (kmans_entry_clear) */
 } kmans_entry;

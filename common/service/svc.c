@@ -45,7 +45,11 @@ struct kmsvc {
 struct kmsvc_thread {
     kmsvc *svc;
     kmkl  *kl;
+    int    due;     /* its last call was answered from a kept answer due for a refresh */
 };
+
+/* The marker of an answer's refresh in the store: "r:" and the answer's key. */
+#define REFRESH_MARK "r:"
 
 kmcode
 kmsvc_open(const kmcfg *cfg, const kmaccounts *accounts, kmsvc **out, kmerr *err)
@@ -324,6 +328,25 @@ check_call(kmsvc *svc, const struct kmtool *tool, json_object *args,
     return KM_OK;
 }
 
+int64_t
+kmsvc_refresh_window(const kmsvc *svc)
+{
+    int64_t ahead = (int64_t)svc->cfg->refresh_ahead_s * 1000;
+    int64_t half = (int64_t)svc->cfg->cache_ttl_s * 1000 / 2;
+
+    /* at most half the time-to-live: a refreshed answer is never due again at once */
+    return ahead < half ? ahead : half;
+}
+
+/* Whether a kept answer is close enough to its expiry to be computed again. */
+static int
+refresh_due(const kmsvc *svc, const kmans_entry *e)
+{
+    int64_t win = kmsvc_refresh_window(svc);
+
+    return win > 0 && e->expires_ms > 0 && e->expires_ms - km_wall_ms() <= win;
+}
+
 /* Whether answers of `tool` are kept at all. */
 static int
 keeps_answers(const kmsvc *svc, const struct kmtool *tool)
@@ -402,13 +425,17 @@ kmsvc_probe_clear(kmsvc_probe *p)
 
 char *
 kmsvc_probe_answer(kmsvc *svc, const kmsvc_probe *p, const char *entry, size_t len, int budget,
-                   int64_t arrived_ms, size_t *out_len)
+                   int64_t arrived_ms, size_t *out_len, int *due)
 {
     kmans_entry e;
     char       *text;
 
+    if (due)
+        *due = 0;
     if (!p->canon || !kmans_parse(entry, len, p->canon, &e))
         return NULL;
+    if (due)
+        *due = refresh_due(svc, &e);
     text = kmans_render(&e, svc->cfg->klaviyo_revision, (double)(km_now_ms() - arrived_ms),
                         budget, out_len);
     kmans_entry_clear(&e);
@@ -435,6 +462,7 @@ kept_answer(kmsvc_thread *th, const char *canon, const char *key, const struct k
         goto out;
     if (kmkl_report_budget(th->kl, acct, &budget, &reset, &e) != KM_OK)
         budget = -1;
+    th->due = refresh_due(svc, &ent);
     text = kmans_render(&ent, svc->cfg->klaviyo_revision, (double)(km_now_ms() - arrived_ms),
                         budget, &tlen);
     kmans_entry_clear(&ent);
@@ -449,30 +477,77 @@ out:
     return env;
 }
 
-/* Keep a finished answer for as long as the oldest Klaviyo response it stands on is fresh. */
-static void
+/* Keep a finished answer for as long as the oldest Klaviyo response it stands on is fresh:
+ * 1 when it was kept. */
+static int
 keep_answer(kmsvc *svc, const char *canon, const char *key, json_object *env,
             const kmkl_call *call)
 {
     int64_t ttl_ms = (int64_t)svc->cfg->cache_ttl_s * 1000 - call->oldest_ms;
+    int     ttl_s = (int)(ttl_ms / 1000), kept = 0;
     size_t  len;
     char   *entry;
     kmerr   e = { 0 };
 
     if (call->degraded || ttl_ms < 1000)
-        return;
-    entry = kmans_pack(canon, env, call->calls_done + call->cache_hits, &len);
-    if (kmstore_cache_put(svc->store, key, entry, len, (int)(ttl_ms / 1000), &e) != KM_OK &&
-        e.code != KM_PAYLOAD_TOO_LARGE)
+        return 0;
+    /* the store keeps it ttl_s whole seconds: it stops being fresh then */
+    entry = kmans_pack(canon, env, call->calls_done + call->cache_hits,
+                       km_wall_ms() + (int64_t)ttl_s * 1000, &len);
+    if (kmstore_cache_put(svc->store, key, entry, len, ttl_s, &e) == KM_OK)
+        kept = 1;
+    else if (e.code != KM_PAYLOAD_TOO_LARGE)
         kmlogf(KMLOG_WARN, "answer_cache_unavailable", "keeping an answer failed: %s", e.msg);
     kmerr_clear(&e);
     free(entry);
+    return kept;
 }
 
-json_object *
-kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
-              kmshape_view view, int64_t arrived_ms, atomic_bool *cancelled,
-              kmsvc_progress_fn *progress, void *progress_arg, int *status)
+/* Whether this thread should compute the answer under key again now: it is still due (no
+ * one refreshed it meanwhile) and this thread holds its refresh marker, which nobody else
+ * can take for the rest of the window (the marker is left to expire, done or failed, so that
+ * a failing refresh is tried once per window, not once per caller). */
+static int
+claim_refresh(kmsvc *svc, const char *canon, const char *key)
+{
+    char       *body = NULL, *mark;
+    size_t      len = 0;
+    int64_t     age = 0;
+    int         fresh = 0, acquired = 0, still = 1;
+    kmans_entry ent;
+    kmerr       e = { 0 };
+
+    if (kmstore_cache_get(svc->store, key, &body, &len, &age, &fresh, &e) == KM_OK && fresh &&
+        kmans_parse(body, len, canon, &ent)) {
+        still = refresh_due(svc, &ent);
+        kmans_entry_clear(&ent);
+    }
+    free(body);
+    kmerr_clear(&e);
+    if (!still)
+        return 0;
+    mark = km_xasprintf(REFRESH_MARK "%s", key);
+    if (kmstore_lock(svc->store, mark, (int)kmsvc_refresh_window(svc), &acquired, &e) != KM_OK) {
+        kmlogf(KMLOG_WARN, "answer_refresh_unavailable", "the refresh marker failed: %s",
+               e.msg);
+        acquired = 0;
+    }
+    kmerr_clear(&e);
+    free(mark);
+    return acquired;
+}
+
+enum call_mode {
+    CALL_ANSWER,        /* a caller's: a kept answer serves it */
+    CALL_REFRESH        /* kmsvc_refresh: compute the kept answer again (claim_refresh) */
+};
+
+/* One call (kmsvc_call_at) or one refresh (kmsvc_refresh: NULL when it is not this thread's
+ * to make). *kept says whether the answer was kept in the answer cache. */
+static json_object *
+run_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args, kmshape_view view,
+         int64_t arrived_ms, atomic_bool *cancelled, kmsvc_progress_fn *progress,
+         void *progress_arg, int *status, enum call_mode mode, int *kept)
 {
     kmsvc           *svc = th->svc;
     const kmcfg     *cfg = svc->cfg;
@@ -486,6 +561,8 @@ kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     char            *canon = NULL, *key = NULL;
     kmcode           rc;
 
+    th->due = 0;
+    *kept = 0;
     call.warnings = json_object_new_array();
     call.cancelled = cancelled;
     call.progress = progress;
@@ -520,13 +597,24 @@ kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
         goto fail;
     if (keeps_answers(svc, tool) &&
         answer_key(svc, tool, args, view, ctx.acct, ctx.today, &canon, &key)) {
-        env = kept_answer(th, canon, key, ctx.acct, t0);
+        if (mode == CALL_ANSWER)
+            env = kept_answer(th, canon, key, ctx.acct, t0);
         if (env) {
             json_object_put(call.warnings);
             *status = 200;
             goto done;
         }
-        kmmet_answer_cache(0);
+        if (mode == CALL_ANSWER)
+            kmmet_answer_cache(0);
+    }
+    if (mode == CALL_REFRESH) {
+        if (!key || !claim_refresh(svc, canon, key)) {
+            json_object_put(call.warnings);
+            *status = 0;
+            goto done;
+        }
+        /* responses as old as the answer would make it as short-lived: fetch those again */
+        call.max_age_ms = kmsvc_refresh_window(svc);
     }
 
     rc = tool->run(&ctx, args, &data, &err);
@@ -569,7 +657,7 @@ kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
         free(text);
     }
     if (key)
-        keep_answer(svc, canon, key, env, &call);
+        *kept = keep_answer(svc, canon, key, env, &call);
     kmshape_info_clear(&shaped);
     *status = 200;
 done:
@@ -587,4 +675,56 @@ fail:
     free(canon);
     free(key);
     return env;
+}
+
+json_object *
+kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
+              kmshape_view view, int64_t arrived_ms, atomic_bool *cancelled,
+              kmsvc_progress_fn *progress, void *progress_arg, int *status)
+{
+    int kept;
+
+    return run_call(th, tool, args, view, arrived_ms, cancelled, progress, progress_arg, status,
+                    CALL_ANSWER, &kept);
+}
+
+int
+kmsvc_thread_due(const kmsvc_thread *th)
+{
+    return th->due;
+}
+
+int
+kmsvc_refresh(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
+              kmshape_view view, atomic_bool *cancelled)
+{
+    int64_t      t0 = km_now_ms();
+    int          status = 0, kept = 0;
+    json_object *env = run_call(th, tool, args, view, t0, cancelled, NULL, NULL, &status,
+                                CALL_REFRESH, &kept);
+    json_object *error = kmjson_get(env, "error");
+    const char  *account = kmjson_str(args, "account");
+
+    if (!env)
+        return 0;   /* not due any more, or another thread, worker or host has it */
+    th->due = 0;
+    if (kept) {
+        kmlogf(KMLOG_DEBUG, "answer_refreshed", "%s for account '%s' computed again ahead of "
+               "its expiry in %lld ms", tool->name, account ? account : "(default)",
+               (long long)(km_now_ms() - t0));
+    } else if (status == kmerr_http_status(KM_CANCELLED)) {
+        kmlogf(KMLOG_DEBUG, "answer_refresh_cancelled", "%s: the worker is stopping",
+               tool->name);
+        json_object_put(env);
+        return 0;
+    } else {
+        /* the kept answer expires as it would have; its next caller computes it */
+        kmlogf(KMLOG_WARN, "answer_refresh_failed", "%s for account '%s' could not be computed "
+               "again ahead of its expiry: %s", tool->name, account ? account : "(default)",
+               error ? kmjson_str(error, "message") : "the answer rests on stale or degraded "
+               "data, which is not kept");
+    }
+    kmmet_answer_refresh(kept);
+    json_object_put(env);
+    return kept;
 }

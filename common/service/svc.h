@@ -105,9 +105,38 @@ void kmsvc_probe_clear(kmsvc_probe *p);
 
 /* The envelope text of `entry` (len bytes, read under p->key) for a call that arrived at
  * arrived_ms, with `budget` report calls left (< 0 unknown). NULL when the entry is not p's
- * call (then it is a miss). A new string (free()), *out_len its length. */
+ * call (then it is a miss). A new string (free()), *out_len its length. *due (may be NULL)
+ * is set when the entry expires within kmsvc_refresh_window: the transport may then have a
+ * service thread run kmsvc_refresh for the same call. */
 char *kmsvc_probe_answer(kmsvc *svc, const kmsvc_probe *p, const char *entry, size_t len,
-                         int budget, int64_t arrived_ms, size_t *out_len);
+                         int budget, int64_t arrived_ms, size_t *out_len, int *due);
+
+/* --- refreshing kept answers ahead of their expiry ------------------------------------------
+ * A kept answer that is asked for within the refresh window before it expires
+ * (CACHE_REFRESH_AHEAD_SECONDS, at most half of CACHE_TTL_SECONDS) is computed again in the
+ * background, so that the callers of a hot answer never wait while it is made again: the
+ * refresh runs the tool as a call would, except that it does not read the kept answer and
+ * fetches again every Klaviyo response older than the window (else the new answer would
+ * expire with the old one). It costs the Klaviyo requests the first caller after the expiry
+ * would have made, at most a window sooner; an answer nobody asks for in its last window is
+ * not refreshed. What a caller sees does not change: every answer served is fresh. */
+
+/* The refresh window in ms; 0 when answers are never refreshed. */
+int64_t kmsvc_refresh_window(const kmsvc *svc);
+
+/* 1 when the last kmsvc_call_at on th was answered from a kept answer in its refresh window
+ * (a call whose answer was read on a service thread): the thread may run kmsvc_refresh for
+ * the same call once the caller has its answer. */
+int kmsvc_thread_due(const kmsvc_thread *th);
+
+/* Compute the kept answer of `tool` with `args` (borrowed) for `view` again and keep it. Made
+ * once per answer per window across every thread, process and host sharing the store (a
+ * marker in the store, left to expire); returns 0 at once when the answer is no longer due
+ * or another one holds the marker. Waits on Klaviyo like a call (never call it on an
+ * event-loop thread); `cancelled` (may be NULL) stops it. 1 when a new answer was kept; a
+ * failure is logged (answer_refresh_failed) and the kept answer expires as it would have. */
+int kmsvc_refresh(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
+                  kmshape_view view, atomic_bool *cancelled);
 
 /* Append a warning string to the call's warnings. */
 void kmctx_warn(kmctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
