@@ -31,13 +31,41 @@ view_of(struct kmreq *r)
     return v && strcmp(v, KMSHAPE_VIEW_MODEL) == 0 ? KMSHAPE_MODEL : KMSHAPE_REST;
 }
 
+/* A call answered without a service thread: `text` (len bytes) is its envelope with HTTP
+ * status `status`; a stream gets it as its one result line. */
+static void
+reply_at_once(struct kmreq *r, int status, const char *text, size_t len)
+{
+    struct evbuffer *buf;
+    char            *line;
+
+    if (!r->stream) {
+        kmh_reply_text(r, status, text, len, NULL);
+        return;
+    }
+    /* a stream's whole answer: its result line, with status 200 for the stream itself */
+    buf = evbuffer_new();
+    line = km_xasprintf("{\"status\":%d,\"result\":%.*s}\n", status, (int)len, text);
+    evbuffer_add(buf, line, strlen(line));
+    free(line);
+    r->stream = 0;      /* answered at once: no progress, no keep-alive */
+    kmh_common_headers(r, NDJSON);
+    r->status = 200;
+    r->bytes = evbuffer_get_length(buf);
+    r->state = R_REPLYING;
+    evhttp_request_set_on_complete_cb(r->req, kmh_on_complete, r);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), kmh_on_conn_close, r);
+    evhttp_send_reply(r->req, 200, NULL, buf);
+    evbuffer_free(buf);
+}
+
 /* The answer cache's entry (or a miss) for a call in R_LOOKUP. */
 static void
 on_kept(void *arg, const kmstore_loop_reply *rep)
 {
     struct kmreq *r = arg;
     kmhttp       *h = r->h;
-    char         *text = NULL, *line;
+    char         *text = NULL;
     size_t        len = 0;
     int           due = 0;
 
@@ -70,25 +98,7 @@ on_kept(void *arg, const kmstore_loop_reply *rep)
         return;
     }
     r->kept = 1;
-    if (!r->stream) {
-        kmh_reply_text(r, 200, text, len, NULL);
-    } else {
-        /* a stream's whole answer: its result line */
-        struct evbuffer *buf = evbuffer_new();
-
-        line = km_xasprintf("{\"status\":200,\"result\":%s}\n", text);
-        evbuffer_add(buf, line, strlen(line));
-        free(line);
-        r->stream = 0;      /* answered at once: no progress, no keep-alive */
-        kmh_common_headers(r, NDJSON);
-        r->status = 200;
-        r->bytes = evbuffer_get_length(buf);
-        r->state = R_REPLYING;
-        evhttp_request_set_on_complete_cb(r->req, kmh_on_complete, r);
-        evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), kmh_on_conn_close, r);
-        evhttp_send_reply(r->req, 200, NULL, buf);
-        evbuffer_free(buf);
-    }
+    reply_at_once(r, 200, text, len);
     free(text);
 }
 
@@ -104,6 +114,20 @@ run_call(struct kmreq *r, const struct kmtool *tool, json_object *args)
 
     if (r->mcp || !h->svc) {
         kmh_queue_job(r, tool, args);
+        return;
+    }
+    if (tool->local) {
+        /* the configuration answers it: here, on the loop */
+        int          status = 0;
+        json_object *env = kmsvc_call_local(h->svc, tool, args, view_of(r), r->t0, &status);
+
+        const char  *text = kmjson_text(env);
+
+        r->tool = tool->name;
+        json_object_put(args);
+        kmh_note_error(r, env);
+        reply_at_once(r, status, text, strlen(text));
+        json_object_put(env);
         return;
     }
     rc = kmsvc_probe_call(h->svc, tool, args, view_of(r), &r->probe, &err);

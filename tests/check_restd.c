@@ -2589,6 +2589,32 @@ START_TEST(a_full_queue_is_refused_at_once_with_retry_after)
                                  "QUEUE_MAX"));
     ck_assert_str_eq(r.retry_after, "1");
     reply_free(&r);
+    /* the accounts list needs no thread (the configuration answers it, on the loop): even
+     * now it is answered, as a route, as a tool call, streamed, and refused the same way */
+    get(&d, "/v1/accounts", TOKEN_A, &r);
+    assert_ok(&r);
+    ck_assert_int_eq((int)json_object_array_length(kmjson_get(kmjson_get(r.doc, "data"),
+                                                              "accounts")), 3);
+    ck_assert_ptr_null(kmjson_get(kmjson_get(r.doc, "metadata"), "klaviyo_calls"));
+    reply_free(&r);
+    {
+        struct call c = { .method = "POST", .path = "/v1/tools/klaviyo_list_accounts",
+                          .body = "{}", .token = TOKEN_A, .accept = "application/x-ndjson" };
+
+        call(&d, &c, &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(r.ctype, "application/x-ndjson");
+        ck_assert_ptr_nonnull(r.doc);           /* one line: the result */
+        ck_assert_int_eq((int)kmjson_num(r.doc, "status", 0), 200);
+        ck_assert_ptr_nonnull(kmjson_get(kmjson_get(kmjson_get(r.doc, "result"), "data"),
+                                         "accounts"));
+        reply_free(&r);
+        c.accept = NULL;
+        c.body = "{\"surprise\":1}";
+        call(&d, &c, &r);
+        assert_error(&r, 400, "INVALID_ARGUMENT");
+        reply_free(&r);
+    }
     pthread_join(a.tid, NULL);
     pthread_join(b.tid, NULL);
     assert_ok(&a.r);

@@ -92,6 +92,7 @@ static struct kmtool tools[] = {
         .route = "/v1/accounts",
         .run = kmtool_list_accounts,
         .needs_account = 0,
+        .local = 1,
     },
     {
         .name = "klaviyo_get_campaign_performance",

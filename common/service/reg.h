@@ -40,8 +40,10 @@ struct kmtool {
     kmtool_fn  *run;
     int         needs_account;  /* 0 only for klaviyo_list_accounts */
     int         date_scoped;    /* takes timeframe or start_date+end_date */
-    int         live;           /* answers from live state (rate windows): never kept as a
-                                   recent answer (server/http.c's memo) */
+    int         live;           /* answers from live state (rate windows): never kept in
+                                   the answer cache (answers.h) */
+    int         local;          /* answers from the configuration alone: no Klaviyo request,
+                                   no store, no wait (kmsvc_call_local, on the loop) */
     const struct kmshape_spec *shape;   /* how a list or series answer is bounded (shape.h);
                                            NULL: the answer is small by nature */
     /* parsed once by kmreg_init from schemas/<name>.input.json and <name>.output.json */

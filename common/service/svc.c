@@ -537,6 +537,50 @@ claim_refresh(kmsvc *svc, const char *canon, const char *key)
     return acquired;
 }
 
+/* The envelope of a call whose tool computed `data` (taken) for ctx, its shaping described
+ * by `shaped`: data, metadata, warnings (ctx->call's, taken) and, for a model, the summary.
+ * `kl` reads the report budget of an account-scoped call (NULL: a call without account). */
+static json_object *
+success_envelope(kmsvc *svc, kmkl *kl, const struct kmtool *tool, kmshape_view view,
+                 kmctx *ctx, json_object *data, const struct kmshape_info *shaped, int64_t t0)
+{
+    const kmcfg *cfg = svc->cfg;
+    kmkl_call   *call = ctx->call;
+    json_object *meta = json_object_new_object(), *env;
+
+    if (cfg->demo)
+        json_object_array_add(call->warnings, json_object_new_string(DEMO_WARNING));
+    json_object_object_add(meta, "account",
+                           ctx->acct ? json_object_new_string(ctx->acct->name) : NULL);
+    json_object_object_add(meta, "period", ctx->has_period ? period_json(&ctx->period) : NULL);
+    json_object_object_add(meta, "revision", json_object_new_string(cfg->klaviyo_revision));
+    json_object_object_add(meta, "latency_ms",
+                           kmjson_double(kmjson_round((double)(km_now_ms() - t0), 1)));
+    if (ctx->acct) {
+        int     remaining = -1;
+        int64_t reset_ms = 0;
+        kmerr   berr = { 0 };
+        if (ctx->currency)
+            json_object_object_add(meta, "currency", json_object_new_string(ctx->currency));
+        if (kl && kmkl_report_budget(kl, ctx->acct, &remaining, &reset_ms, &berr) == KM_OK)
+            json_object_object_add(meta, "report_budget_remaining",
+                                   json_object_new_int(remaining));
+        kmerr_clear(&berr);
+        json_object_object_add(meta, "klaviyo_calls", json_object_new_int(call->calls_done));
+        json_object_object_add(meta, "cache_hits", json_object_new_int(call->cache_hits));
+    }
+    env = json_object_new_object();
+    json_object_object_add(env, "data", data);
+    json_object_object_add(env, "metadata", meta);
+    json_object_object_add(env, "warnings", call->warnings);
+    if (view == KMSHAPE_MODEL) {
+        char *text = kmsummary_render(tool, env, shaped);
+        json_object_object_add(env, "summary", json_object_new_string(text));
+        free(text);
+    }
+    return env;
+}
+
 enum call_mode {
     CALL_ANSWER,        /* a caller's: a kept answer serves it */
     CALL_REFRESH        /* kmsvc_refresh: compute the kept answer again (claim_refresh) */
@@ -557,7 +601,7 @@ run_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args, kmshape
     kmctx            ctx = { 0 };
     struct acct_info info = { 0 };
     struct kmshape_info shaped = { 0 };
-    json_object     *data = NULL, *env = NULL, *meta;
+    json_object     *data = NULL, *env = NULL;
     char            *canon = NULL, *key = NULL;
     kmcode           rc;
 
@@ -625,37 +669,7 @@ run_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args, kmshape
     if (rc != KM_OK)
         goto fail;
 
-    if (cfg->demo)
-        json_object_array_add(call.warnings, json_object_new_string(DEMO_WARNING));
-    meta = json_object_new_object();
-    json_object_object_add(meta, "account",
-                           ctx.acct ? json_object_new_string(ctx.acct->name) : NULL);
-    json_object_object_add(meta, "period", ctx.has_period ? period_json(&ctx.period) : NULL);
-    json_object_object_add(meta, "revision", json_object_new_string(cfg->klaviyo_revision));
-    json_object_object_add(meta, "latency_ms",
-                           kmjson_double(kmjson_round((double)(km_now_ms() - t0), 1)));
-    if (ctx.acct) {
-        int     remaining = -1;
-        int64_t reset_ms = 0;
-        kmerr   berr = { 0 };
-        if (ctx.currency)
-            json_object_object_add(meta, "currency", json_object_new_string(ctx.currency));
-        if (kmkl_report_budget(th->kl, ctx.acct, &remaining, &reset_ms, &berr) == KM_OK)
-            json_object_object_add(meta, "report_budget_remaining",
-                                   json_object_new_int(remaining));
-        kmerr_clear(&berr);
-        json_object_object_add(meta, "klaviyo_calls", json_object_new_int(call.calls_done));
-        json_object_object_add(meta, "cache_hits", json_object_new_int(call.cache_hits));
-    }
-    env = json_object_new_object();
-    json_object_object_add(env, "data", data);
-    json_object_object_add(env, "metadata", meta);
-    json_object_object_add(env, "warnings", call.warnings);
-    if (view == KMSHAPE_MODEL) {
-        char *text = kmsummary_render(tool, env, &shaped);
-        json_object_object_add(env, "summary", json_object_new_string(text));
-        free(text);
-    }
+    env = success_envelope(svc, th->kl, tool, view, &ctx, data, &shaped, t0);
     if (key)
         *kept = keep_answer(svc, canon, key, env, &call);
     kmshape_info_clear(&shaped);
@@ -686,6 +700,49 @@ kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
 
     return run_call(th, tool, args, view, arrived_ms, cancelled, progress, progress_arg, status,
                     CALL_ANSWER, &kept);
+}
+
+json_object *
+kmsvc_call_local(kmsvc *svc, const struct kmtool *tool, json_object *args, kmshape_view view,
+                 int64_t arrived_ms, int *status)
+{
+    kmerr               err = { 0 };
+    kmkl_call           call = { 0 };
+    kmctx               ctx = { 0 };
+    struct kmshape_info shaped = { 0 };
+    json_object        *data = NULL, *env;
+    kmcode              rc;
+
+    call.warnings = json_object_new_array();
+    ctx.cfg = svc->cfg;
+    ctx.accounts = svc->accounts;
+    ctx.call = &call;
+    ctx.tz = "UTC";
+    if (!tool->local) {
+        rc = kmerr_set(&err, KM_INTERNAL_ERROR, "%s needs a service thread", tool->name);
+        goto fail;
+    }
+    rc = check_call(svc, tool, args, &ctx.acct, &err);
+    if (rc == KM_OK)
+        rc = kmdate_today(ctx.tz, time(NULL), &ctx.today, &err);
+    if (rc == KM_OK)
+        rc = tool->run(&ctx, args, &data, &err);
+    if (rc == KM_OK)
+        rc = kmshape_apply(tool->shape, args, view, data, &shaped, &err);
+    if (rc != KM_OK)
+        goto fail;
+    env = success_envelope(svc, NULL, tool, view, &ctx, data, &shaped, arrived_ms);
+    kmshape_info_clear(&shaped);
+    *status = 200;
+    return env;
+
+fail:
+    kmshape_info_clear(&shaped);
+    json_object_put(data);
+    env = error_envelope(&err, call.warnings, status);
+    json_object_put(call.warnings);
+    kmerr_clear(&err);
+    return env;
 }
 
 int

@@ -76,6 +76,12 @@ json_object *kmsvc_call_at(kmsvc_thread *th, const struct kmtool *tool, json_obj
                            kmshape_view view, int64_t arrived_ms, atomic_bool *cancelled,
                            kmsvc_progress_fn *progress, void *progress_arg, int *status);
 
+/* kmsvc_call_at for a tool that answers from the configuration alone (tool->local: no
+ * Klaviyo request, no store, no wait), safe on an event-loop thread: a worker answers
+ * klaviyo_list_accounts without waking a service thread. Another tool is INTERNAL_ERROR. */
+json_object *kmsvc_call_local(kmsvc *svc, const struct kmtool *tool, json_object *args,
+                              kmshape_view view, int64_t arrived_ms, int *status);
+
 /* --- the answer cache (answers.h) ---------------------------------------------------------
  * A finished answer is kept in the store under its call's key, fresh as long as the oldest
  * Klaviyo response it was built from, and an identical call is answered from it without
