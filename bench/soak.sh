@@ -9,7 +9,7 @@
 #    windows for seconds; wrk would count that wait in the peak), then 5 s of wrk.
 # 2. The peak: wrk with bench/soak.lua, 32 connections, no pause, for 15 s.
 # 3. The soak: wrk at about 80% of that peak (a pause after each answer, and as many
-#    connections as that rate needs, found in up to four 8 s calibration runs) for SECONDS,
+#    connections as that rate needs, found in up to six 8 s calibration runs) for SECONDS,
 #    while a side loop sends one uncached call a
 #    second (a window that moves on each time, rotating over the three accounts) and one call
 #    a second that the client abandons after 50 ms (a cancelled call), and SIGHUP reloads the
@@ -143,21 +143,28 @@ peak=$(sed -n 's/^SOAK .* rate=\([0-9.]*\) .*/\1/p' "$work/peak.txt")
 lat=$(sed -n 's/^SOAK .* p50_ms=\([0-9.]*\) .*/\1/p' "$work/peak.txt")
 delay=${DELAY_MS:-2}
 target=$(awk -v p="$peak" 'BEGIN { printf "%d", p * 0.8 }')
-conns=$(awk -v t="$target" -v d="$delay" -v l="$lat" \
+# calibration aims a little higher: the reloads and the side loop take some of the rate
+aim=$(awk -v p="$peak" 'BEGIN { printf "%d", p * 0.84 }')
+conns=$(awk -v t="$aim" -v d="$delay" -v l="$lat" \
     'BEGIN { c = int(t * (d + l) / 1000 + 0.5); if (c < 2) c = 2; if (c > 2000) c = 2000; print c }')
 # latency grows with the load: calibration runs correct the connection count until the rate
-# is within 3% of the target (four at most)
+# is within 3% of the aim (six at most); a run on a busy machine is noisy, so if none lands
+# there the soak takes the fewest connections that reached the target, else the fastest run's
 guesses=""
-for round in 1 2 3 4; do
+for round in 1 2 3 4 5 6; do
     TOKEN=$token DELAY_MS=$delay wrk -t2 -c"$conns" -d8s -s bench/soak.lua "$url" >"$work/cal.txt"
     got=$(sed -n 's/^SOAK .* rate=\([0-9.]*\) .*/\1/p' "$work/cal.txt")
     guesses="$guesses $conns:${got%.*}/s"
-    awk -v t="$target" -v g="$got" 'BEGIN { exit !(g >= t * 0.97 && g <= t * 1.03) }' && break
-    conns=$(awk -v c="$conns" -v t="$target" -v g="$got" \
+    awk -v t="$aim" -v g="$got" 'BEGIN { exit !(g >= t * 0.97 && g <= t * 1.03) }' && break
+    conns=$(awk -v c="$conns" -v t="$aim" -v g="$got" \
         'BEGIN { n = int(c * t / (g > 1 ? g : 1) + 0.5); if (n < 2) n = 2; if (n > 2000) n = 2000;
                  print n }')
+    [ "$round" -lt 6 ] || conns=$(echo "$guesses" | tr ' ' '\n' | tr -d '/s' |
+        awk -F: -v t="$target" 'NF == 2 { if ($2 >= t && (best == "" || $1 < best)) best = $1;
+                                          if ($2 > top) { top = $2; fast = $1 } }
+                                END { print (best != "" ? best : fast) }')
 done
-echo "soak: peak $peak requests/s (32 connections, p50 $lat ms); target $target/s; calibration" \
+echo "soak: peak $peak requests/s (32 connections, p50 $lat ms); target $target/s (aim $aim/s); calibration" \
      "(connections:rate)$guesses; soak with $conns connections and a ${delay} ms pause, for $secs s"
 echo "soak: the peak run: $(grep '^SOAK' "$work/peak.txt")"
 

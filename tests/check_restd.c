@@ -2160,6 +2160,23 @@ START_TEST(a_repeated_call_is_answered_from_the_answer_cache_with_the_same_data)
     ck_assert_int_eq(r.status, 400);
     ck_assert_str_eq(kmjson_str(kmjson_get(r.doc, "error"), "code"), "INVALID_ARGUMENT");
     reply_free(&r);
+
+    /* workers started by a reload know kiwi's time zone from the store when they start: the
+     * loop answers their very first kiwi call */
+    ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+    ck_assert_msg(log_wait(&d, "reload_done", 1), "no reload_done");
+    c.body = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\","
+             "\"end_date\":\"2025-02-28\"}";
+    for (int i = 0; i < 4; i++) {
+        char rid[32];
+
+        snprintf(rid, sizeof(rid), "reloaded-%d", i);
+        c.rid = rid;
+        call(&d, &c, &r);
+        assert_ok(&r);
+        ck_assert_msg(kept_answer(&d, rid), "%s was not answered on the loop", rid);
+        reply_free(&r);
+    }
     restd_stop(&d);
 }
 END_TEST

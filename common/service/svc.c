@@ -51,6 +51,8 @@ struct kmsvc_thread {
 /* The marker of an answer's refresh in the store: "r:" and the answer's key. */
 #define REFRESH_MARK "r:"
 
+static int shared_info(kmsvc *svc, const struct kmaccount *acct, struct acct_info *out);
+
 kmcode
 kmsvc_open(const kmcfg *cfg, const kmaccounts *accounts, kmsvc **out, kmerr *err)
 {
@@ -76,6 +78,12 @@ kmsvc_open(const kmcfg *cfg, const kmaccounts *accounts, kmsvc **out, kmerr *err
     if (rc != KM_OK) {
         kmsvc_close(svc);
         svc = NULL;
+    } else {
+        /* what other workers already learned: a worker started by a reload answers dated
+         * calls from the answer cache on its loop at once, not after a first call per account
+         * on a service thread */
+        for (size_t i = 0; i < kmacct_count(accounts); i++)
+            shared_info(svc, kmacct_at(accounts, i), &svc->info[i]);
     }
     *out = svc;
     return rc;
