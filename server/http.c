@@ -491,7 +491,7 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     h->full_logged = -ACCEPT_LOG_MS;
     h->svc = o->svc;
     h->reader = kmstore_loop_new(o->store, base);
-    h->refresh = kmrefresh_new(o->q, (size_t)o->cfg->queue_max, o->grow, o->grow_arg);
+    h->refresh = kmrefresh_new(o->q, (size_t)o->cfg->queue_max);
     h->mcp = kmmcph_new(o->cfg, o->store);
     h->store = o->store;
     LIST_INIT(&h->mcp_calls);

@@ -17,8 +17,6 @@ struct rjob {
 struct kmrefresh {
     kmjobq      *q;
     size_t       queue_max;
-    void       (*grow)(void *);
-    void        *grow_arg;
     json_object *asked;     /* key -> km_now_ms until which it is not asked again */
     LIST_HEAD(, rjob) jobs;
     size_t       n;
@@ -26,14 +24,12 @@ struct kmrefresh {
 };
 
 kmrefresh *
-kmrefresh_new(kmjobq *q, size_t queue_max, void (*grow)(void *), void *grow_arg)
+kmrefresh_new(kmjobq *q, size_t queue_max)
 {
     kmrefresh *rf = km_xcalloc(1, sizeof(*rf));
 
     rf->q = q;
     rf->queue_max = queue_max;
-    rf->grow = grow;
-    rf->grow_arg = grow_arg;
     rf->asked = json_object_new_object();
     LIST_INIT(&rf->jobs);
     return rf;
@@ -120,16 +116,10 @@ kmrefresh_ask(kmrefresh *rf, const char *key, const struct kmtool *tool, json_ob
     j->job.background = 1;
     atomic_init(&j->job.cancelled, false);
     km_strlcpy(j->job.rid, rid ? rid : "", sizeof(j->job.rid));
-    switch (kmjobq_push(rf->q, &j->job)) {
-    case KMJOBQ_FULL:
+    /* no idle thread (KMJOBQ_NO_IDLE): it waits for one; only calls add threads */
+    if (kmjobq_push(rf->q, &j->job) == KMJOBQ_FULL) {
         rjob_free(j);
         return 0;
-    case KMJOBQ_NO_IDLE:
-        if (rf->grow)
-            rf->grow(rf->grow_arg);
-        break;
-    case KMJOBQ_QUEUED:
-        break;
     }
     LIST_INSERT_HEAD(&rf->jobs, j, link);
     rf->n++;

@@ -26,9 +26,9 @@
 
 typedef struct kmrefresh kmrefresh;
 
-/* `grow` is called (with grow_arg) when a refresh was queued and no service thread was idle,
- * as for a call; queue_max is the queue's limit (kmjobq_set_limit). */
-kmrefresh *kmrefresh_new(kmjobq *q, size_t queue_max, void (*grow)(void *), void *grow_arg);
+/* queue_max is the queue's limit (kmjobq_set_limit). A refresh never adds a service thread
+ * (as a call does when none is idle): background work runs on the capacity calls leave. */
+kmrefresh *kmrefresh_new(kmjobq *q, size_t queue_max);
 
 /* Free what is left: refresh jobs handed back but not yet taken (call it once the service
  * threads have stopped and their notes were taken). NULL is fine. */

@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 #include <pthread.h>
@@ -313,6 +314,23 @@ on_libevent_log(int severity, const char *msg)
     kmlogf(lvl, "libevent", "%s (%u similar line(s) left out)", msg, atomic_exchange(&dropped, 0));
 }
 
+/* glibc gives a thread that meets contention an allocation arena of its own, up to 8 per core,
+ * and keeps what it freed there: a worker's memory then followed how many service threads it
+ * had added while calls waited (SERVICE_THREADS_MAX). WORKER_ARENAS arenas (the loop's, and
+ * the service threads share the others) keep it flat. MALLOC_ARENA_MAX, when set, decides. */
+#define WORKER_ARENAS 4
+
+static void
+cap_arenas(void)
+{
+#ifdef M_ARENA_MAX
+    /* another allocator (a sanitizer's) refuses: nothing to cap then */
+    if (!getenv("MALLOC_ARENA_MAX") && mallopt(M_ARENA_MAX, WORKER_ARENAS) != 1)
+        kmlogf(KMLOG_DEBUG, "malloc_arenas", "the allocator does not take M_ARENA_MAX=%d",
+               WORKER_ARENAS);
+#endif
+}
+
 /* Use the hard limit on descriptors: every connection costs one. */
 static void
 raise_nofile(void)
@@ -437,6 +455,7 @@ kmworker_run(const struct kmworker_args *a)
 
     event_set_log_callback(on_libevent_log);
     raise_nofile();
+    cap_arenas();
     w.base = new_base();
     if (!w.base) {
         rc = kmerr_set(&err, KM_INTERNAL_ERROR, "event_base_new failed");
