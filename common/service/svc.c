@@ -589,6 +589,22 @@ success_envelope(kmsvc *svc, kmkl *kl, const struct kmtool *tool, kmshape_view v
     return env;
 }
 
+/* The error envelope of a call that failed with err; what it had made (data, shaping, its
+ * warnings, err's message) is released. */
+static json_object *
+failed_call(kmerr *err, kmkl_call *call, json_object *data, struct kmshape_info *shaped,
+            int *status)
+{
+    json_object *env;
+
+    kmshape_info_clear(shaped);
+    json_object_put(data);
+    env = error_envelope(err, call->warnings, status);
+    json_object_put(call->warnings);
+    kmerr_clear(err);
+    return env;
+}
+
 enum call_mode {
     CALL_ANSWER,        /* a caller's: a kept answer serves it */
     CALL_REFRESH        /* kmsvc_refresh: compute the kept answer again (claim_refresh) */
@@ -689,11 +705,7 @@ done:
     return env;
 
 fail:
-    kmshape_info_clear(&shaped);
-    json_object_put(data);
-    env = error_envelope(&err, call.warnings, status);
-    json_object_put(call.warnings);
-    kmerr_clear(&err);
+    env = failed_call(&err, &call, data, &shaped, status);
     free(canon);
     free(key);
     return env;
@@ -745,12 +757,7 @@ kmsvc_call_local(kmsvc *svc, const struct kmtool *tool, json_object *args, kmsha
     return env;
 
 fail:
-    kmshape_info_clear(&shaped);
-    json_object_put(data);
-    env = error_envelope(&err, call.warnings, status);
-    json_object_put(call.warnings);
-    kmerr_clear(&err);
-    return env;
+    return failed_call(&err, &call, data, &shaped, status);
 }
 
 int
