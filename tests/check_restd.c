@@ -149,19 +149,25 @@ sim_reset(void)
     ck_assert_msg(st == 200 || st == 204, "simulator reset answered %ld", st);
 }
 
-/* Make the next `count` requests to `path` wait delay_ms before answering. */
+/* Make the next `count` `method` requests to `path` wait delay_ms before answering. */
 static void
-sim_delay(const char *path, int count, int delay_ms)
+sim_delay_method(const char *method, const char *path, int count, int delay_ms)
 {
     char body[256];
     long st;
 
     snprintf(body, sizeof(body),
-             "{\"method\":\"GET\",\"path\":\"%s\",\"count\":%d,\"mode\":\"delay\","
+             "{\"method\":\"%s\",\"path\":\"%s\",\"count\":%d,\"mode\":\"delay\","
              "\"delay_ms\":%d}",
-             path, count, delay_ms);
+             method, path, count, delay_ms);
     st = kmfix_http(sim.url, "POST", "/__sim/faults", body, NULL);
     ck_assert_msg(st >= 200 && st < 300, "the simulator refused a fault (%ld)", st);
+}
+
+static void
+sim_delay(const char *path, int count, int delay_ms)
+{
+    sim_delay_method("GET", path, count, delay_ms);
 }
 
 /* Requests the simulator counted for a route ("GET /api/lists/{id}"). */
@@ -3572,6 +3578,59 @@ START_TEST(a_hot_answer_is_computed_again_before_it_expires)
 }
 END_TEST
 
+/* A refresh that its worker's stop cuts short (a reload) gives its marker back: the next
+ * generation makes it before the answer expires. The first refresh's report is held 4 s by
+ * the simulator; the reload comes meanwhile. (Kept, the marker would block every worker for
+ * the rest of the window, and the answer would expire.) */
+START_TEST(a_refresh_cut_short_by_a_reload_is_made_by_the_next_generation)
+{
+    static const char *const env[] = { "CACHE_TTL_SECONDS=10", "CACHE_REFRESH_AHEAD_SECONDS=5",
+                                       NULL };
+    struct restd_opts o = { .workers = 2, .env = env };
+    struct restd      d;
+    struct reply      r;
+    const char       *body = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\","
+                             "\"end_date\":\"2025-02-28\"}";
+    int64_t           t_kept;
+
+    test_up();
+    restd_start(&d, &o);
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);
+    t_kept = now_ms();
+    assert_ok(&r);
+    reply_free(&r);
+    while (now_ms() - t_kept < 5300)
+        usleep(50 * 1000);
+    sim_delay_method("POST", "/api/campaign-values-reports", 1, 4000);
+    /* in the window: the hits start a refresh, whose report the simulator holds */
+    for (int i = 0; i < 4; i++) {
+        post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);
+        assert_ok(&r);
+        ck_assert_int_eq((int)kmjson_num(kmjson_get(r.doc, "metadata"), "klaviyo_calls", -1),
+                         0);
+        reply_free(&r);
+    }
+    usleep(300 * 1000);
+    ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+    ck_assert_msg(log_wait(&d, "reload_done", 1), "no reload_done");
+    ck_assert_int_lt(now_ms() - t_kept, 9500);
+    /* the new generation: still the kept answer, and a refresh of its own */
+    for (int i = 0; i < 4; i++) {
+        post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);
+        assert_ok(&r);
+        reply_free(&r);
+    }
+    /* past the first answer's expiry: the new generation's refresh answers */
+    while (now_ms() - t_kept < 10600)
+        usleep(50 * 1000);
+    post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);
+    assert_ok(&r);
+    ck_assert_int_eq((int)kmjson_num(kmjson_get(r.doc, "metadata"), "klaviyo_calls", -1), 0);
+    reply_free(&r);
+    restd_stop(&d);
+}
+END_TEST
+
 START_TEST(metrics_count_respawns_and_reloads)
 {
     struct restd_opts o = { .workers = 2 };
@@ -3623,6 +3682,7 @@ restd_suite(void)
     tcase_add_loop_test(tc, a_repeated_call_is_answered_from_the_answer_cache_with_the_same_data,
                         BE_LMDB, BE_REDIS + 1);
     tcase_add_loop_test(tc, a_hot_answer_is_computed_again_before_it_expires, 0, 3);
+    tcase_add_test(tc, a_refresh_cut_short_by_a_reload_is_made_by_the_next_generation);
     tcase_add_test(tc, get_v1_tools_lists_every_tool_with_its_schemas);
     tcase_add_test(tc, the_budget_route_follows_the_rate_windows_and_is_never_a_kept_answer);
     tcase_add_test(tc, query_values_are_coerced_by_the_input_schema);

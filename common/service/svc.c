@@ -514,8 +514,10 @@ keep_answer(kmsvc *svc, const char *canon, const char *key, json_object *env,
 /* Whether this thread should compute the answer under key again now: it is still due (no
  * one refreshed it meanwhile) and this thread holds its refresh marker, which nobody else
  * can take for the rest of the window (the marker is left to expire, done or failed, so that
- * a failing refresh is tried once per window, not once per caller). */
-static int
+ * a failing refresh is tried once per window, not once per caller; a refresh cancelled
+ * because its worker stops gives it back, release_refresh). The marker's name (free()), or
+ * NULL when this thread is not to refresh. */
+static char *
 claim_refresh(kmsvc *svc, const char *canon, const char *key)
 {
     char       *body = NULL, *mark;
@@ -533,7 +535,7 @@ claim_refresh(kmsvc *svc, const char *canon, const char *key)
     free(body);
     kmerr_clear(&e);
     if (!still)
-        return 0;
+        return NULL;
     mark = km_xasprintf(REFRESH_MARK "%s", key);
     if (kmstore_lock(svc->store, mark, (int)kmsvc_refresh_window(svc), &acquired, &e) != KM_OK) {
         kmlogf(KMLOG_WARN, "answer_refresh_unavailable", "the refresh marker failed: %s",
@@ -541,8 +543,26 @@ claim_refresh(kmsvc *svc, const char *canon, const char *key)
         acquired = 0;
     }
     kmerr_clear(&e);
-    free(mark);
-    return acquired;
+    if (!acquired) {
+        free(mark);
+        mark = NULL;
+    }
+    return mark;
+}
+
+/* A refresh cancelled by its worker's stop gives its marker back, so that a worker that goes
+ * on serving (the next generation, after a reload) can make it before the answer expires. */
+static void
+release_refresh(kmsvc *svc, const char *mark, const kmerr *err)
+{
+    kmerr e = { 0 };
+
+    if (!mark || err->code != KM_CANCELLED)
+        return;
+    if (kmstore_unlock(svc->store, mark, &e) != KM_OK)
+        kmlogf(KMLOG_WARN, "answer_refresh_unavailable", "giving back the refresh marker "
+               "failed (it expires with the window): %s", e.msg);
+    kmerr_clear(&e);
 }
 
 /* The envelope of a call whose tool computed `data` (taken) for ctx, its shaping described
@@ -626,7 +646,7 @@ run_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args, kmshape
     struct acct_info info = { 0 };
     struct kmshape_info shaped = { 0 };
     json_object     *data = NULL, *env = NULL;
-    char            *canon = NULL, *key = NULL;
+    char            *canon = NULL, *key = NULL, *mark = NULL;
     kmcode           rc;
 
     th->due = 0;
@@ -676,7 +696,7 @@ run_call(kmsvc_thread *th, const struct kmtool *tool, json_object *args, kmshape
             kmmet_answer_cache(0);
     }
     if (mode == CALL_REFRESH) {
-        if (!key || !claim_refresh(svc, canon, key)) {
+        if (!key || !(mark = claim_refresh(svc, canon, key))) {
             json_object_put(call.warnings);
             *status = 0;
             goto done;
@@ -702,12 +722,15 @@ done:
     kmerr_clear(&err);
     free(canon);
     free(key);
+    free(mark);
     return env;
 
 fail:
+    release_refresh(svc, mark, &err);
     env = failed_call(&err, &call, data, &shaped, status);
     free(canon);
     free(key);
+    free(mark);
     return env;
 }
 
