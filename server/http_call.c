@@ -120,7 +120,6 @@ run_call(struct kmreq *r, const struct kmtool *tool, json_object *args)
         /* the configuration answers it: here, on the loop */
         int          status = 0;
         json_object *env = kmsvc_call_local(h->svc, tool, args, view_of(r), r->t0, &status);
-
         const char  *text = kmjson_text(env);
 
         r->tool = tool->name;

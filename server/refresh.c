@@ -19,7 +19,6 @@ struct kmrefresh {
     size_t       queue_max;
     json_object *asked;     /* key -> km_now_ms until which it is not asked again */
     LIST_HEAD(, rjob) jobs;
-    size_t       n;
     int          stopped;
 };
 
@@ -100,7 +99,6 @@ kmrefresh_ask(kmrefresh *rf, const char *key, const struct kmtool *tool, json_ob
     /* calls come first: a refresh takes at most half of the queue's room */
     if (rf->queue_max > 0 && kmjobq_waiting(rf->q) >= limit)
         return 0;
-    json_object_object_add(rf->asked, key, json_object_new_int64(now + window_ms));
 
     j = km_xcalloc(1, sizeof(*j));
     /* a deep copy: the service thread reads it while the loop may drop the request's */
@@ -119,10 +117,10 @@ kmrefresh_ask(kmrefresh *rf, const char *key, const struct kmtool *tool, json_ob
     /* no idle thread (KMJOBQ_NO_IDLE): it waits for one; only calls add threads */
     if (kmjobq_push(rf->q, &j->job) == KMJOBQ_FULL) {
         rjob_free(j);
-        return 0;
+        return 0;           /* not asked: the next hit may try again */
     }
     LIST_INSERT_HEAD(&rf->jobs, j, link);
-    rf->n++;
+    json_object_object_add(rf->asked, key, json_object_new_int64(now + window_ms));
     return 1;
 }
 
@@ -134,15 +132,8 @@ kmrefresh_done(kmrefresh *rf, struct kmjob *job)
     if (!rf || !job->background || job->owner != rf)
         return 0;
     LIST_REMOVE(j, link);
-    rf->n--;
     rjob_free(j);
     return 1;
-}
-
-size_t
-kmrefresh_pending(const kmrefresh *rf)
-{
-    return rf ? rf->n : 0;
 }
 
 void

@@ -44,9 +44,6 @@ int kmrefresh_ask(kmrefresh *rf, const char *key, const struct kmtool *tool, jso
  * it is not one of ours. */
 int kmrefresh_done(kmrefresh *rf, struct kmjob *job);
 
-/* Refreshes queued or running now. */
-size_t kmrefresh_pending(const kmrefresh *rf);
-
 /* The worker drains: cancel every refresh queued or running, and ask for no more. */
 void kmrefresh_stop(kmrefresh *rf);
 

@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #define EXTRA_IDLE_MS 30000   /* an added service thread leaves after this long idle */
-#define TRIM_EVERY_BEATS 30   /* heartbeats (1 s) between two malloc_trim calls */
 
 struct worker;
 
@@ -49,7 +48,6 @@ struct worker {
     int                         nextra;  /* added threads alive */
     struct event               *beat, *sigterm, *sigint, *grace;
     int                         stopping;
-    unsigned                    beats;   /* heartbeats so far */
     atomic_bool                 quit;    /* the threads stop: a refresh a thread runs after
                                             its call (refresh_after) ends */
 };
@@ -247,11 +245,6 @@ on_beat(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     atomic_store(&w->a->slot->heartbeat_ms, km_now_ms());
-    /* a big answer's memory, freed, stays with malloc (a service thread's arena keeps its
-     * high-water mark): give it back to the system now and then, so that a worker's memory
-     * is what it holds, not the most it ever held */
-    if (++w->beats % TRIM_EVERY_BEATS == 0)
-        malloc_trim(0);
 }
 
 static void
