@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EXTRA_IDLE_MS 30000   /* an added service thread leaves after this long idle */
@@ -84,6 +85,32 @@ refresh_after(struct worker *w, kmsvc_thread *th, struct kmjob *job)
     json_object_put(args);
 }
 
+/* A call that parsed a big Klaviyo document (a year of daily figures per flow is tens of
+ * thousands of small allocations) leaves its thread's arena full of freed chunks scattered
+ * among live ones; glibc keeps them and gives back only what is free at the arena's top, so
+ * a worker's memory followed the biggest calls of its life and how they happened to
+ * interleave (+7 MB a worker in 45 s of abandoned year-long series, with 2 MB live).
+ * malloc_trim after such a call returns the free pages of every arena to the system; it runs
+ * after the caller has its answer, and takes 0.2 to 0.4 ms (measured) beside a call of tens. */
+#define TRIM_AFTER_BYTES (64 * 1024)
+
+static void
+give_back(size_t parsed)
+{
+#ifdef HAVE_MALLOC_TRIM
+    struct timespec a, b;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    malloc_trim(0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    kmlogf(KMLOG_DEBUG, "memory_given_back", "malloc_trim after a call that parsed %zu bytes "
+           "of Klaviyo documents: %lld us", parsed,
+           (long long)((b.tv_sec - a.tv_sec) * 1000000LL + (b.tv_nsec - a.tv_nsec) / 1000));
+#else
+    (void)parsed;
+#endif
+}
+
 /* Run jobs until the queue stops (`extra`: or until idle for EXTRA_IDLE_MS). */
 static void
 serve_jobs(struct worker *w, kmsvc_thread *th, int extra)
@@ -93,9 +120,11 @@ serve_jobs(struct worker *w, kmsvc_thread *th, int extra)
     for (;;) {
         struct kmjob       *job = extra ? kmjobq_pop_idle(q, EXTRA_IDLE_MS) : kmjobq_pop(q);
         struct progress_arg p;
+        size_t              parsed;
 
         if (!job)
             break;
+        parsed = kmsvc_thread_parsed(th);
         p.q = q;
         p.job = job;
         kmlog_set_request_id(job->rid);
@@ -114,12 +143,15 @@ serve_jobs(struct worker *w, kmsvc_thread *th, int extra)
                                           job->stream ? on_progress : NULL, &p, &job->status);
             if (kmsvc_thread_due(th)) {
                 refresh_after(w, th, job);      /* finishes the job first */
-                kmlog_set_request_id(NULL);
-                continue;
+                job = NULL;
             }
         }
+        if (job)
+            kmjobq_finish(q, job);  /* the job is the loop's again: not touched after this */
+        parsed = kmsvc_thread_parsed(th) - parsed;
+        if (parsed >= TRIM_AFTER_BYTES)
+            give_back(parsed);      /* logged with the call's request id */
         kmlog_set_request_id(NULL);
-        kmjobq_finish(q, job);      /* the job is the loop's again: not touched after this */
     }
 }
 

@@ -1116,6 +1116,35 @@ START_TEST(a_refresh_fetches_again_what_is_older_than_its_window)
 }
 END_TEST
 
+/* The bytes a client parsed (what its calls' documents cost the allocator: the worker gives
+ * memory back after a call that parsed much) count fetched documents and cache hits alike. */
+START_TEST(the_client_counts_the_bytes_of_every_document_it_parses)
+{
+    struct client c;
+    json_object  *doc = NULL;
+    kmerr         err = { 0 };
+    size_t        fetched, text;
+
+    client_open(&c, _i, "acme");
+    ck_assert_uint_eq(kmkl_parsed_bytes(c.kl), 0);
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_OK);
+    fetched = kmkl_parsed_bytes(c.kl);
+    /* about the length of the document's text (as json-c writes it back: spacing and
+     * escapes may differ a little) */
+    text = strlen(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
+    ck_assert_uint_ge(fetched, text * 9 / 10);
+    ck_assert_uint_le(fetched, text * 11 / 10);
+    json_object_put(doc);
+    /* a cache hit parses the same text again */
+    ck_assert_int_eq(kmkl_get(c.kl, &c.call, "/api/flows/", &doc, &err), KM_OK);
+    json_object_put(doc);
+    ck_assert_int_eq(c.call.cache_hits, 1);
+    ck_assert_uint_eq(kmkl_parsed_bytes(c.kl), 2 * fetched);
+    client_close(&c);
+}
+END_TEST
+
 START_TEST(a_ttl_of_zero_disables_the_cache)
 {
     struct client c;
@@ -1899,6 +1928,7 @@ kl_suite(void)
     tcase_add_loop_test(tc, errors_are_never_cached, 0, 2);
     tcase_add_loop_test(tc, an_entry_expires_after_its_ttl, 0, 2);
     tcase_add_loop_test(tc, a_refresh_fetches_again_what_is_older_than_its_window, 0, 2);
+    tcase_add_loop_test(tc, the_client_counts_the_bytes_of_every_document_it_parses, 0, 2);
     tcase_add_loop_test(tc, a_ttl_of_zero_disables_the_cache, 0, 2);
     tcase_add_loop_test(tc, an_expired_answer_is_served_with_a_warning_when_klaviyo_fails, 0, 2);
     tcase_add_loop_test(tc, identical_requests_from_four_processes_make_one_klaviyo_call, 0, 2);

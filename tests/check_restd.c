@@ -1585,6 +1585,60 @@ START_TEST(the_service_log_lines_of_a_request_carry_its_id)
 }
 END_TEST
 
+/* The lines of one event whose request_id is rid (none when rid is NULL). */
+static int
+log_count_for(const struct restd *d, const char *event, const char *rid)
+{
+    char  ev[96], id[96];
+    char *text = slurp(d->log), *save = NULL;
+    int   n = 0;
+
+    snprintf(ev, sizeof(ev), "\"event\":\"%s\"", event);
+    snprintf(id, sizeof(id), "\"request_id\":\"%s\"", rid ? rid : "");
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strstr(line, ev) && (rid ? strstr(line, id) != NULL : !strstr(line, "request_id")))
+            n++;
+    }
+    free(text);
+    return n;
+}
+
+/* A call that parsed a big Klaviyo document (a two-year daily series: ~90 KB, a tree of
+ * megabytes) gives its freed memory back to the system once its caller has the answer; a
+ * call over small documents does not pay for it. */
+START_TEST(a_call_over_a_big_document_gives_its_memory_back)
+{
+    static const char *const debug[] = { "LOG_LEVEL=debug", NULL };
+    struct restd_opts o = { .env = debug, .workers = 1 };
+    struct restd      d;
+    struct reply      r;
+    struct call       big = { .method = "POST", .path = "/v1/performance/over-time",
+                              .body = "{\"account\":\"acme\",\"entity\":\"flow\","
+                                      "\"start_date\":\"2023-07-01\",\"end_date\":"
+                                      "\"2025-06-30\",\"interval\":\"daily\"}",
+                              .token = TOKEN_A, .rid = "big-series-1" };
+    struct call       small = { .method = "GET", .path = "/v1/flows?account=nosms",
+                                .token = TOKEN_A, .rid = "small-flows-1" };
+
+    test_up();
+    restd_start(&d, &o);
+    call(&d, &small, &r);
+    assert_ok(&r);
+    reply_free(&r);
+    call(&d, &big, &r);
+    assert_ok(&r);
+    reply_free(&r);
+    /* the trim follows the answer: wait for its line */
+    ck_assert(log_wait(&d, "memory_given_back", 1));
+    restd_stop(&d);
+    ck_assert_int_eq(log_count_for(&d, "memory_given_back", big.rid), 1);
+    ck_assert(log_has(&d, "bytes of Klaviyo documents"));
+    ck_assert_int_eq(log_count_for(&d, "memory_given_back", small.rid), 0);
+    /* the cold small call did fetch from Klaviyo: it was measured, and found small */
+    ck_assert_int_ge(log_count_for(&d, "klaviyo_request", small.rid), 1);
+}
+END_TEST
+
 START_TEST(keep_alive_reuses_one_connection)
 {
     struct restd_opts o = { 0 };
@@ -3697,6 +3751,7 @@ restd_suite(void)
     tcase_add_test(tc, every_request_is_logged_once_as_json_without_headers);
     tcase_add_test(tc, keep_alive_reuses_one_connection);
     tcase_add_test(tc, the_service_log_lines_of_a_request_carry_its_id);
+    tcase_add_test(tc, a_call_over_a_big_document_gives_its_memory_back);
     tcase_add_loop_test(tc, a_client_that_stalls_mid_request_is_disconnected, 0, 2);
     tcase_add_loop_test(tc, the_rest_timeout_cuts_idle_clients_not_long_calls, 0, 2);
     tcase_add_test(tc, head_has_no_body_and_connect_is_refused_and_closed);

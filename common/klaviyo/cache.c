@@ -33,7 +33,7 @@ kmcache_key(const char *revision, int ttl_s, const char *acct, const char *metho
     return 1;
 }
 
-int
+size_t
 kmcache_lookup(kmstore *st, const char *key, int want_stale, json_object **doc,
                int64_t *age_ms)
 {
@@ -42,7 +42,7 @@ kmcache_lookup(kmstore *st, const char *key, int want_stale, json_object **doc,
     int     fresh = 0;
     kmerr   e = { 0 };
     kmcode  rc;
-    int     found = 0;
+    size_t  found = 0;
 
     *doc = NULL;
     if (!key[0])
@@ -51,7 +51,7 @@ kmcache_lookup(kmstore *st, const char *key, int want_stale, json_object **doc,
     if (rc == KM_OK && (fresh || want_stale)) {
         if (kmjson_parse(body, len, KM_UPSTREAM_ERROR, doc, NULL) == KM_OK &&
             json_object_is_type(*doc, json_type_object))
-            found = 1;
+            found = len;
         else {
             json_object_put(*doc);
             *doc = NULL;

@@ -28,9 +28,9 @@ int kmcache_key(const char *revision, int ttl_s, const char *acct, const char *m
                 const char *path, const char *body, char *out, size_t size);
 
 /* A fresh entry (want_stale 0) or any still kept (want_stale 1), parsed as a JSON object:
- * 1 with *doc (new) and *age_ms, or 0 with *doc NULL. */
-int kmcache_lookup(kmstore *st, const char *key, int want_stale, json_object **doc,
-                   int64_t *age_ms);
+ * the size of the text parsed (> 0) with *doc (new) and *age_ms, or 0 with *doc NULL. */
+size_t kmcache_lookup(kmstore *st, const char *key, int want_stale, json_object **doc,
+                      int64_t *age_ms);
 
 /* 1 when a fresh entry is kept under key (reads only). */
 int kmcache_fresh(kmstore *st, const char *key);

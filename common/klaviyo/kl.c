@@ -53,6 +53,7 @@ struct kmkl {
     char        *base;              /* KLAVIYO_BASE_URL without a trailing '/' */
     double       scale;             /* RATE_LIMIT_SCALE */
     uint64_t     rng;               /* jitter */
+    size_t       parsed;            /* bytes of documents parsed (kmkl_parsed_bytes) */
 };
 
 /* --- small helpers ----------------------------------------------------------------------- */
@@ -241,11 +242,13 @@ fail(kmkl *kl, kmkl_call *call, struct req *r, kmcode rc)
 {
     json_object *doc;
     int64_t      age_ms = 0;
+    size_t       len = 0;
 
     share_failure(kl, r, rc);
-    if (r->cause != KMR_NONE && kmcache_lookup(kl->store, r->key, 1, &doc, &age_ms)) {
+    if (r->cause != KMR_NONE && (len = kmcache_lookup(kl->store, r->key, 1, &doc, &age_ms))) {
         char w[256];
 
+        kl->parsed += len;
         snprintf(w, sizeof(w),
                  "Klaviyo is unavailable (%s); this answer is from the cache and is %lld "
                  "seconds old.", kmerr_name(rc), (long long)(age_ms / 1000));
@@ -268,8 +271,11 @@ static int
 fresh_enough(kmkl *kl, const kmkl_call *call, const struct req *r, json_object **doc,
              int64_t *age_ms)
 {
-    if (!kmcache_lookup(kl->store, r->key, 0, doc, age_ms))
+    size_t len = kmcache_lookup(kl->store, r->key, 0, doc, age_ms);
+
+    if (!len)
         return 0;
+    kl->parsed += len;
     if (call->max_age_ms > 0 && *age_ms > call->max_age_ms) {
         json_object_put(*doc);
         *doc = NULL;
@@ -523,6 +529,7 @@ on_success(kmkl *kl, kmkl_call *call, struct req *r)
         kmerr_clear(&e);
         return -1;
     }
+    kl->parsed += r->w.resp.len;
     kmcache_put(kl->store, r->key, r->w.resp.data, r->w.resp.len, kl->cfg->cache_ttl_s);
     r->doc = doc;
     finish(kl, call, r, KM_OK);
@@ -805,6 +812,12 @@ kmkl_free(kmkl *kl)
         curl_multi_cleanup(kl->multi);
     free(kl->base);
     free(kl);
+}
+
+size_t
+kmkl_parsed_bytes(const kmkl *kl)
+{
+    return kl->parsed;
 }
 
 static kmcode

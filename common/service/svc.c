@@ -789,6 +789,12 @@ kmsvc_thread_due(const kmsvc_thread *th)
     return th->due;
 }
 
+size_t
+kmsvc_thread_parsed(const kmsvc_thread *th)
+{
+    return kmkl_parsed_bytes(th->kl);
+}
+
 int
 kmsvc_refresh(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
               kmshape_view view, atomic_bool *cancelled)

@@ -135,6 +135,10 @@ int64_t kmsvc_refresh_window(const kmsvc *svc);
  * the same call once the caller has its answer. */
 int kmsvc_thread_due(const kmsvc_thread *th);
 
+/* Bytes of Klaviyo documents th's calls have parsed so far (kmkl_parsed_bytes): the growth
+ * across a call says how much garbage it left. */
+size_t kmsvc_thread_parsed(const kmsvc_thread *th);
+
 /* Compute the kept answer of `tool` with `args` (borrowed) for `view` again and keep it. Made
  * once per answer per window across every thread, process and host sharing the store (a
  * marker in the store, left to expire); returns 0 at once when the answer is no longer due
