@@ -189,7 +189,9 @@ conns=$(awk -v t="$aim" -v d="$delay" -v l="$lat" \
     'BEGIN { c = int(t * (d + l) / 1000 + 0.5); if (c < 2) c = 2; if (c > 2000) c = 2000; print c }')
 # latency grows with the load: calibration runs correct the connection count until the rate
 # is within 3% of the aim (six at most); a run on a busy machine is noisy, so if none lands
-# there the soak takes the fewest connections that reached the target, else the fastest run's
+# there the soak takes the fewest connections that reached the aim, else the fastest run's
+# (one that only just reached the 80% target in 8 s ran the soak, with its reloads and side
+# loop, at 67% of the peak)
 guesses=""
 for round in 1 2 3 4 5 6; do
     TOKEN=$token DELAY_MS=$delay wrk -t2 -c"$conns" -d8s -s bench/soak.lua "$url" >"$work/cal.txt"
@@ -200,7 +202,7 @@ for round in 1 2 3 4 5 6; do
         'BEGIN { n = int(c * t / (g > 1 ? g : 1) + 0.5); if (n < 2) n = 2; if (n > 2000) n = 2000;
                  print n }')
     [ "$round" -lt 6 ] || conns=$(echo "$guesses" | tr ' ' '\n' | tr -d '/s' |
-        awk -F: -v t="$target" 'NF == 2 { if ($2 >= t && (best == "" || $1 < best)) best = $1;
+        awk -F: -v t="$aim" 'NF == 2 { if ($2 >= t && (best == "" || $1 < best)) best = $1;
                                           if ($2 > top) { top = $2; fast = $1 } }
                                 END { print (best != "" ? best : fast) }')
 done
