@@ -89,7 +89,7 @@ refresh_after(struct worker *w, kmsvc_thread *th, struct kmjob *job)
  * thousands of small allocations) leaves its thread's arena full of freed chunks scattered
  * among live ones; glibc keeps them and gives back only what is free at the arena's top, so
  * a worker's memory followed the biggest calls of its life and how they happened to
- * interleave (+7 MB a worker in 45 s of abandoned year-long series, with 2 MB live).
+ * interleave (+7 MB a worker in 45 s of abandoned two-year daily series, with 2 MB live).
  * malloc_trim after such a call returns the free pages of every arena to the system; it runs
  * after the caller has its answer, and takes 0.2 to 0.4 ms (measured) beside a call of tens. */
 #define TRIM_AFTER_BYTES (64 * 1024)

@@ -85,7 +85,7 @@ kmcode kmkl_new(const kmcfg *cfg, kmstore *store, kmkl **out, kmerr *err);
 void kmkl_free(kmkl *kl);
 
 /* Bytes of Klaviyo documents kl has parsed since it was made (fetched, or read from the
- * cache): what a call's documents cost the allocator, whose tree it freed. */
+ * cache): a measure of the memory its calls' parsed documents took, and freed. */
 size_t kmkl_parsed_bytes(const kmkl *kl);
 
 /* GET `path` (built with kmpath_query / kmpath_id, path.h). *out is the whole JSON:API
