@@ -274,6 +274,28 @@ export async function startRestd(env, { workers = 1 } = {}) {
   };
 }
 
+// A simulator enforcing Klaviyo's real limits and a klaviyo-restd at those limits (realEnv with
+// `extra`, `workers` workers) in a new temporary directory. stop() ends both and removes it.
+export async function startRealService(tag, extra = {}, { workers = 1 } = {}) {
+  const dir = tmpdir(tag);
+  const svc = { dir, sim: null, env: null, restd: null };
+  svc.stop = async () => {
+    await svc.restd?.stop();
+    await svc.sim?.stop();
+    killAll();
+    rmtree(dir);
+  };
+  try {
+    svc.sim = await startSim(dir, { limits: true });
+    svc.env = realEnv(svc.sim, dir, extra);
+    svc.restd = await startRestd(svc.env, { workers });
+  } catch (e) {
+    await svc.stop();
+    throw e;
+  }
+  return svc;
+}
+
 // --- klaviyo-mcp driven by raw lines -------------------------------------------------------
 
 export class Shim {

@@ -14,9 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
-import {
-  BIN, killAll, realEnv, restCall, rmtree, simStats, startRestd, startSim, tmpdir,
-} from './lib.mjs';
+import { BIN, restCall, simStats, startRealService } from './lib.mjs';
 
 const WINDOW = { start_date: '2023-01-01', end_date: '2025-12-30' };   // 1095 days: 3 reports
 const TOOL = 'klaviyo_get_campaign_performance';
@@ -50,18 +48,15 @@ function streamCall(sock, name, args) {
 }
 
 describe('long calls at Klaviyo real limits', () => {
-  let dir;
+  let svc;
   let sim;
   let env;
-  let restd;
   let client;
 
   before(async () => {
-    dir = tmpdir('real');
-    sim = await startSim(dir, { limits: true });
-    env = realEnv(sim, dir, { CACHE_TTL_SECONDS: '0', REST_TIMEOUT_SECONDS: '30' });
-    restd = await startRestd(env);
-    const transport = new StdioClientTransport({ command: BIN.mcp, args: [], env, cwd: dir,
+    svc = await startRealService('real', { CACHE_TTL_SECONDS: '0', REST_TIMEOUT_SECONDS: '30' });
+    ({ sim, env } = svc);
+    const transport = new StdioClientTransport({ command: BIN.mcp, args: [], env, cwd: svc.dir,
       stderr: 'pipe' });
     client = new Client({ name: 'klaviyo-mcp-real-limits', version: '1.0.0' });
     await client.connect(transport);
@@ -69,10 +64,7 @@ describe('long calls at Klaviyo real limits', () => {
 
   after(async () => {
     await client?.close();
-    await restd?.stop();
-    await sim?.stop();
-    killAll();
-    if (dir) rmtree(dir);
+    await svc?.stop();
   });
 
   test('a call waiting a minute for a report window finishes on MCP and REST', async () => {
@@ -134,6 +126,6 @@ describe('long calls at Klaviyo real limits', () => {
     assert.equal(stats.total_throttled, 0, JSON.stringify(stats.throttled));
     assert.equal(stats.calls[REPORT], 9, JSON.stringify(stats.calls));
     // the service logged three whole calls, none cut (no 499)
-    assert.doesNotMatch(restd.stderr(), /"status":499/);
+    assert.doesNotMatch(svc.restd.stderr(), /"status":499/);
   });
 });

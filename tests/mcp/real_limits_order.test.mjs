@@ -13,8 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { killAll, realEnv, restCall, rmtree, simStats, startRestd, startSim, tmpdir }
-  from './lib.mjs';
+import { restCall, simStats, startRealService } from './lib.mjs';
 
 const TOOL = 'klaviyo_get_campaign_performance';
 const REPORT = 'POST /api/campaign-values-reports';
@@ -26,23 +25,18 @@ const MONTHS = [
 ];
 
 describe('calls waiting for a report window at Klaviyo real limits', () => {
-  let dir;
+  let svc;
   let sim;
   let env;
-  let restd;
 
   before(async () => {
-    dir = tmpdir('real-order');
-    sim = await startSim(dir, { limits: true });
-    env = realEnv(sim, dir, { CACHE_TTL_SECONDS: '0', REST_TIMEOUT_SECONDS: '30' });
-    restd = await startRestd(env, { workers: 2 });
+    svc = await startRealService('real-order',
+      { CACHE_TTL_SECONDS: '0', REST_TIMEOUT_SECONDS: '30' }, { workers: 2 });
+    ({ sim, env } = svc);
   });
 
   after(async () => {
-    await restd?.stop();
-    await sim?.stop();
-    killAll();
-    if (dir) rmtree(dir);
+    await svc?.stop();
   });
 
   test('four report calls on one account finish in the order they came', async () => {

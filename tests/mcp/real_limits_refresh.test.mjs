@@ -15,8 +15,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { killAll, realEnv, restCall, rmtree, simStats, startRestd, startSim, tmpdir }
-  from './lib.mjs';
+import { restCall, simStats, startRealService } from './lib.mjs';
 
 const TOOL = 'klaviyo_get_campaign_performance';
 const REPORT = 'POST /api/campaign-values-reports';
@@ -24,24 +23,19 @@ const A = { account: 'acme', start_date: '2025-01-01', end_date: '2025-01-31' };
 const B = { account: 'acme', start_date: '2025-02-01', end_date: '2025-02-28' };
 
 describe('a hot answer refreshed at Klaviyo real limits', () => {
-  let dir;
+  let svc;
   let sim;
   let env;
-  let restd;
 
   before(async () => {
-    dir = tmpdir('real-refresh');
-    sim = await startSim(dir, { limits: true });
-    env = realEnv(sim, dir, { CACHE_TTL_SECONDS: '20', CACHE_REFRESH_AHEAD_SECONDS: '10',
-      LOG_LEVEL: 'debug', REST_TIMEOUT_SECONDS: '30' });
-    restd = await startRestd(env, { workers: 2 });
+    svc = await startRealService('real-refresh', { CACHE_TTL_SECONDS: '20',
+      CACHE_REFRESH_AHEAD_SECONDS: '10', LOG_LEVEL: 'debug', REST_TIMEOUT_SECONDS: '30' },
+    { workers: 2 });
+    ({ sim, env } = svc);
   });
 
   after(async () => {
-    await restd?.stop();
-    await sim?.stop();
-    killAll();
-    if (dir) rmtree(dir);
+    await svc?.stop();
   });
 
   test('the refresh waits for the report window and a caller after expiry shares it',
@@ -78,7 +72,7 @@ describe('a hot answer refreshed at Klaviyo real limits', () => {
       const stats = await simStats(sim);
       assert.equal(stats.total_throttled, 0, JSON.stringify(stats.throttled));
       assert.equal(stats.calls[REPORT], 3, JSON.stringify(stats.calls));
-      const log = restd.stderr();
+      const log = svc.restd.stderr();
       assert.equal((log.match(/"event":"answer_refreshed"/g) || []).length, 1, log.slice(-2000));
       assert.equal((log.match(/"event":"answer_refresh_failed"/g) || []).length, 0);
     });
