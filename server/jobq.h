@@ -51,7 +51,7 @@ struct kmjob {
     const struct kmtool *tool;
     json_object         *args;      /* owned; the service thread reads it while it runs */
     json_object         *envelope;  /* the answer, set by the service thread; owned */
-    int                  status;    /* its HTTP status */
+    int                  status;    /* its HTTP status (a refresh: enum kmsvc_refreshed) */
     int                  stream;    /* 1: post progress notes for this job */
     int                  view;      /* kmshape_view: KMSHAPE_MODEL bounds it for a model */
     char                 rid[65];   /* request id, tags the service thread's log lines */

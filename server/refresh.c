@@ -1,5 +1,6 @@
 /* refresh.c — background refreshes of kept answers (see refresh.h). */
 #include "refresh.h"
+#include "svc.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -8,9 +9,11 @@
 
 #define ASKED_TRIM 1024     /* past this many keys, forget those whose window has ended */
 #define ASKED_MAX  8192     /* past this many still in their window, ask nothing more */
+#define REASK_MS   1000     /* a refresh another holds: ask again this soon, not a window on */
 
 struct rjob {
     struct kmjob     job;   /* job.owner is the kmrefresh */
+    char            *key;   /* the kept answer's key */
     LIST_ENTRY(rjob) link;
 };
 
@@ -39,6 +42,7 @@ rjob_free(struct rjob *j)
 {
     json_object_put(j->job.args);
     json_object_put(j->job.envelope);
+    free(j->key);
     free(j);
 }
 
@@ -107,6 +111,8 @@ kmrefresh_ask(kmrefresh *rf, const char *key, const struct kmtool *tool, json_ob
         free(j);
         return 0;
     }
+    j->key = km_xstrdup(key);
+    j->job.status = KMSVC_REFRESH_FAILED;  /* until a service thread says what it did */
     j->job.arrived_ms = now;
     j->job.tool = tool;
     j->job.view = view;
@@ -131,6 +137,12 @@ kmrefresh_done(kmrefresh *rf, struct kmjob *job)
 
     if (!rf || !job->background || job->owner != rf)
         return 0;
+    /* Another held the marker. Most often a peer is making it; but a worker that a reload
+     * replaces gives the marker of the refresh it was making back when it stops, and the next
+     * generation asked while it still held it: asked again only a window later, the answer
+     * would expire unrefreshed and every caller of it would wait for its recomputation. */
+    if (job->status == KMSVC_REFRESH_NOT_OURS && !rf->stopped)
+        json_object_object_add(rf->asked, j->key, json_object_new_int64(km_now_ms() + REASK_MS));
     LIST_REMOVE(j, link);
     rjob_free(j);
     return 1;

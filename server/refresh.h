@@ -13,7 +13,8 @@
  * The loop may see a due answer thousands of times a second; a refresh is asked of the
  * service threads once per answer per window on this worker (a map of keys asked, each
  * forgotten when its window ends), and kmsvc_refresh makes it once per window across every
- * worker and host (a marker in the store). A refresh never takes more than half of the room
+ * worker and host (a marker in the store). When another held the marker, the key is asked
+ * again a second later (a holder that stops, a worker a reload replaces, gives it back). A refresh never takes more than half of the room
  * the queue leaves for calls (QUEUE_MAX).
  */
 #ifndef KM_REFRESH_H

@@ -130,9 +130,10 @@ serve_jobs(struct worker *w, kmsvc_thread *th, int extra)
         kmlog_set_request_id(job->rid);
         if (job->background) {
             /* a refresh (refresh.h); a stopping worker starts none */
+            job->status = KMSVC_REFRESH_FAILED;
             if (!atomic_load(&job->cancelled) && !kmjobq_stopping(q))
-                kmsvc_refresh(th, job->tool, job->args, (kmshape_view)job->view,
-                              &job->cancelled);
+                job->status = kmsvc_refresh(th, job->tool, job->args,
+                                            (kmshape_view)job->view, &job->cancelled);
         } else if (atomic_load(&job->cancelled)) {
             /* the client left while the job waited for a thread */
             job->envelope = NULL;
@@ -179,6 +180,8 @@ extra_main(void *arg)
     kmsvc_thread_free(th);
     kmerr_clear(&err);
     pthread_mutex_lock(&w->xmu);
+    kmlogf(KMLOG_INFO, "service_thread_left", "an added service thread left (%d ms idle, or "
+           "the worker stops); %d added thread(s) remain", EXTRA_IDLE_MS, w->nextra - 1);
     w->nextra--;
     pthread_cond_broadcast(&w->xcv);
     pthread_mutex_unlock(&w->xmu);
@@ -193,7 +196,7 @@ grow(void *arg)
     pthread_attr_t attr;
     pthread_t      tid;
     sigset_t       all, old;
-    int            e;
+    int            e, extra;
 
     pthread_mutex_lock(&w->xmu);
     if (w->stopping || w->nthr + w->nextra >= w->a->cfg->service_threads_max) {
@@ -201,6 +204,7 @@ grow(void *arg)
         return;
     }
     w->nextra++;
+    extra = w->nextra;
     pthread_mutex_unlock(&w->xmu);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -214,7 +218,11 @@ grow(void *arg)
         pthread_mutex_lock(&w->xmu);
         w->nextra--;
         pthread_mutex_unlock(&w->xmu);
+        return;
     }
+    kmlogf(KMLOG_INFO, "service_thread_added", "a call found every service thread busy: "
+           "added thread %d of %d (SERVICE_THREADS %d, SERVICE_THREADS_MAX); %zu call(s) wait",
+           w->nthr + extra, w->a->cfg->service_threads_max, w->nthr, kmjobq_waiting(w->q));
 }
 
 static kmcode

@@ -795,7 +795,7 @@ kmsvc_thread_parsed(const kmsvc_thread *th)
     return kmkl_parsed_bytes(th->kl);
 }
 
-int
+enum kmsvc_refreshed
 kmsvc_refresh(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
               kmshape_view view, atomic_bool *cancelled)
 {
@@ -807,7 +807,7 @@ kmsvc_refresh(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     const char  *account = kmjson_str(args, "account");
 
     if (!env)
-        return 0;   /* not due any more, or another thread, worker or host has it */
+        return KMSVC_REFRESH_NOT_OURS;
     th->due = 0;
     if (kept) {
         kmlogf(KMLOG_DEBUG, "answer_refreshed", "%s for account '%s' computed again ahead of "
@@ -817,7 +817,7 @@ kmsvc_refresh(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
         kmlogf(KMLOG_DEBUG, "answer_refresh_cancelled", "%s: the worker is stopping",
                tool->name);
         json_object_put(env);
-        return 0;
+        return KMSVC_REFRESH_FAILED;
     } else {
         /* the kept answer expires as it would have; its next caller computes it */
         kmlogf(KMLOG_WARN, "answer_refresh_failed", "%s for account '%s' could not be computed "
@@ -827,5 +827,5 @@ kmsvc_refresh(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
     }
     kmmet_answer_refresh(kept);
     json_object_put(env);
-    return kept;
+    return kept ? KMSVC_REFRESH_KEPT : KMSVC_REFRESH_FAILED;
 }

@@ -139,14 +139,25 @@ int kmsvc_thread_due(const kmsvc_thread *th);
  * across a call says how much garbage it left. */
 size_t kmsvc_thread_parsed(const kmsvc_thread *th);
 
+/* What kmsvc_refresh did. */
+enum kmsvc_refreshed {
+    KMSVC_REFRESH_FAILED = -1,  /* it ran and failed or was cancelled: the marker stays for
+                                   the window (a cancelled one gave it back) */
+    KMSVC_REFRESH_NOT_OURS = 0, /* not due any more, or another thread, worker or host holds
+                                   the marker: nothing ran (ask again soon: a holder that
+                                   stops gives the marker back) */
+    KMSVC_REFRESH_KEPT = 1      /* a new answer was kept */
+};
+
 /* Compute the kept answer of `tool` with `args` (borrowed) for `view` again and keep it. Made
  * once per answer per window across every thread, process and host sharing the store (a
- * marker in the store, left to expire); returns 0 at once when the answer is no longer due
- * or another one holds the marker. Waits on Klaviyo like a call (never call it on an
- * event-loop thread); `cancelled` (may be NULL) stops it. 1 when a new answer was kept; a
- * failure is logged (answer_refresh_failed) and the kept answer expires as it would have. */
-int kmsvc_refresh(kmsvc_thread *th, const struct kmtool *tool, json_object *args,
-                  kmshape_view view, atomic_bool *cancelled);
+ * marker in the store, left to expire); returns KMSVC_REFRESH_NOT_OURS at once when the answer
+ * is no longer due or another one holds the marker. Waits on Klaviyo like a call (never call
+ * it on an event-loop thread); `cancelled` (may be NULL) stops it. A failure is logged
+ * (answer_refresh_failed) and the kept answer expires as it would have. */
+enum kmsvc_refreshed kmsvc_refresh(kmsvc_thread *th, const struct kmtool *tool,
+                                   json_object *args, kmshape_view view,
+                                   atomic_bool *cancelled);
 
 /* Append a warning string to the call's warnings. */
 void kmctx_warn(kmctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
