@@ -13,7 +13,8 @@
 #    while a side loop sends one uncached call a
 #    second (a day that moves on each time, rotating over the three accounts) and one call
 #    a second that the client abandons after 50 ms (a cancelled call: a year of daily
-#    figures from that day), and SIGHUP reloads the service once a minute. The days cycle
+#    figures from that day), and SIGHUP reloads the service once a minute, the first as the
+#    soak starts (so no measured worker served the warm-up, peak or calibration). The days cycle
 #    through a year from 2024-06-01, where the simulator's data is as dense everywhere (a
 #    report of about 130 KB for acme), so the load does not drift: a window moving on from
 #    2023 parsed reports growing from 87 to 135 KB over ten minutes. (Each (account, day)
@@ -238,7 +239,10 @@ echo "soak: the peak run: $(grep '^SOAK' "$work/peak.txt")"
 side=$!
 pids="$pids $side"
 
-# a reload a minute, and a sample 50 s after each (workers of the same age every time)
+# a reload a minute, the first as the soak starts (the workers that served the warm-up, the
+# peak and the calibration are not measured: every sample is of workers that served the soak
+# only), and a sample 50 s after each (workers of the same age every time)
+kill -HUP "$master" && echo 0 >>"$work/reloads.txt"
 (
     t=0
     while [ $t -lt "$secs" ]; do
@@ -274,10 +278,10 @@ awk 'function d(x, x0) { return (x - x0) * 100 / (x0 > 0 ? x0 : 1) }
      function slope(k,  q) { q = n[k] * sxx[k] - sx[k] ^ 2
                              return q > 0 ? (n[k] * sxy[k] - sx[k] * sy[k]) / q : 0 }
      NF >= 11 { k = $2; own = $4 - $7; x = $1 / 60;
-       if (!(k in r0)) { r0[k] = $4; o0[k] = own; a0[k] = $5; f0[k] = $8; s0[k] = $7;
+       if (!(k in r0)) { r0[k] = $4; o0[k] = own; a0[k] = $5; f0[k] = $8; s0[k] = $7; th0[k] = $9;
                          am0[k] = $10; om0[k] = $11; t0[k] = $1 }
        big(k " rss", d($4, r0[k])); big(k " own", d(own, o0[k])); big(k " anon", d($5, a0[k]));
-       big(k " fds", d($8, f0[k])); big(k " anonmin", d($10, am0[k]));
+       big(k " fds", d($8, f0[k])); big(k " thr", d($9, th0[k])); big(k " anonmin", d($10, am0[k]));
        big(k " ownmin", d($11, om0[k]));
        n[k]++; fit(k " own", own); fit(k " anonmin", $10); fit(k " ownmin", $11);
        n[k " own"] = n[k " anonmin"] = n[k " ownmin"] = n[k];
@@ -287,8 +291,9 @@ awk 'function d(x, x0) { return (x - x0) * 100 / (x0 > 0 ? x0 : 1) }
                printf "soak: %s, %d s against %d s (medians): rss %+.1f%%, rss less the store " \
                    "%+.1f%% (anonymous %+.1f%%), fds %+.1f%%, store pages %d -> %d kB; largest " \
                    "difference from the first sample: rss %.1f%%, rss less the store %.1f%%, " \
-                   "anonymous %.1f%%, fds %.1f%%\n", k, tl[k], t0[k], lr[k], lo[k], la[k], lf[k],
-                   s0[k], ls[k], mx[k " rss"], mx[k " own"], mx[k " anon"], mx[k " fds"]
+                   "anonymous %.1f%%, fds %.1f%%, threads %.1f%%\n", k, tl[k], t0[k], lr[k],
+                   lo[k], la[k], lf[k], s0[k], ls[k], mx[k " rss"], mx[k " own"], mx[k " anon"],
+                   mx[k " fds"], mx[k " thr"]
                printf "soak: %s, the least of each five: rss less the store %+.1f%% (anonymous " \
                    "%+.1f%%), largest difference %.1f%% (anonymous %.1f%%); trend: rss less " \
                    "the store %+.0f kB/min (median), %+.0f kB/min (least); anonymous %+.0f " \

@@ -8,8 +8,11 @@
  *   R_LOOKUP    its answer is being read from the answer cache (store_loop.h); a connection
  *               that fails meanwhile is handled as in R_QUEUED;
  *   R_QUEUED    its job is with the service threads; an EV_CLOSED watcher on the socket
- *               notices a client that leaves, sets the job's `cancelled` flag and frees the
- *               connection, so no answer is ever attempted for it;
+ *               notices a client that leaves, sets the job's `cancelled` flag (unless
+ *               identical calls follow it) and frees the connection, so no answer is ever
+ *               attempted for it;
+ *   R_FOLLOWING it waits, without a job, for the answer of an identical call's job (its
+ *               leader, http_call.c); a client that leaves ends it at once;
  *   R_REPLYING  the answer is being written; on_complete or the connection's close callback,
  *               whichever comes first, ends the context and writes the access log line.
  * libevent 2.1 stops reading a connection while a request is pending, so without the watcher a
@@ -115,6 +118,8 @@ access_log(struct kmreq *r)
         json_object_object_add(f, "closed_by", json_object_new_string(r->closed_by));
     if (r->kept)
         json_object_object_add(f, "answer_cache", json_object_new_boolean(1));
+    if (r->shared)
+        json_object_object_add(f, "shared", json_object_new_boolean(1));
     if (r->error[0])
         json_object_object_add(f, "error", json_object_new_string(r->error));
     if (r->status >= 500 && r->message[0])
@@ -181,6 +186,9 @@ kmh_finish(struct kmreq *r)
         free(r->mcp);
     }
     kmsvc_probe_clear(&r->probe);
+    if (r->ckey)
+        LIST_REMOVE(r, lead_link);
+    free(r->ckey);
     free(r);
     h->live--;
     if (h->draining && h->live == 0)
@@ -253,13 +261,17 @@ kmh_on_conn_close(struct evhttp_connection *conn, void *arg)
     r->gone = 1;
     if (!r->closed_by)
         r->closed_by = r->state == R_REPLYING ? "during_answer" : "write_failed_or_timed_out";
-    if (r->state == R_QUEUED || r->state == R_LOOKUP) {
+    if (r->state == R_QUEUED || r->state == R_LOOKUP || r->state == R_FOLLOWING) {
         /* A failed streaming write: libevent detached the request (it is not freed with the
-         * connection) and the job still runs. Abandon it; the final note frees everything. */
-        atomic_store(&r->job.cancelled, true);
+         * connection) and the job still runs. Abandon it (unless identical calls wait for
+         * it); the final note frees everything. A follower has no job: it ends here. */
+        if (TAILQ_EMPTY(&r->followers))
+            atomic_store(&r->job.cancelled, true);
         kmh_unwatch_eof(r);
         r->orphan = r->req;
         r->req = NULL;
+        if (r->state == R_FOLLOWING)
+            kmh_unfollow(r);
         return;
     }
     /* R_REPLYING: the request is freed with the connection. */
@@ -273,22 +285,38 @@ on_eof(evutil_socket_t fd, short what, void *arg)
 {
     struct kmreq             *r = arg;
     struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+    size_t                    waiting = 0;
+    struct kmreq             *f;
+    double                    after = (double)(km_now_ms() - r->t0) / 1e3;
+    const char               *tool = r->tool ? r->tool : "?";
 
     (void)fd;
     (void)what;
     kmh_unwatch_eof(r);
-    atomic_store(&r->job.cancelled, true);
+    TAILQ_FOREACH(f, &r->followers, follow_link)
+        waiting++;
     r->gone = 1;
     r->closed_by = "client";
-    kmlogf(KMLOG_INFO, "call_cancelled", "the client closed its connection after %.1f s; the "
-           "call (%s) stops before its next Klaviyo request", (double)(km_now_ms() - r->t0) / 1e3,
-           r->tool ? r->tool : "?");
+    if (r->state == R_FOLLOWING)
+        kmlogf(KMLOG_INFO, "call_cancelled", "the client closed its connection after %.1f s; "
+               "the call (%s) waited for an identical call's answer", after, tool);
+    else if (waiting > 0)
+        kmlogf(KMLOG_INFO, "call_cancelled", "the client closed its connection after %.1f s; "
+               "the call (%s) goes on for the %zu identical call(s) waiting for it", after,
+               tool, waiting);
+    else
+        kmlogf(KMLOG_INFO, "call_cancelled", "the client closed its connection after %.1f s; "
+               "the call (%s) stops before its next Klaviyo request", after, tool);
+    if (waiting == 0)
+        atomic_store(&r->job.cancelled, true);
     r->req = NULL;
     if (conn) {
         /* frees the pending request with it; nothing is written */
         evhttp_connection_set_closecb(conn, NULL, NULL);
         evhttp_connection_free(conn);
     }
+    if (r->state == R_FOLLOWING)
+        kmh_unfollow(r);    /* it has no job whose note would end it */
 }
 
 void
@@ -436,6 +464,7 @@ kmh_on_request(struct evhttp_request *req, void *arg)
     const char      *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     const char      *rid;
 
+    TAILQ_INIT(&r->followers);
     h->live++;
     if (evhttp_request_get_connection(req))
         kmconn_request_done(h->conns,
@@ -495,6 +524,7 @@ kmhttp_new(struct event_base *base, const struct kmhttp_opts *o, kmhttp **out, k
     h->mcp = kmmcph_new(o->cfg, o->store);
     h->store = o->store;
     LIST_INIT(&h->mcp_calls);
+    LIST_INIT(&h->leaders);
     h->mcp_poll = event_new(base, -1, EV_PERSIST, kmh_on_mcp_poll, h);
     h->notes_ev = event_new(base, kmjobq_fd(o->q), EV_READ | EV_PERSIST, kmh_on_notes, h);
     if (h->conns)

@@ -59,13 +59,145 @@ reply_at_once(struct kmreq *r, int status, const char *text, size_t len)
     evbuffer_free(buf);
 }
 
+/* --- identical calls share one computation -----------------------------------------------
+ * When a kept answer is missing (it expired, or was never made), the first call for it on
+ * this worker runs and leads; identical calls that arrive while its job is queued or running
+ * follow it: they wait on the loop, holding no service thread, and get its answer, each with
+ * its own latency (kmans_share). Without this, every caller of a hot answer that expired took
+ * a service thread to wait for the same Klaviyo requests (peers in the Klaviyo client), and
+ * the worker added threads up to SERVICE_THREADS_MAX, then refused calls with 503. A leader
+ * whose client leaves goes on while others follow it. Streams (which get progress of their
+ * own job) neither lead nor follow. */
+
+/* The call this worker is computing for `key`, or NULL. */
+static struct kmreq *
+leader_of(kmhttp *h, const char *key)
+{
+    struct kmreq *l;
+
+    LIST_FOREACH(l, &h->leaders, lead_link) {
+        if (strcmp(l->ckey, key) == 0 && !atomic_load(&l->job.cancelled))
+            return l;
+    }
+    return NULL;
+}
+
+static void
+follow(struct kmreq *r, struct kmreq *lead)
+{
+    r->leader = lead;
+    TAILQ_INSERT_TAIL(&lead->followers, r, follow_link);
+    r->state = R_FOLLOWING;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), kmh_on_conn_close, r);
+    kmh_suspend_read_timeout(r);
+    kmh_watch_eof(r);
+    r->h->in_flight++;
+}
+
+void
+kmh_unfollow(struct kmreq *r)
+{
+    TAILQ_REMOVE(&r->leader->followers, r, follow_link);
+    r->leader = NULL;
+    r->h->in_flight--;
+    kmh_unwatch_eof(r);
+    if (r->orphan)
+        evhttp_request_free(r->orphan);
+    r->orphan = NULL;
+    r->req = NULL;
+    r->gone = 1;
+    r->status = 499;
+    kmh_finish(r);
+}
+
+/* A call whose kept answer is missing: it follows the identical call this worker computes,
+ * else it runs, and leads. `key` (the kept answer's, may be NULL) is taken. */
+static void
+run_or_follow(struct kmreq *r, char *key)
+{
+    kmhttp       *h = r->h;
+    int           shares = key && !r->stream && !r->solo;
+    struct kmreq *lead = shares ? leader_of(h, key) : NULL;
+    json_object  *args = r->job.args;
+
+    if (lead) {
+        free(key);
+        follow(r, lead);
+        return;
+    }
+    r->job.args = NULL;
+    r->state = R_NEW;
+    if (!kmh_queue_job(r, r->job.tool, args)) {
+        free(key);              /* refused (503): r is gone */
+        return;
+    }
+    if (!shares) {
+        free(key);
+        return;
+    }
+    r->ckey = key;
+    LIST_INSERT_HEAD(&h->leaders, r, lead_link);
+}
+
+/* Whether the answer of lead's finished job is its followers' too: not when it was cancelled
+ * (it stopped before an answer) or ran out of its deadline (theirs comes later). */
+static int
+answer_fits_followers(const struct kmreq *lead)
+{
+    int64_t deadline_ms = (int64_t)lead->h->cfg->request_deadline_s * 1000;
+
+    if (!lead->job.envelope || lead->job.status == kmerr_http_status(KM_CANCELLED))
+        return 0;
+    return !(lead->job.status == kmerr_http_status(KM_UPSTREAM_TIMEOUT) && deadline_ms > 0 &&
+             km_now_ms() - lead->t0 >= deadline_ms);
+}
+
+/* lead's job is done: its followers get its answer, or run their own job when it does not fit
+ * them. */
+static void
+answer_followers(struct kmreq *lead)
+{
+    kmhttp       *h = lead->h;
+    int           fits = answer_fits_followers(lead);
+    struct kmreq *f;
+
+    if (lead->ckey) {
+        LIST_REMOVE(lead, lead_link);
+        free(lead->ckey);
+        lead->ckey = NULL;
+    }
+    while ((f = TAILQ_FIRST(&lead->followers)) != NULL) {
+        TAILQ_REMOVE(&lead->followers, f, follow_link);
+        f->leader = NULL;
+        h->in_flight--;
+        kmh_unwatch_eof(f);
+        if (fits) {
+            size_t len = 0;
+            char  *text = kmans_share(lead->job.envelope, (double)(km_now_ms() - f->t0), &len);
+
+            f->shared = 1;
+            kmh_restore_timeouts(f);
+            kmh_note_error(f, lead->job.envelope);
+            kmh_reply_text(f, lead->job.status, text, len, NULL);
+            free(text);
+        } else {
+            json_object *args = f->job.args;
+
+            f->job.args = NULL;
+            f->solo = 1;
+            f->state = R_NEW;
+            kmh_queue_job(f, f->job.tool, args);
+        }
+    }
+}
+
 /* The answer cache's entry (or a miss) for a call in R_LOOKUP. */
 static void
 on_kept(void *arg, const kmstore_loop_reply *rep)
 {
     struct kmreq *r = arg;
     kmhttp       *h = r->h;
-    char         *text = NULL;
+    char         *text = NULL, *key = NULL;
     size_t        len = 0;
     int           due = 0;
 
@@ -76,10 +208,13 @@ on_kept(void *arg, const kmstore_loop_reply *rep)
         /* a hot answer about to expire: a service thread makes it again meanwhile */
         kmrefresh_ask(h->refresh, r->probe.key, r->job.tool, r->job.args, view_of(r), r->rid,
                       kmsvc_refresh_window(h->svc));
+    if (!text && r->probe.key)
+        key = km_xstrdup(r->probe.key);
     kmsvc_probe_clear(&r->probe);
     if (r->gone || !r->req) {
         /* the client left while the store answered */
         free(text);
+        free(key);
         if (r->orphan)
             evhttp_request_free(r->orphan);
         r->orphan = NULL;
@@ -90,11 +225,7 @@ on_kept(void *arg, const kmstore_loop_reply *rep)
     }
     evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), NULL, NULL);
     if (!text) {
-        json_object *args = r->job.args;
-
-        r->job.args = NULL;
-        r->state = R_NEW;
-        kmh_queue_job(r, r->job.tool, args);
+        run_or_follow(r, key);
         return;
     }
     r->kept = 1;
@@ -166,6 +297,7 @@ job_done(struct kmreq *r)
 
     h->in_flight--;
     kmh_unwatch_eof(r);
+    answer_followers(r);    /* before r itself: r may be gone, they are not */
     if (r->mcp) {
         LIST_REMOVE(r, mcp_link);
         if (--h->n_mcp_calls == 0 && h->mcp_poll)
@@ -254,7 +386,7 @@ kmh_on_notes(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-void
+int
 kmh_queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
 {
     kmhttp *h = r->h;
@@ -278,7 +410,7 @@ kmh_queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
         kmh_reply_error(r, KM_SERVICE_UNAVAILABLE, NULL, "this worker is at capacity: %d "
                     "calls wait for one of its threads (QUEUE_MAX); retry in a moment",
                     h->cfg->queue_max);
-        return;
+        return 0;
     case KMJOBQ_NO_IDLE:
         if (h->grow)
             h->grow(h->grow_arg);
@@ -307,6 +439,7 @@ kmh_queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
     kmh_suspend_read_timeout(r);
     kmh_watch_eof(r);
     h->in_flight++;
+    return 1;
 }
 
 /* The JSON object in the body; an empty body is {}. */

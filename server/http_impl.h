@@ -19,6 +19,7 @@
 #define KM_HTTP_IMPL_H
 
 #include "http.h"
+#include "answers.h"
 #include "auth.h"
 #include "conn.h"
 #include "json.h"
@@ -94,6 +95,8 @@ struct kmhttp {
     kmrefresh         *refresh;           /* computes hot ones again before they expire */
     kmmcph            *mcp;               /* the /mcp endpoint's decisions */
     LIST_HEAD(, kmreq) mcp_calls;         /* MCP tool calls queued or running */
+    LIST_HEAD(, kmreq) leaders;           /* calls whose kept answer was missing, queued or
+                                             running: identical calls wait for them */
     size_t             n_mcp_calls;
     kmstore           *store;
     struct event      *mcp_poll;          /* looks for cancellations other workers recorded */
@@ -111,7 +114,7 @@ struct kmhttp {
     unsigned           full_pauses;       /* pauses since that line */
 };
 
-enum rstate { R_NEW, R_LOOKUP, R_QUEUED, R_REPLYING };
+enum rstate { R_NEW, R_LOOKUP, R_QUEUED, R_FOLLOWING, R_REPLYING };
 
 struct kmreq {
     struct kmjob           job;          /* job.owner points back here */
@@ -142,11 +145,24 @@ struct kmreq {
     kmproto_progress       progress;     /* its progress notifications */
     int                    mcp_cancelled;/* notifications/cancelled named it: no answer */
     LIST_ENTRY(kmreq)      mcp_link;     /* in h->mcp_calls while queued */
+    /* Identical calls (the same kept answer's key) on a worker share one computation: the
+     * first whose answer was missing leads (its job runs), the others follow it on the loop,
+     * holding no service thread, and get its answer (http_call.c). */
+    char                  *ckey;         /* a leader's key (owned), while in h->leaders */
+    LIST_ENTRY(kmreq)      lead_link;    /* in h->leaders */
+    TAILQ_HEAD(, kmreq)    followers;    /* a leader's followers, in arrival order */
+    TAILQ_ENTRY(kmreq)     follow_link;  /* a follower's place in leader->followers */
+    struct kmreq          *leader;       /* R_FOLLOWING: whose job answers it */
+    int                    solo;         /* runs its own job: its leader's answer did not fit
+                                            it (cancelled, or the leader's deadline passed) */
+    int                    shared;       /* answered with its leader's answer */
 };
 
 
 const char *kmh_header(struct kmreq *r, const char *name);
 void kmh_finish(struct kmreq *r);
+/* A follower whose client left: out of its leader's list, finished (499). */
+void kmh_unfollow(struct kmreq *r);
 void kmh_unwatch_eof(struct kmreq *r);
 void kmh_watch_eof(struct kmreq *r);
 void kmh_suspend_read_timeout(struct kmreq *r);
@@ -172,7 +188,9 @@ void kmh_route_mcp(struct kmreq *r);
 void kmh_forget_listener(struct listener *l);
 void kmh_on_conns(void *arg, size_t open);
 void kmh_on_notes(evutil_socket_t fd, short what, void *arg);
-void kmh_queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args);
+/* Queue r's call (args: taken). 0 when the queue is full: r was answered 503 and may be
+ * freed already (not touched after), else 1. */
+int kmh_queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args);
 void kmh_route_tool_call(struct kmreq *r, const char *name);
 void kmh_route_registry(struct kmreq *r, const char *path);
 void kmh_reply_error(struct kmreq *r, kmcode code, const char *allow, const char *fmt, ...)

@@ -183,6 +183,19 @@ sim_calls(const char *route)
     return n;
 }
 
+/* Requests the simulator counted in all. */
+static int
+sim_total_calls(void)
+{
+    json_object *doc = NULL;
+    int          n;
+
+    ck_assert_int_eq(kmfix_http_json(sim.url, "GET", "/__sim/stats", NULL, &doc), 200);
+    n = (int)kmjson_num(doc, "total_calls", -1);
+    json_object_put(doc);
+    return n;
+}
+
 /* --- fixtures ------------------------------------------------------------------------ */
 
 static void
@@ -2637,6 +2650,191 @@ START_TEST(calls_waiting_on_klaviyo_never_hold_up_the_others)
 }
 END_TEST
 
+/* One of several concurrent calls, started at t0 + start_ms. */
+struct twin_call {
+    const struct restd *d;
+    struct call         c;
+    char                rid[32];
+    int64_t             start_at;
+    struct reply        r;
+    pthread_t           tid;
+};
+
+static void *
+twin_call_main(void *arg)
+{
+    struct twin_call *t = arg;
+
+    nap((int)(t->start_at - now_ms()));
+    call(t->d, &t->c, &t->r);
+    return NULL;
+}
+
+/* n list-health calls for kiwi, the i-th to start at t0 + i * spacing_ms, tagged tag-i
+ * (twins_go starts them). */
+static void
+twins_init(struct twin_call *t, int n, const struct restd *d, const char *tag, int64_t t0,
+           int spacing_ms)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&t[i], 0, sizeof(t[i]));
+        t[i].d = d;
+        snprintf(t[i].rid, sizeof(t[i].rid), "%s-%d", tag, i);
+        t[i].c.method = "POST";
+        t[i].c.path = "/v1/tools/klaviyo_get_list_health";
+        t[i].c.token = TOKEN_A;
+        t[i].c.body = "{\"account\":\"kiwi\"}";
+        t[i].c.rid = t[i].rid;
+        t[i].start_at = t0 + (int64_t)i * spacing_ms;
+    }
+}
+
+static void
+twins_go(struct twin_call *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(pthread_create(&t[i].tid, NULL, twin_call_main, &t[i]), 0);
+}
+
+static int
+klaviyo_calls_of(const struct reply *r)
+{
+    return (int)kmjson_num(kmjson_get(r->doc, "metadata"), "klaviyo_calls", -1);
+}
+
+/* Identical calls share one computation. Twelve concurrent calls for an answer not kept yet,
+ * whose first Klaviyo request the simulator holds 1.5 s, on a worker with one service thread
+ * that may add none and lets two calls wait: one runs, the eleven others wait on the loop for
+ * its answer (no thread, no place in the queue: none is refused, where nine were 503 before),
+ * each gets the same data with no Klaviyo request of its own, and the access log says shared.
+ * A different call meanwhile still gets a place in the queue. */
+START_TEST(identical_calls_share_one_computation_without_a_thread_each)
+{
+    enum { N = 12 };
+    static const char *const env[] = { "SERVICE_THREADS_MAX=1", "QUEUE_MAX=2", NULL };
+    struct restd_opts o = { .workers = 1, .threads = 1, .env = env };
+    struct restd      d;
+    struct twin_call  t[N];
+    struct reply      other;
+    char             *data0 = NULL;
+    int               calls0, leaders = 0, klaviyo = 0, shared = 0;
+
+    test_up();
+    restd_start(&d, &o);
+    calls0 = sim_total_calls();
+    sim_delay("/api/lists", 1, 1500);
+    twins_init(t, N, &d, "twin", now_ms() + 100, 10);
+    twins_go(t, N);
+    nap(600);
+    get(&d, "/v1/flows?account=nosms", TOKEN_A, &other);
+    assert_ok(&other);
+    reply_free(&other);
+    for (int i = 0; i < N; i++) {
+        const char *data;
+
+        pthread_join(t[i].tid, NULL);
+        assert_ok(&t[i].r);
+        data = kmjson_text(kmjson_get(t[i].r.doc, "data"));
+        if (!data0)
+            data0 = strdup(data);
+        ck_assert_str_eq(data, data0);
+        if (klaviyo_calls_of(&t[i].r) > 0) {
+            leaders++;
+            klaviyo = klaviyo_calls_of(&t[i].r);
+        } else {
+            ck_assert_int_eq(klaviyo_calls_of(&t[i].r), 0);
+        }
+    }
+    ck_assert_int_eq(leaders, 1);
+    /* the leader's Klaviyo requests, and the flows call's */
+    ck_assert_int_ge(sim_total_calls() - calls0, klaviyo);
+    ck_assert_int_le(sim_total_calls() - calls0, klaviyo + 2);
+    for (int i = 0; i < N; i++) {
+        json_object *line = access_line_wait(&d, t[i].rid);
+
+        ck_assert_msg(line != NULL, "no access line for %s", t[i].rid);
+        shared += json_object_get_boolean(kmjson_get(line, "shared"));
+        json_object_put(line);
+        reply_free(&t[i].r);
+    }
+    ck_assert_int_eq(shared, N - 1);
+    free(data0);
+    restd_stop(&d);
+}
+END_TEST
+
+/* A call that others follow goes on when its own client leaves: they get its answer (the
+ * same call alone is abandoned before its per-list requests: a_client_that_disconnects_...). */
+START_TEST(a_call_whose_client_leaves_goes_on_for_the_calls_that_follow_it)
+{
+    struct restd_opts o = { .workers = 1 };
+    struct restd      d;
+    struct twin_call  t[4];
+    json_object      *line;
+
+    test_up();
+    restd_start(&d, &o);
+    sim_delay("/api/lists", 1, 1500);
+    twins_init(t, 4, &d, "left", now_ms() + 100, 100);
+    t[0].c.timeout_ms = 600;    /* the first gives up while the others follow it */
+    twins_go(t, 4);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i].tid, NULL);
+    ck_assert_int_eq(t[0].r.cc, CURLE_OPERATION_TIMEDOUT);
+    for (int i = 1; i < 4; i++) {
+        assert_ok(&t[i].r);
+        ck_assert_int_eq(klaviyo_calls_of(&t[i].r), 0);
+    }
+    ck_assert_int_gt(sim_calls("GET /api/lists/{id}"), 0);
+    ck_assert(log_has(&d, "goes on for the 3 identical call(s) waiting for it"));
+    line = access_line_wait(&d, t[0].rid);
+    ck_assert_msg(line != NULL, "no access line for the call that left");
+    ck_assert_int_eq((int)kmjson_num(line, "status", 0), 499);
+    json_object_put(line);
+    for (int i = 0; i < 4; i++)
+        reply_free(&t[i].r);
+    restd_stop(&d);
+}
+END_TEST
+
+/* A call that followed one whose deadline ran out (REQUEST_DEADLINE_SECONDS, real time: the
+ * simulator holds the first flows request 4 s against a 2 s deadline) runs on its own when
+ * that one fails: its deadline comes a second later, and its own Klaviyo request is answered. */
+START_TEST(a_call_following_one_past_its_deadline_runs_on_its_own)
+{
+    static const char *const env[] = { "REQUEST_DEADLINE_SECONDS=2", NULL };
+    struct restd_opts o = { .workers = 1, .env = env };
+    struct restd      d;
+    struct twin_call  t[2];
+    json_object      *line;
+
+    test_up();
+    restd_start(&d, &o);
+    sim_delay("/api/flows", 1, 4000);
+    twins_init(t, 2, &d, "late", now_ms() + 100, 1000);
+    for (int i = 0; i < 2; i++) {
+        /* one Klaviyo request: a call the 2 s deadline leaves room for */
+        t[i].c.method = "GET";
+        t[i].c.path = "/v1/flows?account=kiwi";
+        t[i].c.body = NULL;
+    }
+    twins_go(t, 2);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i].tid, NULL);
+    ck_assert_int_eq(t[0].r.status, 504);
+    ck_assert_str_eq(kmjson_str(kmjson_get(t[0].r.doc, "error"), "code"), "UPSTREAM_TIMEOUT");
+    assert_ok(&t[1].r);
+    ck_assert_int_gt(klaviyo_calls_of(&t[1].r), 0);
+    line = access_line_wait(&d, t[1].rid);
+    ck_assert_msg(line != NULL, "no access line for the follower");
+    ck_assert(!json_object_get_boolean(kmjson_get(line, "shared")));
+    json_object_put(line);
+    for (int i = 0; i < 2; i++)
+        reply_free(&t[i].r);
+    restd_stop(&d);
+}
+END_TEST
+
 /* A bounded queue: with every thread busy and QUEUE_MAX calls waiting, the next call is
  * refused at once with 503 and Retry-After, and the waiting ones still finish. */
 START_TEST(a_full_queue_is_refused_at_once_with_retry_after)
@@ -3429,18 +3627,6 @@ delta(json_object *before, json_object *after, const char *key)
     return promtext_value(after, key) - promtext_value(before, key);
 }
 
-static int
-sim_total_calls(void)
-{
-    json_object *doc = NULL;
-    int          n;
-
-    ck_assert_int_eq(kmfix_http_json(sim.url, "GET", "/__sim/stats", NULL, &doc), 200);
-    n = (int)kmjson_num(doc, "total_calls", -1);
-    json_object_put(doc);
-    return n;
-}
-
 #define REQS(route, status) \
     "klaviyo_mcp_http_requests_total{route=\"" route "\",status=\"" status "\"}"
 
@@ -3633,7 +3819,8 @@ START_TEST(a_hot_answer_is_computed_again_before_it_expires)
 END_TEST
 
 /* A refresh that its worker's stop cuts short (a reload) gives its marker back: the next
- * generation makes it before the answer expires. The first refresh's report is held 4 s by
+ * generation makes it before the answer expires (refresh.c asks again a second after finding
+ * the marker held). The first refresh's report is held 4 s by
  * the simulator; the reload comes meanwhile. (Kept, the marker would block every worker for
  * the rest of the window, and the answer would expire.) */
 START_TEST(a_refresh_cut_short_by_a_reload_is_made_by_the_next_generation)
@@ -3668,11 +3855,15 @@ START_TEST(a_refresh_cut_short_by_a_reload_is_made_by_the_next_generation)
     ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
     ck_assert_msg(log_wait(&d, "reload_done", 1), "no reload_done");
     ck_assert_int_lt(now_ms() - t_kept, 9500);
-    /* the new generation: still the kept answer, and a refresh of its own */
-    for (int i = 0; i < 4; i++) {
+    /* the new generation: still the kept answer, and a refresh of its own. Callers go on
+     * asking, as real ones do: a new worker that asked while the old one still held the
+     * marker (a busy machine lets the new generation serve before the old one stops) asks
+     * again a second later, once the stopping worker gave it back */
+    while (now_ms() - t_kept < 9400) {
         post(&d, "/v1/campaigns/performance", body, TOKEN_A, &r);
         assert_ok(&r);
         reply_free(&r);
+        nap(200);
     }
     /* past the first answer's expiry: the new generation's refresh answers */
     while (now_ms() - t_kept < 10600)
@@ -3773,6 +3964,9 @@ restd_suite(void)
     tcase_add_loop_test(tc, a_client_that_disconnects_cancels_the_work, 0, 2);
     tcase_add_test(tc, a_slow_report_does_not_block_health_or_a_cache_hit);
     tcase_add_test(tc, calls_waiting_on_klaviyo_never_hold_up_the_others);
+    tcase_add_test(tc, identical_calls_share_one_computation_without_a_thread_each);
+    tcase_add_test(tc, a_call_whose_client_leaves_goes_on_for_the_calls_that_follow_it);
+    tcase_add_test(tc, a_call_following_one_past_its_deadline_runs_on_its_own);
     tcase_add_test(tc, a_full_queue_is_refused_at_once_with_retry_after);
 
     tc = tcase(s, "process", tc_up_plain);

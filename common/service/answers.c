@@ -221,3 +221,40 @@ kmans_render(const kmans_entry *e, const char *revision, double latency_ms, int 
     json_object_put(meta);
     return kmbuf_take(&b, len);
 }
+
+char *
+kmans_share(json_object *env, double latency_ms, size_t *len)
+{
+    json_object *meta = kmjson_get(env, "metadata"), *out, *m;
+    char        *text;
+    int          responses;
+
+    if (!json_object_is_type(meta, json_type_object)) {
+        text = km_xstrdup(kmjson_text(env));
+        *len = strlen(text);
+        return text;
+    }
+    responses = (int)kmjson_num(meta, "klaviyo_calls", 0) + (int)kmjson_num(meta, "cache_hits", 0);
+    m = json_object_new_object();
+    json_object_object_foreach(meta, mk, mv) {
+        if (strcmp(mk, "latency_ms") == 0)
+            json_object_object_add(m, mk, kmjson_double(kmjson_round(latency_ms, 1)));
+        else if (strcmp(mk, "klaviyo_calls") == 0)
+            json_object_object_add(m, mk, json_object_new_int(0));
+        else if (strcmp(mk, "cache_hits") == 0)
+            json_object_object_add(m, mk, json_object_new_int(responses));
+        else
+            json_object_object_add(m, mk, json_object_get(mv));
+    }
+    /* the same keys in the same order: only metadata is this call's own */
+    out = json_object_new_object();
+    json_object_object_foreach(env, k, v) {
+        json_object_object_add(out, k, strcmp(k, "metadata") == 0 ? json_object_get(m)
+                                                                  : json_object_get(v));
+    }
+    text = km_xstrdup(kmjson_text(out));
+    *len = strlen(text);
+    json_object_put(out);
+    json_object_put(m);
+    return text;
+}

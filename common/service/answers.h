@@ -71,4 +71,12 @@ void kmans_entry_clear(kmans_entry *e);
 char *kmans_render(const kmans_entry *e, const char *revision, double latency_ms, int budget,
                    size_t *len);
 
+/* The envelope `env` (borrowed, not changed) that a call computed, as text for an identical
+ * call that waited for it and arrived latency_ms ago: in its metadata latency_ms is that
+ * call's, klaviyo_calls 0 (it made none) and cache_hits counts the Klaviyo responses the
+ * answer stands on (the computing call's klaviyo_calls and cache_hits), as kmans_render says
+ * them; the rest, and an envelope without metadata (an error), as they are. *len its length.
+ * Not thread-safe on `env` (it takes references to its parts): one thread at a time. */
+char *kmans_share(json_object *env, double latency_ms, size_t *len);
+
 #endif
