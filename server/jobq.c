@@ -10,9 +10,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A thread waiting for a job, on its own condition variable: a new job wakes the one that
+ * became idle last (see pop_until). */
+struct waiter {
+    pthread_cond_t     cond;
+    int                listed;      /* in q->waiters: no job was handed to it yet */
+    LIST_ENTRY(waiter) link;
+};
+
 struct kmjobq {
     pthread_mutex_t todo_lock;
-    pthread_cond_t  todo_cond;
+    pthread_condattr_t cattr;   /* waiters' conditions: timed on the monotonic clock */
+    LIST_HEAD(, waiter) waiters; /* the last to become idle first */
     STAILQ_HEAD(, kmjob) todo;
     size_t          ntodo;      /* jobs on todo */
     size_t          max;        /* limit on ntodo; 0 none */
@@ -37,15 +46,10 @@ kmjobq_new(kmjobq **out, kmerr *err)
         return KM_INTERNAL_ERROR;
     }
     pthread_mutex_init(&q->todo_lock, NULL);
-    {
-        /* timed waits measure idleness on the monotonic clock */
-        pthread_condattr_t ca;
-
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&q->todo_cond, &ca);
-        pthread_condattr_destroy(&ca);
-    }
+    /* timed waits measure idleness on the monotonic clock */
+    pthread_condattr_init(&q->cattr);
+    pthread_condattr_setclock(&q->cattr, CLOCK_MONOTONIC);
+    LIST_INIT(&q->waiters);
     STAILQ_INIT(&q->todo);
     pthread_mutex_init(&q->done_lock, NULL);
     STAILQ_INIT(&q->done);
@@ -69,7 +73,7 @@ kmjobq_free(kmjobq *q)
     }
     close(q->efd);
     pthread_mutex_destroy(&q->todo_lock);
-    pthread_cond_destroy(&q->todo_cond);
+    pthread_condattr_destroy(&q->cattr);
     pthread_mutex_destroy(&q->done_lock);
     free(q);
 }
@@ -88,6 +92,21 @@ kmjobq_set_limit(kmjobq *q, size_t max)
     pthread_mutex_unlock(&q->todo_lock);
 }
 
+/* Hand a job to the thread that became idle last (todo_lock held): the threads a burst added
+ * then stay idle while the others keep up, and leave (kmjobq_pop_idle); woken in turn (one
+ * condition variable for all), each got a job every few seconds and none ever left. */
+static void
+wake_one(kmjobq *q)
+{
+    struct waiter *w = LIST_FIRST(&q->waiters);
+
+    if (!w)
+        return;
+    LIST_REMOVE(w, link);
+    w->listed = 0;
+    pthread_cond_signal(&w->cond);
+}
+
 enum kmjobq_push_result
 kmjobq_push(kmjobq *q, struct kmjob *job)
 {
@@ -102,7 +121,7 @@ kmjobq_push(kmjobq *q, struct kmjob *job)
     q->ntodo++;
     /* an idle thread takes this job unless jobs already queued use up the idle threads */
     r = q->idle >= q->ntodo ? KMJOBQ_QUEUED : KMJOBQ_NO_IDLE;
-    pthread_cond_signal(&q->todo_cond);
+    wake_one(q);
     pthread_mutex_unlock(&q->todo_lock);
     return r;
 }
@@ -134,16 +153,25 @@ static struct kmjob *
 pop_until(kmjobq *q, const struct timespec *until)
 {
     struct kmjob *job;
+    struct waiter w = { .listed = 0 };
 
+    pthread_cond_init(&w.cond, &q->cattr);
     pthread_mutex_lock(&q->todo_lock);
     q->idle++;
     while (STAILQ_EMPTY(&q->todo) && !q->stopping) {
+        /* (again, when another thread took the job it was woken for) */
+        if (!w.listed) {
+            LIST_INSERT_HEAD(&q->waiters, &w, link);
+            w.listed = 1;
+        }
         if (!until) {
-            pthread_cond_wait(&q->todo_cond, &q->todo_lock);
-        } else if (pthread_cond_timedwait(&q->todo_cond, &q->todo_lock, until) == ETIMEDOUT) {
+            pthread_cond_wait(&w.cond, &q->todo_lock);
+        } else if (pthread_cond_timedwait(&w.cond, &q->todo_lock, until) == ETIMEDOUT) {
             break;
         }
     }
+    if (w.listed)
+        LIST_REMOVE(&w, link);
     q->idle--;
     job = STAILQ_FIRST(&q->todo);
     if (job) {
@@ -151,6 +179,7 @@ pop_until(kmjobq *q, const struct timespec *until)
         q->ntodo--;
     }
     pthread_mutex_unlock(&q->todo_lock);
+    pthread_cond_destroy(&w.cond);
     return job;
 }
 
@@ -191,7 +220,8 @@ kmjobq_stop(kmjobq *q)
 {
     pthread_mutex_lock(&q->todo_lock);
     q->stopping = 1;
-    pthread_cond_broadcast(&q->todo_cond);
+    while (!LIST_EMPTY(&q->waiters))
+        wake_one(q);
     pthread_mutex_unlock(&q->todo_lock);
 }
 

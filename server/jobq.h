@@ -1,6 +1,7 @@
 /* jobq.h — the hand-off between a worker's event loop and its service threads.
  *
- * Owns:    a kmjobq owns its locks, condition variable and eventfd, never a job. A job belongs
+ * Owns:    a kmjobq owns its locks and eventfd, never a job (a waiting thread's condition
+ *          variable is its own, on its stack). A job belongs
  *          to the loop until kmjobq_push, then to the one service thread that pops it until
  *          kmjobq_finish, then to the loop again once kmjobq_take hands back its final note.
  *          Progress notes are made by kmjobq_progress and freed by the loop (free()); a job's
@@ -13,10 +14,11 @@
  *
  * Capacity: jobs wait in arrival order; kmjobq_push says when no service thread was idle to
  * take the job (KMJOBQ_NO_IDLE), so the owner can add a thread; threads added that way leave
- * with kmjobq_pop_idle once they have had nothing to do for a while.
+ * with kmjobq_pop_idle once they have had nothing to do for a while: a job goes to the thread
+ * that became idle last, so threads beyond what the load needs stay idle and do leave.
  *
- * Shape (memcached thread.c): the loop pushes onto `todo` (mutex + condvar, service threads
- * sleep on it); a service thread appends its notes to `done` and writes the eventfd only when
+ * Shape (memcached thread.c): the loop pushes onto `todo` (a mutex; each idle service thread
+ * sleeps on its own condvar, in a stack of waiters); a service thread appends its notes to `done` and writes the eventfd only when
  * the list was empty; the loop, woken by the eventfd, splices the whole `done` list out under
  * the lock and handles it outside. A job's notes arrive in the order they were posted, so every
  * progress note of a job comes before its final note.

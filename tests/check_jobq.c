@@ -190,6 +190,63 @@ START_TEST(a_push_while_a_thread_waits_says_it_was_taken_and_idle_pops_time_out)
 }
 END_TEST
 
+/* An added thread: takes jobs until it has been idle 400 ms; counts them, notes when it left. */
+struct extra {
+    int       jobs;
+    int64_t   left_ms;
+    pthread_t tid;
+};
+
+static void *
+extra_loop(void *arg)
+{
+    struct extra *x = arg;
+
+    while (kmjobq_pop_idle(q, 400) != NULL)
+        x->jobs++;
+    x->left_ms = now_ms();
+    return NULL;
+}
+
+static void
+wait_idle(size_t n)
+{
+    for (int i = 0; i < 2500 && kmjobq_idle(q) < n; i++)
+        nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+    ck_assert_uint_eq(kmjobq_idle(q), n);
+}
+
+/* A job goes to the thread that became idle last: with one job every 100 ms, one thread does
+ * them all and the other, idle 400 ms, leaves while jobs still come. (Woken in turn, each got
+ * a job every 200 ms and neither ever left: a worker kept every thread a burst had added.)
+ * Real time. */
+START_TEST(the_thread_idle_the_shortest_takes_a_job_so_a_surplus_one_leaves)
+{
+    enum { N = 15 };
+    struct kmjob j[N];
+    struct extra a = { 0 }, b = { 0 };
+    int64_t      last_push;
+
+    memset(j, 0, sizeof(j));
+    ck_assert_int_eq(pthread_create(&a.tid, NULL, extra_loop, &a), 0);
+    wait_idle(1);
+    ck_assert_int_eq(pthread_create(&b.tid, NULL, extra_loop, &b), 0);
+    wait_idle(2);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_ne(kmjobq_push(q, &j[i]), KMJOBQ_FULL);
+        nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+    }
+    last_push = now_ms() - 100;
+    ck_assert_int_eq(pthread_join(a.tid, NULL), 0);
+    ck_assert_int_eq(pthread_join(b.tid, NULL), 0);
+    ck_assert_int_eq(a.jobs, 0);
+    ck_assert_int_eq(b.jobs, N);
+    ck_assert_msg(a.left_ms < last_push, "the surplus thread left %lld ms after the last job "
+                  "came", (long long)(a.left_ms - last_push));
+    ck_assert_int_eq(kmjobq_waiting(q), 0);
+}
+END_TEST
+
 /* --- the done side ------------------------------------------------------------------- */
 
 START_TEST(finishing_a_job_wakes_the_loop_and_hands_back_its_final_note)
@@ -361,6 +418,7 @@ jobq_suite(void)
     tcase_add_test(todo, stop_wakes_every_thread_waiting_for_a_job);
     tcase_add_test(todo, a_full_queue_refuses_a_job_and_takes_one_again_once_one_is_popped);
     tcase_add_test(todo, a_push_while_a_thread_waits_says_it_was_taken_and_idle_pops_time_out);
+    tcase_add_test(todo, the_thread_idle_the_shortest_takes_a_job_so_a_surplus_one_leaves);
     suite_add_tcase(s, todo);
 
     tcase_add_checked_fixture(done, setup, teardown);
