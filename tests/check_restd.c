@@ -2127,6 +2127,13 @@ START_TEST(a_klaviyo_call_keeps_its_descriptors_while_clients_hold_every_connect
 }
 END_TEST
 
+/* metadata.klaviyo_calls of an answer (-1: none). */
+static int
+klaviyo_calls_of(const struct reply *r)
+{
+    return (int)kmjson_num(kmjson_get(r->doc, "metadata"), "klaviyo_calls", -1);
+}
+
 /* The access-log line of request `rid`, and whether it says the answer cache answered. */
 static int
 kept_answer(struct restd *d, const char *rid)
@@ -2139,6 +2146,54 @@ kept_answer(struct restd *d, const char *rid)
     json_object_put(line);
     return kept;
 }
+
+/* A worker a reload starts knows the accounts' time zones from the store, so it answers a kept
+ * dated answer from its loop at once: the workers that use the store's copy write it again
+ * every half of CACHE_TTL_SECONDS (4 s here), so it outlives its first time-to-live (before,
+ * it expired 4 s after the first call, and every new worker sent its dated calls to service
+ * threads until one had asked Klaviyo: a soak saw a new worker add ten threads). Real time. */
+START_TEST(a_worker_started_by_a_reload_knows_the_time_zones_in_use)
+{
+    static const char *const env[] = { "CACHE_TTL_SECONDS=4", "CACHE_REFRESH_AHEAD_SECONDS=0",
+                                       NULL };
+    struct restd_opts o = { .workers = 1, .env = env };
+    struct restd      d;
+    struct reply      r;
+    struct call       c = { .method = "POST", .path = "/v1/campaigns/performance",
+                            .token = TOKEN_A };
+    int64_t           t0;
+
+    test_up();
+    restd_start(&d, &o);
+    t0 = now_ms();
+    /* the first dated call: the worker asks Klaviyo for kiwi's zone and shares it */
+    c.body = "{\"account\":\"kiwi\",\"start_date\":\"2025-01-01\",\"end_date\":\"2025-01-28\"}";
+    c.rid = "first";
+    call(&d, &c, &r);
+    assert_ok(&r);
+    reply_free(&r);
+    /* 2.5 s on: another, computed on a service thread (which writes the zone again), kept */
+    nap((int)(t0 + 2500 - now_ms()));
+    c.body = "{\"account\":\"kiwi\",\"start_date\":\"2025-02-01\",\"end_date\":\"2025-02-28\"}";
+    c.rid = "second";
+    call(&d, &c, &r);
+    assert_ok(&r);
+    reply_free(&r);
+    /* past the first copy's time-to-live, a new worker */
+    nap((int)(t0 + 4500 - now_ms()));
+    ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+    ck_assert_msg(log_wait(&d, "reload_done", 1), "no reload_done");
+    c.rid = "after-reload";
+    call(&d, &c, &r);
+    assert_ok(&r);
+    ck_assert_int_eq(klaviyo_calls_of(&r), 0);
+    reply_free(&r);
+    ck_assert_int_lt(now_ms() - t0, 6300);     /* the second answer is still kept */
+    ck_assert_msg(kept_answer(&d, "after-reload"), "the new worker did not answer from its "
+                  "loop: it did not know kiwi's time zone");
+    restd_stop(&d);
+}
+END_TEST
 
 START_TEST(a_repeated_call_is_answered_from_the_answer_cache_with_the_same_data)
 {
@@ -2694,12 +2749,6 @@ twins_go(struct twin_call *t, int n)
 {
     for (int i = 0; i < n; i++)
         ck_assert_int_eq(pthread_create(&t[i].tid, NULL, twin_call_main, &t[i]), 0);
-}
-
-static int
-klaviyo_calls_of(const struct reply *r)
-{
-    return (int)kmjson_num(kmjson_get(r->doc, "metadata"), "klaviyo_calls", -1);
 }
 
 /* Identical calls share one computation. Twelve concurrent calls for an answer not kept yet,
@@ -3928,6 +3977,7 @@ restd_suite(void)
                         BE_LMDB, BE_REDIS + 1);
     tcase_add_loop_test(tc, a_hot_answer_is_computed_again_before_it_expires, 0, 3);
     tcase_add_test(tc, a_refresh_cut_short_by_a_reload_is_made_by_the_next_generation);
+    tcase_add_test(tc, a_worker_started_by_a_reload_knows_the_time_zones_in_use);
     tcase_add_test(tc, get_v1_tools_lists_every_tool_with_its_schemas);
     tcase_add_test(tc, the_budget_route_follows_the_rate_windows_and_is_never_a_kept_answer);
     tcase_add_test(tc, query_values_are_coerced_by_the_input_schema);

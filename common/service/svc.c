@@ -37,8 +37,10 @@ struct kmsvc {
     const kmcfg        *cfg;
     const kmaccounts   *accounts;
     kmstore            *store;
-    pthread_mutex_t     lock;       /* guards info[] */
+    pthread_mutex_t     lock;       /* guards info[] and shared_ms[] */
     struct acct_info   *info;       /* one per account, same order as the manifest */
+    int64_t            *shared_ms;  /* one per account: km_now_ms when the store's copy of
+                                       info[i] was written, as far as this worker knows */
     struct acct_budget *budget;     /* one per account, same order; immutable */
 };
 
@@ -51,7 +53,8 @@ struct kmsvc_thread {
 /* The marker of an answer's refresh in the store: "r:" and the answer's key. */
 #define REFRESH_MARK "r:"
 
-static int shared_info(kmsvc *svc, const struct kmaccount *acct, struct acct_info *out);
+static int shared_info(kmsvc *svc, const struct kmaccount *acct, struct acct_info *out,
+                       int64_t *written_ms);
 
 kmcode
 kmsvc_open(const kmcfg *cfg, const kmaccounts *accounts, kmsvc **out, kmerr *err)
@@ -64,6 +67,7 @@ kmsvc_open(const kmcfg *cfg, const kmaccounts *accounts, kmsvc **out, kmerr *err
     svc->accounts = accounts;
     pthread_mutex_init(&svc->lock, NULL);
     svc->info = km_xcalloc(kmacct_count(accounts) + 1, sizeof(*svc->info));
+    svc->shared_ms = km_xcalloc(kmacct_count(accounts) + 1, sizeof(*svc->shared_ms));
     svc->budget = km_xcalloc(kmacct_count(accounts) + 1, sizeof(*svc->budget));
     for (size_t i = 0; i < kmacct_count(accounts); i++) {
         struct acct_budget *b = &svc->budget[i];
@@ -83,7 +87,7 @@ kmsvc_open(const kmcfg *cfg, const kmaccounts *accounts, kmsvc **out, kmerr *err
          * calls from the answer cache on its loop at once, not after a first call per account
          * on a service thread */
         for (size_t i = 0; i < kmacct_count(accounts); i++)
-            shared_info(svc, kmacct_at(accounts, i), &svc->info[i]);
+            shared_info(svc, kmacct_at(accounts, i), &svc->info[i], &svc->shared_ms[i]);
     }
     *out = svc;
     return rc;
@@ -97,6 +101,7 @@ kmsvc_close(kmsvc *svc)
     kmstore_close(svc->store);
     pthread_mutex_destroy(&svc->lock);
     free(svc->info);
+    free(svc->shared_ms);
     free(svc->budget);
     free(svc);
 }
@@ -155,9 +160,14 @@ account_index(const kmsvc *svc, const struct kmaccount *acct)
 }
 
 /* What one worker learned of an account, for the others (and other hosts): its time zone and
- * currency under "i:<account>" in the store, kept as long as a Klaviyo response. */
+ * currency under "i:<account>" in the store, kept as long as a Klaviyo response, and written
+ * again by the workers that use it every half of that (account_info), so that a worker a
+ * reload starts finds it as long as the service is in use (when it expired, each new worker
+ * sent every dated call to its service threads until one of them had asked Klaviyo: a soak saw
+ * a new worker add ten threads in its first second). *written_ms: when it was written. */
 static int
-shared_info(kmsvc *svc, const struct kmaccount *acct, struct acct_info *out)
+shared_info(kmsvc *svc, const struct kmaccount *acct, struct acct_info *out,
+            int64_t *written_ms)
 {
     char        *key = km_xasprintf("i:%s", acct->name), *body = NULL;
     size_t       len = 0;
@@ -179,6 +189,7 @@ shared_info(kmsvc *svc, const struct kmaccount *acct, struct acct_info *out)
             if (cur)
                 km_strlcpy(out->currency, cur, sizeof(out->currency));
             out->known = ok = 1;
+            *written_ms = km_now_ms() - age;
         }
     }
     json_object_put(o);
@@ -217,18 +228,27 @@ account_info(kmsvc_thread *th, kmctx *ctx, struct acct_info *out, kmerr *err)
 {
     kmsvc       *svc = th->svc;
     size_t       i = account_index(svc, ctx->acct);
+    int64_t      now = km_now_ms(), half = (int64_t)svc->cfg->cache_ttl_s * 1000 / 2, written = 0;
+    int          renew = 0;
     json_object *doc = NULL, *attrs;
     const char  *tz, *cur;
     kmcode       rc;
 
     pthread_mutex_lock(&svc->lock);
     *out = svc->info[i];
+    if (out->known && half > 0 && now - svc->shared_ms[i] >= half) {
+        svc->shared_ms[i] = now;    /* this thread writes it; the others need not */
+        renew = 1;
+    }
     pthread_mutex_unlock(&svc->lock);
+    if (renew)
+        share_info(svc, ctx->acct, out);
     if (out->known)
         return KM_OK;
-    if (shared_info(svc, ctx->acct, out)) {
+    if (shared_info(svc, ctx->acct, out, &written)) {
         pthread_mutex_lock(&svc->lock);
         svc->info[i] = *out;
+        svc->shared_ms[i] = written;
         pthread_mutex_unlock(&svc->lock);
         return KM_OK;
     }
@@ -256,6 +276,7 @@ account_info(kmsvc_thread *th, kmctx *ctx, struct acct_info *out, kmerr *err)
     share_info(svc, ctx->acct, out);
     pthread_mutex_lock(&svc->lock);
     svc->info[i] = *out;
+    svc->shared_ms[i] = km_now_ms();
     pthread_mutex_unlock(&svc->lock);
     return KM_OK;
 }
