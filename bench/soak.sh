@@ -185,7 +185,7 @@ lat=$(sed -n 's/^SOAK .* p50_ms=\([0-9.]*\) .*/\1/p' "$work/peak.txt")
 delay=${DELAY_MS:-2}
 target=$(awk -v p="$peak" 'BEGIN { printf "%d", p * 0.8 }')
 # calibration aims a little higher: the reloads and the side loop take some of the rate
-aim=$(awk -v p="$peak" 'BEGIN { printf "%d", p * 0.84 }')
+aim=$(awk -v p="$peak" 'BEGIN { printf "%d", p * 0.88 }')
 conns=$(awk -v t="$aim" -v d="$delay" -v l="$lat" \
     'BEGIN { c = int(t * (d + l) / 1000 + 0.5); if (c < 2) c = 2; if (c > 2000) c = 2000; print c }')
 # latency grows with the load: calibration runs correct the connection count until the rate
