@@ -42,8 +42,8 @@ done
 cd "$here" || exit 1
 rc=0
 for f in sdk_client.test.mjs raw.test.mjs answers.test.mjs lifecycle.test.mjs demo.test.mjs \
-    real_limits.test.mjs real_limits_order.test.mjs real_limits_refresh.test.mjs http.test.mjs \
-    real_limits_http.test.mjs conformance.test.mjs; do
+    real_limits.test.mjs real_limits_order.test.mjs real_limits_refresh.test.mjs \
+    real_limits_shared.test.mjs http.test.mjs real_limits_http.test.mjs conformance.test.mjs; do
     node --test "$f" || rc=1
 done
 exit $rc
