@@ -63,7 +63,7 @@ reply_at_once(struct kmreq *r, int status, const char *text, size_t len)
  * When a kept answer is missing (it expired, or was never made), the first call for it on
  * this worker runs and leads; identical calls that arrive while its job is queued or running
  * follow it: they wait on the loop, holding no service thread, and get its answer, each with
- * its own latency (kmans_share). Without this, every caller of a hot answer that expired took
+ * its own latency (kmans_share_text). Without this, every caller of a hot answer that expired took
  * a service thread to wait for the same Klaviyo requests (peers in the Klaviyo client), and
  * the worker added threads up to SERVICE_THREADS_MAX, then refused calls with 503. A leader
  * whose client leaves goes on while others follow it. Streams (which get progress of their
@@ -159,6 +159,7 @@ answer_followers(struct kmreq *lead)
 {
     kmhttp       *h = lead->h;
     int           fits = answer_fits_followers(lead);
+    kmans_share  *sh = NULL;
     struct kmreq *f;
 
     if (lead->ckey) {
@@ -173,7 +174,11 @@ answer_followers(struct kmreq *lead)
         kmh_unwatch_eof(f);
         if (fits) {
             size_t len = 0;
-            char  *text = kmans_share(lead->job.envelope, (double)(km_now_ms() - f->t0), &len);
+            char  *text;
+
+            if (!sh)
+                sh = kmans_share_new(lead->job.envelope);  /* its parts serialized once */
+            text = kmans_share_text(sh, (double)(km_now_ms() - f->t0), &len);
 
             f->shared = 1;
             kmh_restore_timeouts(f);
@@ -189,6 +194,7 @@ answer_followers(struct kmreq *lead)
             kmh_queue_job(f, f->job.tool, args);
         }
     }
+    kmans_share_free(sh);
 }
 
 /* The answer cache's entry (or a miss) for a call in R_LOOKUP. */

@@ -222,39 +222,79 @@ kmans_render(const kmans_entry *e, const char *revision, double latency_ms, int 
     return kmbuf_take(&b, len);
 }
 
-char *
-kmans_share(json_object *env, double latency_ms, size_t *len)
+struct kmans_share {
+    char        *before, *after;    /* the text before and after the metadata's value */
+    json_object *meta;              /* the metadata, latency_ms set per call; NULL: none */
+};
+
+kmans_share *
+kmans_share_new(json_object *env)
 {
-    json_object *meta = kmjson_get(env, "metadata"), *out, *m;
-    char        *text;
-    int          responses;
+    kmans_share *sh = km_xcalloc(1, sizeof(*sh));
+    json_object *meta = kmjson_get(env, "metadata");
+    kmbuf        b;
+    int          responses, first = 1;
 
     if (!json_object_is_type(meta, json_type_object)) {
-        text = km_xstrdup(kmjson_text(env));
-        *len = strlen(text);
-        return text;
+        sh->before = km_xstrdup(kmjson_text(env));
+        return sh;
     }
     responses = (int)kmjson_num(meta, "klaviyo_calls", 0) + (int)kmjson_num(meta, "cache_hits", 0);
-    m = json_object_new_object();
+    sh->meta = json_object_new_object();
     json_object_object_foreach(meta, mk, mv) {
-        if (strcmp(mk, "latency_ms") == 0)
-            json_object_object_add(m, mk, kmjson_double(kmjson_round(latency_ms, 1)));
-        else if (strcmp(mk, "klaviyo_calls") == 0)
-            json_object_object_add(m, mk, json_object_new_int(0));
+        if (strcmp(mk, "klaviyo_calls") == 0)
+            json_object_object_add(sh->meta, mk, json_object_new_int(0));
         else if (strcmp(mk, "cache_hits") == 0)
-            json_object_object_add(m, mk, json_object_new_int(responses));
+            json_object_object_add(sh->meta, mk, json_object_new_int(responses));
         else
-            json_object_object_add(m, mk, json_object_get(mv));
+            json_object_object_add(sh->meta, mk, kmjson_copy(mv));
     }
-    /* the same keys in the same order: only metadata is this call's own */
-    out = json_object_new_object();
+    /* the same keys in the same order, as kmjson_text writes them: only metadata differs */
+    kmbuf_init(&b, 0);
+    kmbuf_append(&b, "{", 1);
     json_object_object_foreach(env, k, v) {
-        json_object_object_add(out, k, strcmp(k, "metadata") == 0 ? json_object_get(m)
-                                                                  : json_object_get(v));
+        json_object *key = json_object_new_string(k);
+
+        if (!first)
+            kmbuf_append(&b, ",", 1);
+        first = 0;
+        kmbuf_appendf(&b, "%s:", kmjson_text(key));
+        json_object_put(key);
+        if (strcmp(k, "metadata") == 0) {
+            sh->before = kmbuf_take(&b, NULL);
+            kmbuf_init(&b, 0);
+        } else {
+            kmbuf_appendf(&b, "%s", kmjson_text(v));
+        }
     }
-    text = km_xstrdup(kmjson_text(out));
-    *len = strlen(text);
-    json_object_put(out);
-    json_object_put(m);
-    return text;
+    kmbuf_append(&b, "}", 1);
+    sh->after = kmbuf_take(&b, NULL);
+    return sh;
+}
+
+char *
+kmans_share_text(kmans_share *sh, double latency_ms, size_t *len)
+{
+    kmbuf b;
+
+    if (!sh->meta) {
+        *len = strlen(sh->before);
+        return km_xstrdup(sh->before);
+    }
+    /* latency_ms keeps its place: json-c replaces a key's value where it stands */
+    json_object_object_add(sh->meta, "latency_ms", kmjson_double(kmjson_round(latency_ms, 1)));
+    kmbuf_init(&b, 0);
+    kmbuf_appendf(&b, "%s%s%s", sh->before, kmjson_text(sh->meta), sh->after);
+    return kmbuf_take(&b, len);
+}
+
+void
+kmans_share_free(kmans_share *sh)
+{
+    if (!sh)
+        return;
+    free(sh->before);
+    free(sh->after);
+    json_object_put(sh->meta);
+    free(sh);
 }

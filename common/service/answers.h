@@ -71,12 +71,18 @@ void kmans_entry_clear(kmans_entry *e);
 char *kmans_render(const kmans_entry *e, const char *revision, double latency_ms, int budget,
                    size_t *len);
 
-/* The envelope `env` (borrowed, not changed) that a call computed, as text for an identical
- * call that waited for it and arrived latency_ms ago: in its metadata latency_ms is that
- * call's, klaviyo_calls 0 (it made none) and cache_hits counts the Klaviyo responses the
- * answer stands on (the computing call's klaviyo_calls and cache_hits), as kmans_render says
- * them; the rest, and an envelope without metadata (an error), as they are. *len its length.
- * Not thread-safe on `env` (it takes references to its parts): one thread at a time. */
-char *kmans_share(json_object *env, double latency_ms, size_t *len);
+/* The envelope a call computed, prepared for the identical calls that waited for it: its
+ * parts serialized once; kmans_share_text then writes it for one of them, arrived latency_ms
+ * ago: in its metadata latency_ms is that call's, klaviyo_calls 0 (it made none) and
+ * cache_hits counts the Klaviyo responses the answer stands on (the computing call's
+ * klaviyo_calls and cache_hits), as kmans_render says them; the rest, and an envelope without
+ * metadata (an error), as they are. The same text kmjson_text would give, for the cost of a
+ * copy and of the small metadata. kmans_share_new borrows `env` (not changed, not kept);
+ * kmans_share_free frees (NULL ok); kmans_share_text returns a new string, *len its length. */
+typedef struct kmans_share kmans_share;
+
+kmans_share *kmans_share_new(json_object *env);
+char        *kmans_share_text(kmans_share *sh, double latency_ms, size_t *len);
+void         kmans_share_free(kmans_share *sh);
 
 #endif
