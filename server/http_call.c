@@ -82,16 +82,24 @@ leader_of(kmhttp *h, const char *key)
     return NULL;
 }
 
+/* r waits for an answer made elsewhere (its job, R_QUEUED, or its leader's, R_FOLLOWING):
+ * no read timeout meanwhile, a client that leaves is noticed, and it counts as in flight. */
+static void
+await_answer(struct kmreq *r, enum rstate state)
+{
+    r->state = state;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), kmh_on_conn_close, r);
+    kmh_suspend_read_timeout(r);
+    kmh_watch_eof(r);
+    r->h->in_flight++;
+}
+
 static void
 follow(struct kmreq *r, struct kmreq *lead)
 {
     r->leader = lead;
     TAILQ_INSERT_TAIL(&lead->followers, r, follow_link);
-    r->state = R_FOLLOWING;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), kmh_on_conn_close, r);
-    kmh_suspend_read_timeout(r);
-    kmh_watch_eof(r);
-    r->h->in_flight++;
+    await_answer(r, R_FOLLOWING);
 }
 
 void
@@ -440,11 +448,7 @@ kmh_queue_job(struct kmreq *r, const struct kmtool *tool, json_object *args)
         evhttp_send_reply_start(r->req, 200, NULL);
         kmh_start_beat(r);
     }
-    r->state = R_QUEUED;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(r->req), kmh_on_conn_close, r);
-    kmh_suspend_read_timeout(r);
-    kmh_watch_eof(r);
-    h->in_flight++;
+    await_answer(r, R_QUEUED);
     return 1;
 }
 

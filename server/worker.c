@@ -133,8 +133,8 @@ serve_jobs(struct worker *w, kmsvc_thread *th, int extra)
         p.job = job;
         kmlog_set_request_id(job->rid);
         if (job->background) {
-            /* a refresh (refresh.h); a stopping worker starts none */
-            job->status = KMSVC_REFRESH_FAILED;
+            /* a refresh (refresh.h); a stopping worker starts none (its status stays
+             * KMSVC_REFRESH_FAILED, set when it was asked) */
             if (!atomic_load(&job->cancelled) && !kmjobq_stopping(q))
                 job->status = kmsvc_refresh(th, job->tool, job->args,
                                             (kmshape_view)job->view, &job->cancelled);
